@@ -1,0 +1,117 @@
+/* ds.c - the ds front end: dispatch to subcommands, --help, --version. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_verbosity = 1;
+
+static const struct cli_command commands[] = {
+
+
+
+	{NULL, NULL, NULL, NULL},
+};
+
+int
+cli_exit_code(int status)
+{
+	switch (status) {
+	case DS_OK:
+		return DS_EXIT_OK;
+	case DS_ELOCKED:
+	case DS_EBUSY:
+		return DS_EXIT_TEMP;
+	case DS_EIO:
+	case DS_ENOMEM:
+		return DS_EXIT_IO;
+	default:
+		return DS_EXIT_FAIL;
+	}
+}
+
+void
+cli_errorf(const char *sub, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ds %s: ", sub);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cli_fail(const char *sub, const ds_error *err)
+{
+	fprintf(stderr, "ds %s: %s\n", sub,
+	        err->msg[0] ? err->msg : ds_strerror(err->status));
+	return cli_exit_code(err->status);
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: ds [--help] [--version] SUBCOMMAND [ARGS...]\n"
+	        "       ds help SUBCOMMAND\n\n"
+	        "DirectoryStorage tools, compatible with the original Python "
+	        "implementation.\n\nSubcommands:\n");
+	for (const struct cli_command *c = commands; c->name; c++)
+		fprintf(out, "  %-10s %s\n", c->name, c->summary);
+	fprintf(out,
+	        "\nExit codes: 0 success; 1 failure that needs a human; "
+	        "2 usage error;\n3 try again later (locked, busy, connection); "
+	        "4 local I/O error.\n");
+}
+
+static const struct cli_command *
+find(const char *name)
+{
+	for (const struct cli_command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cli_command *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return DS_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return DS_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ds (libdirstorage) %s\n", DS_VERSION_STRING);
+		return DS_EXIT_OK;
+	}
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return DS_EXIT_OK;
+		}
+		c = find(argv[2]);
+		if (c == NULL) {
+			fprintf(stderr, "ds: unknown subcommand '%s'\n", argv[2]);
+			return DS_EXIT_USAGE;
+		}
+		c->usage(stdout);
+		return DS_EXIT_OK;
+	}
+	c = find(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "ds: unknown subcommand '%s' (see ds --help)\n",
+		        argv[1]);
+		return DS_EXIT_USAGE;
+	}
+	return c->run(argc - 1, argv + 1);
+}
