@@ -292,47 +292,432 @@ typedef struct ds_txn ds_txn;         /* opaque; one open transaction */
 enum ds_open_flags {
 	DS_OPEN_READONLY = 1u << 0,  /* no writes; commits fail DS_ESTATE */
 	DS_OPEN_NOSYNC = 1u << 1,    /* as [filesystem] sync 0 */
-	DS_OPEN_NOTHREAD = 1u << 2,  /* no background flusher: flush on
-	                              * thresholds inside finish, and on close */
+	DS_OPEN_NOTHREAD = 1u << 2,  /* no background flusher: batches are
+	                              * flushed inline by the committing
+	                              * thread, and on close */
+	DS_OPEN_SYNCHRONOUS = 1u << 3, /* as the original's synchronous=1:
+	                              * refuse (DS_EBUSY) instead of staying
+	                              * in snapshot mode when a snapshot user
+	                              * holds misc/sublock; B is recombined
+	                              * into A before open returns */
 };
 
 enum ds_close_flags {
-	DS_CLOSE_QUICK = 1u << 0,    /* do not enter snapshot mode */
+	DS_CLOSE_QUICK = 1u << 0,    /* do not enter snapshot mode; committed
+	                              * transactions may stay in journal/ */
 };
 
-/* Open HOME: take misc/lock then misc/sublock (snapshot mode if the sublock
- * is held by a snapshot user), recover the journal (apply a pending
- * journal/replica.tar first, roll _done forward, delete _temp), leave
- * snapshot mode by moving B over A.
- * Errors: DS_ENOTFOUND / DS_ECONFIG (not a usable storage), DS_ELOCKED
- * (holder's pid in the message), DS_ECORRUPT (unexpected journal entry,
- * named), DS_EIO, DS_ENOMEM. *out owned by caller: ds_storage_close. */
+/* Longest snapshot code accepted (bytes, without NUL). */
+#define DS_SNAPSHOT_CODE_MAX 200
+
+/* Open HOME: take misc/lock then misc/sublock (when a snapshot user holds
+ * the sublock, stay in snapshot mode "startup": A is not touched, flushes
+ * go to B), recover the journal (apply a pending journal/replica.tar
+ * first, which must be alone in journal/ with B empty; roll every
+ * working_<TID>_done forward; delete every working_<TID>_temp), then leave
+ * snapshot mode by moving B's files over A's. Recovery is complete when
+ * open returns: journal/ is empty.
+ * Errors: DS_ENOTFOUND / DS_ECONFIG (not a usable storage; class not
+ * Full), DS_ELOCKED (misc/lock held: the holder's pid in the message),
+ * DS_EBUSY (DS_OPEN_SYNCHRONOUS and a snapshot user holds misc/sublock),
+ * DS_ECORRUPT (unexpected journal entry or bad x.* file, named),
+ * DS_EPROTO (journal/replica.tar unreadable), DS_EIO, DS_ENOMEM.
+ * *out owned by caller: ds_storage_close. */
 int ds_storage_open(const char *home, unsigned flags, ds_storage **out,
                     ds_error *err);
-/* Flush, enter snapshot mode "shutdown" (unless quick), release locks,
- * free. Accepts NULL. Errors: DS_EIO (the storage is still freed). */
+/* Flush the journal, enter snapshot mode "shutdown" (unless quick, by flag
+ * or [filesystem] quick_shutdown, or the storage is already held in
+ * snapshot mode under another code), stop the flusher, release the locks,
+ * free. A transaction still open must have been finished or aborted
+ * before. Accepts NULL. Errors: DS_EIO (the storage is still freed and
+ * its locks released; the journal is recovered at the next open). */
 int ds_storage_close(ds_storage *s, unsigned flags, ds_error *err);
 
+/* Owned by s. */
 const ds_config *ds_storage_config(const ds_storage *s);
 const char *ds_storage_home(const ds_storage *s);
-/* Tid of the last committed transaction (x.serial). */
+/* Tid of the last committed transaction (x.serial; 0 when empty). */
 ds_tid ds_storage_last_tid(const ds_storage *s);
+/* Highest oid allocated (x.oid as it will be written). */
+ds_oid ds_storage_last_oid(const ds_storage *s);
+/* x.packed (0 if never packed). */
+ds_tid ds_storage_last_pack(const ds_storage *s);
 
 /* Move every committed journal transaction into A (or B in snapshot
- * mode) now. Errors: DS_EIO. */
+ * mode) now, and wait for it. Errors: DS_EIO (also when the flusher
+ * failed earlier: from then on nothing more is flushed; the journal keeps
+ * the data and the next open recovers it). */
 int ds_storage_flush(ds_storage *s, ds_error *err);
-/* Enter snapshot mode under `code` (flushes first, writes misc/snapshot).
- * Errors: DS_EBUSY (held under another code: named), DS_EIO. */
+/* Enter snapshot mode under `code` (1..DS_SNAPSHOT_CODE_MAX bytes): flush
+ * the journal into A, then stop writing A (later flushes go to B) and
+ * write misc/snapshot (0640, content = code, no newline). Waits for a
+ * recombination still running after a leave. This process keeps holding
+ * misc/sublock.
+ * Errors: DS_EBUSY (already in snapshot mode under another code: named),
+ * DS_EINVAL (bad code), DS_EIO. */
 int ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err);
-/* Leave snapshot mode held under `code`; B is recombined into A.
- * Errors: DS_ESTATE (not held under that code), DS_EIO. */
+/* Leave snapshot mode held under `code`: delete misc/snapshot, then move
+ * B's files over A's in the background (reads stay correct meanwhile).
+ * Leaving "startup" (the mode open stays in when a snapshot user held
+ * misc/sublock) first takes misc/sublock.
+ * Errors: DS_ESTATE (not held under that code), DS_EBUSY (sublock still
+ * held by the snapshot user: pid named), DS_EIO. */
 int ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err);
+/* Current snapshot code into out (empty when A is being written);
+ * "recombining/<code>" while B is moved back. */
+void ds_storage_snapshot_code(ds_storage *s, char out[DS_SNAPSHOT_CODE_MAX + 16]);
 
 /* Read the bytes of database file `name` as the storage sees it now
  * (journal, then B in snapshot mode, then A). *buf malloc'd, caller frees.
  * Errors: DS_ENOTFOUND, DS_EIO, DS_EINVAL (bad name). */
 int ds_storage_read_name(ds_storage *s, const char *name, unsigned char **buf,
                          size_t *len, ds_error *err);
+
+/* ---- allocating oids ---- */
+
+/* Allocate the next oid (x.oid + 1), in memory as ZODB does: it becomes
+ * durable with the next committed transaction, or ds_storage_save_oid.
+ * Errors: DS_ESTATE (read-only). */
+int ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err);
+/* Make the oids allocated so far durable without a transaction: writes
+ * x.oid alone through the journal (same commit protocol, no t file, x.serial
+ * unchanged). Errors: DS_ESTATE (read-only), DS_EIO. */
+int ds_storage_save_oid(ds_storage *s, ds_error *err);
+
+/* ---- transactions (txn.c, undo.c) ---- */
+
+/* Begin a transaction: waits while another transaction of s is open
+ * (one at a time, as ZODB's commit lock), takes the next tid (strictly
+ * greater than every tid issued before) and creates
+ * journal/working_<TID>_temp/. user, description: NUL-terminated (NULL =
+ * empty), at most 65535 bytes each; extension: pickled dict bytes (may be
+ * NULL/0), at most 65535.
+ * Errors: DS_ESTATE (read-only storage; flusher broken), DS_EINVAL (too
+ * long), DS_EIO. *out owned by caller until ds_txn_finish/ds_txn_abort. */
+int ds_txn_begin(ds_storage *s, const char *user, const char *description,
+                 const unsigned char *extension, size_t extension_len,
+                 ds_txn **out, ds_error *err);
+/* The tid this transaction will commit as. */
+ds_tid ds_txn_tid(const ds_txn *t);
+/* Store a new revision of oid. expected_serial is the serial the caller's
+ * data was based on (0 for a new object); when the object exists and its
+ * current serial differs, the store fails with DS_ECONFLICT naming the oid
+ * and both serials. Storing an oid twice in one transaction keeps the
+ * last pickle. An oid above x.oid raises x.oid.
+ * Errors: DS_ECONFLICT, DS_EINVAL (empty pickle), DS_ECORRUPT (current
+ * pointer unreadable), DS_ESTATE (transaction failed / voted), DS_EIO.
+ * Any error but DS_EINVAL leaves the transaction failed: abort it. */
+int ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
+                 const void *pickle, size_t len, ds_error *err);
+/* Undo transaction `tid` inside t, as the original's transactionalUndo:
+ * every object it wrote gets a new revision that copies the revision
+ * before it (bytes 16-23 = the serial copied; an object the undone
+ * transaction created gets a 72-byte "creation undone" revision).
+ * Refused, with t left usable, when a later transaction changed one of
+ * the objects (unless that change is itself an undo copy of it) or when a
+ * needed revision is gone. *oids (malloc'd, caller frees) receives the
+ * oids undone, may be NULL.
+ * Errors: DS_ENOTFOUND (no record of that transaction), DS_ECONFLICT
+ * (objects modified by a later transaction: the oid named), DS_ECORRUPT,
+ * DS_ESTATE, DS_EIO (then t is failed). */
+int ds_txn_undo(ds_txn *t, ds_tid tid, ds_oid **oids, size_t *noids,
+                ds_error *err);
+/* Write the transaction file, x.oid and x.serial, fsync every file and
+ * the transaction directory ([filesystem] sync, [posix] dirsync).
+ * Errors: DS_ESTATE, DS_EIO (t failed). */
+int ds_txn_vote(ds_txn *t, ds_error *err);
+/* Commit point: rename working_<TID>_temp to working_<TID>_done, fsync
+ * journal/; the transaction is then visible to reads and queued for
+ * flushing (may block while [journal] backlog batches wait). Votes first
+ * if not voted. Frees t in every case. *tid (may be NULL) gets the tid.
+ * Errors: DS_ESTATE (t failed: nothing committed, t aborted), DS_EIO
+ * (before the rename: nothing committed; after it, only the fsync of
+ * journal/ failed and the transaction is visible but may not survive a
+ * crash). */
+int ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err);
+/* Drop the transaction: its files and directory are removed. Frees t.
+ * Accepts NULL. */
+void ds_txn_abort(ds_txn *t);
+
+/* ---- reads (read.c) ---- */
+
+/* Current serial of oid (its .c pointer).
+ * Errors: DS_ENOTFOUND (no such object), DS_ECORRUPT, DS_EIO. */
+int ds_storage_current_serial(ds_storage *s, ds_oid oid, ds_tid *serial,
+                              ds_error *err);
+/* Current pickle of oid. *pickle malloc'd, caller frees (len is never 0:
+ * an empty pickle is "creation undone" and reads as DS_ENOTFOUND).
+ * serial may be NULL. md5 checked per [md5policy] read.
+ * Errors: DS_ENOTFOUND, DS_ECORRUPT (header, oid/serial mismatch, md5),
+ * DS_EIO, DS_ENOMEM. */
+int ds_storage_load(ds_storage *s, ds_oid oid, unsigned char **pickle,
+                    size_t *len, ds_tid *serial, ds_error *err);
+/* The revision of oid written by transaction `serial`. Same errors. */
+int ds_storage_load_serial(ds_storage *s, ds_oid oid, ds_tid serial,
+                           unsigned char **pickle, size_t *len,
+                           ds_error *err);
+/* The revision current just before tid: serial < tid; *next_serial is the
+ * serial of the revision after it (0 when it is the current one).
+ * Errors: DS_ENOTFOUND (no revision before tid, or that revision is a
+ * creation undone), DS_ECORRUPT, DS_EIO, DS_ENOMEM. */
+int ds_storage_load_before(ds_storage *s, ds_oid oid, ds_tid tid,
+                           unsigned char **pickle, size_t *len,
+                           ds_tid *serial, ds_tid *next_serial,
+                           ds_error *err);
+
+/* One transaction's metadata (everything malloc'd inside one block owned
+ * by the struct: free with ds_txninfo_free). */
+typedef struct ds_txninfo {
+	ds_tid tid;
+	ds_tid prev_tid;
+	char *user;              /* NUL-terminated copy (may hold NULs) */
+	size_t user_len;
+	char *description;
+	size_t description_len;
+	unsigned char *extension;
+	size_t extension_len;
+	ds_oid *oids;            /* oid block, file order */
+	size_t noids;
+} ds_txninfo;
+
+/* Read transaction tid's file ([md5policy] undolog).
+ * Errors: DS_ENOTFOUND, DS_ECORRUPT, DS_EIO, DS_ENOMEM. */
+int ds_storage_txn_info(ds_storage *s, ds_tid tid, ds_txninfo **out,
+                        ds_error *err);
+void ds_txninfo_free(ds_txninfo *info);
+
+/* Call fn for transactions: DS_ITER_NEWEST_FIRST walks the back pointers
+ * from x.serial down (stopping at the start of history or where a pack
+ * removed the rest); otherwise the transactions with tid >= from are
+ * given oldest first. fn returns 0 to go on, non-zero to stop (that value
+ * is then returned). Errors: those of ds_storage_txn_info. */
+#define DS_ITER_NEWEST_FIRST 1u
+typedef int (*ds_txn_iter_fn)(const ds_txninfo *info, void *ctx);
+int ds_storage_txn_iterate(ds_storage *s, ds_tid from, unsigned flags,
+                           ds_txn_iter_fn fn, void *ctx, ds_error *err);
+
+/* One revision in an object's history, newest first. */
+typedef struct ds_history_entry {
+	ds_tid serial;
+	ds_tid undo_from;        /* bytes 16-23 */
+	ds_tid prev_serial;
+	size_t size;             /* pickle length; 0 = creation undone */
+	int txn_known;           /* 0: transaction file removed by a pack */
+	char *user;              /* NUL-terminated; "" when !txn_known */
+	char *description;
+	unsigned char *extension;
+	size_t extension_len;
+} ds_history_entry;
+
+/* Up to max revisions of oid (0 = all), newest first, with their
+ * transaction's metadata ([md5policy] history). *out malloc'd: free with
+ * ds_history_free(*out, *n).
+ * Errors: DS_ENOTFOUND (no such object), DS_ECORRUPT, DS_EIO, DS_ENOMEM. */
+int ds_storage_history(ds_storage *s, ds_oid oid, size_t max,
+                       ds_history_entry **out, size_t *n, ds_error *err);
+void ds_history_free(ds_history_entry *h, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Messages for the operator                                           */
+/* ------------------------------------------------------------------ */
+
+/* Long-running library functions that have something to tell the operator
+ * (what the original tools print on stderr) pass it to a callback; the
+ * library itself never prints. msg has no trailing newline and is only
+ * valid during the call. A tool shows a message when level <= its
+ * verbosity (0 with -q, 1 by default, 2 with -v, 3 with -vv). */
+enum ds_log_level {
+	DS_LOG_WARN = 0,     /* shown even with -q */
+	DS_LOG_INFO = 1,     /* shown by default */
+	DS_LOG_VERBOSE = 2,  /* -v */
+	DS_LOG_DEBUG = 3,    /* -vv */
+};
+typedef void (*ds_log_fn)(int level, const char *msg, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Changes since a transaction: the whatsnew walk (changes.c)           */
+/* ------------------------------------------------------------------ */
+
+struct ds_changes_opts {
+	ds_log_fn log;       /* may be NULL */
+	void *log_ctx;
+};
+
+struct ds_changes_info {
+	ds_tid newest;              /* x.serial */
+	ds_tid packed;              /* x.packed */
+	unsigned long paths;        /* paths listed */
+	unsigned long objects;      /* distinct oids */
+	unsigned long transactions; /* transactions listed */
+	int since_in_chain;         /* the walk met `since` exactly */
+};
+
+/* Called once per path, in the original whatsnew.py's order; relpath is
+ * relative to HOME ("A/x/serial") and valid only during the call. A
+ * non-zero return stops the walk and is returned by ds_changes_walk (fill
+ * err when returning non-zero). */
+typedef int (*ds_changes_fn)(const char *relpath, void *ctx, ds_error *err);
+
+/* List the files a replica at transaction `since` lacks, exactly as the
+ * original whatsnew.py: A/<x.serial>, A/<x.oid>, then walking back from
+ * x.serial through the previous-tid pointers while the tid is later than
+ * `since`: the transaction file, then for each oid of its oid block the
+ * `.c` pointer (first time the oid is seen only) and the revision file.
+ * HOME must be held in snapshot mode by the caller (ds_snapshot_acquire).
+ * Logs (INFO) "Newest transaction is <TID> <date>" or "No transactions
+ * since <TID> <date>", and (VERBOSE) the totals. opts, info may be NULL.
+ * Errors: DS_ENOTFOUND / DS_ECONFIG (not a storage; "this is not a Full
+ * storage"), DS_EREFUSED ("specified transaction id is in the future";
+ * "storage has been packed since the specified transaction"), DS_ECORRUPT
+ * (a transaction file of the walk is missing or corrupt, or its previous
+ * pointer goes forwards), DS_EIO, DS_ENOMEM, or fn's status. */
+int ds_changes_walk(const char *home, ds_tid since,
+                    const struct ds_changes_opts *opts, ds_changes_fn fn,
+                    void *ctx, struct ds_changes_info *info, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Snapshot acquisition (snapshot.c)                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct ds_snapshot ds_snapshot; /* opaque */
+
+struct ds_snapshot_opts {
+	const char *conf_path;  /* NULL or "-": HOME/config/snapshot.conf */
+	unsigned timeout;       /* keep retrying a busy storage this long (s) */
+	unsigned sleep;         /* seconds between retries; 0 means 10 */
+	ds_log_fn log;          /* may be NULL */
+	void *log_ctx;
+};
+
+/* Force HOME into snapshot mode and lock it there, as the original
+ * snapshot.py: when the environment has SNAPSHOT_VERSION=2 (we run under
+ * an enclosing `ds snapshot`) that snapshot is reused (home may then be
+ * NULL; if given it must be SNAPSHOT_DIRECTORY). Otherwise the lines of
+ * snapshot.conf are tried in order: `http URL ACCESSFILE` (XML-RPC
+ * enterSnapshot(code) with HTTP basic auth from ACCESSFILE's first line
+ * "user:password", relative to the conf file's directory), `direct`,
+ * `nodirect`; an implicit `direct` is tried last unless `nodirect` was
+ * given or a direct was tried. Unusable lines are warned about through
+ * the log, never fatal. Direct access takes misc/lock and misc/sublock
+ * and checks misc/snapshot; a storage that was not closed into snapshot
+ * mode is opened and closed through the engine first. After http, only
+ * misc/sublock is taken (the server holds misc/lock).
+ * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
+ * retrying opts->timeout seconds; or "directory is not a snapshot"),
+ * DS_EINVAL (no home and no enclosing snapshot; directories different),
+ * DS_ECONFIG (SNAPSHOT_VERSION is not 2), DS_ENOTFOUND (not a storage),
+ * DS_EIO, DS_ENOMEM. *out owned by caller: ds_snapshot_release. */
+int ds_snapshot_acquire(const char *home, const struct ds_snapshot_opts *opts,
+                        ds_snapshot **out, ds_error *err);
+/* Absolute path of the storage held (owned by s). */
+const char *ds_snapshot_dir(const ds_snapshot *s);
+/* Unix time taken shortly before entering snapshot mode. */
+long long ds_snapshot_timestamp(const ds_snapshot *s);
+/* 1 when s reuses an enclosing `ds snapshot` (release does nothing). */
+int ds_snapshot_inherited(const ds_snapshot *s);
+/* Unlock and, after http, leaveSnapshot(code). Frees s. Accepts NULL.
+ * Errors: DS_EIO (leaveSnapshot failed; s is still freed). */
+int ds_snapshot_release(ds_snapshot *s, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Checking a storage (check.c)                                        */
+/* ------------------------------------------------------------------ */
+
+struct ds_check_stats {
+	unsigned long transactions, transaction_bytes, transactions_no_md5;
+	unsigned long objects, revisions, object_bytes, revisions_no_md5;
+	unsigned long legacy_pointers;       /* 12-byte .c files */
+	unsigned long undone_creations;      /* 72-byte revisions */
+	unsigned long revisions_without_txn; /* their transaction was packed */
+	unsigned long pack_leftovers;        /* *-<unixtime>-deleted files */
+	unsigned long pack_leftover_bytes;
+	unsigned long problems;
+};
+
+struct ds_check_opts {
+	ds_log_fn log;          /* problems: DS_LOG_WARN "<kind>: <path>";
+	                         * progress: DS_LOG_VERBOSE */
+	void *log_ctx;
+	int no_snapshot;        /* read in place: the caller holds HOME still */
+	const struct ds_snapshot_opts *snapshot; /* NULL: defaults */
+};
+
+/* The checkds equivalent: inside a snapshot, check the roots (x.* files,
+ * not in the future), walk the transaction chain from x.serial verifying
+ * each transaction file (magic, tid, length, md5) until zero or a
+ * transaction older than x.packed, check every object (its `.c` pointer
+ * names an existing revision; revision chain: header, oid, serial, md5,
+ * back to zero or to before x.packed), that every oid of a transaction
+ * later than x.packed has its revision, and that every file in A/ is
+ * accounted for (pack leftovers counted, anything else reported as an
+ * unexpected file). stats may be NULL.
+ * Errors: DS_ECORRUPT (problems found: the message gives their number),
+ * DS_ENOTFOUND / DS_ECONFIG (not a usable storage), DS_EBUSY (no
+ * snapshot), DS_EIO, DS_ENOMEM. */
+int ds_check(const char *home, const struct ds_check_opts *opts,
+             struct ds_check_stats *stats, ds_error *err);
+
+struct ds_compare_stats {
+	unsigned long transactions;     /* transactions compared */
+	unsigned long files_compared;
+	unsigned long relinked;         /* previous pointer rewritten by pack */
+	unsigned long pack_removed;     /* on the replica only, left by pack */
+	unsigned long mode_differences; /* tolerated */
+	unsigned long differences;      /* not tolerated */
+};
+
+/* Prove that REPLICA equals MASTER's history up to the replica's x.serial:
+ * the same identity, the replica's tid is in the master's chain, and
+ * every file of every transaction of that chain at or before the
+ * replica's tid that the master still has holds the same bytes on both.
+ * Tolerated and counted (a master pack explains them): files the master's
+ * pack removed or renamed to *-deleted, a transaction file whose previous
+ * pointer the pack rewrote (bytes 24..31 only), modes, x.packed, and `.c`
+ * pointers of objects the master changed after the replica's tid (which
+ * must then name a revision the replica has). Reads both in place (one
+ * snapshot each unless opts->no_snapshot). Differences are logged at
+ * DS_LOG_WARN. stats may be NULL.
+ * Errors: DS_ECORRUPT (they differ: the message gives the count),
+ * DS_EREFUSED (different identity; replica's tid not in the master's
+ * history), DS_ENOTFOUND, DS_ECONFIG, DS_EBUSY, DS_EIO, DS_ENOMEM. */
+int ds_check_compare(const char *master, const char *replica,
+                     const struct ds_check_opts *opts,
+                     struct ds_compare_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Replication (replica_master.c: the master side)                      */
+/* ------------------------------------------------------------------ */
+
+struct ds_replica_serve_opts {
+	ds_log_fn log;               /* may be NULL */
+	void *log_ctx;
+	unsigned request_timeout;    /* seconds to wait for the request to
+	                              * reach EOF; 0 means 300 */
+	const struct ds_snapshot_opts *snapshot; /* NULL: defaults (its log
+	                              * fields are replaced by ours) */
+};
+
+/* Serve one replication request read from in_fd (to EOF, at most 64 KiB),
+ * writing the ustar increment to out_fd: byte for byte what the original
+ * master (`cpio -o -H ustar`) writes. The request is the original's four
+ * lines, optionally followed by our `relink <md5> <prev>` line, or our
+ * `replica init 0` (config/settings, config/identity and every live file
+ * of A/ inside one snapshot). The increment is spooled to an unlinked
+ * temporary file inside snapshot mode; snapshot mode is released before it
+ * is sent. Operator messages go to opts->log. err->msg holds the bare
+ * reason: the original's ReplicaError texts ("different identity",
+ * "reference transaction does not exist", "reference transaction
+ * differs", "storage has been packed since the last replica ( <date> >
+ * <date> )").
+ * Errors: DS_EPROTO (malformed request), DS_EREFUSED (not a storage;
+ * different identity; packed since the replica's tid; reference
+ * transaction does not exist / differs; replica newer than master),
+ * DS_EBUSY (snapshot held by someone else / storage in use), DS_ECORRUPT
+ * (the master's own history is broken), DS_EIO, DS_ENOMEM. On error
+ * nothing is written to out_fd (unless writing out_fd itself failed part
+ * way). */
+int ds_replica_serve(const char *home, int in_fd, int out_fd,
+                     const struct ds_replica_serve_opts *opts, ds_error *err);
 
 #ifdef __cplusplus
 }

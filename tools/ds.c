@@ -9,6 +9,11 @@
 int cli_verbosity = 1;
 
 static const struct cli_command commands[] = {
+	{"mkds", cmd_mkds, cmd_mkds_usage, "create a new empty storage"},
+	{"dump", cmd_dump, cmd_dump_usage,
+	 "decode storage files (md5 checked), text or --json"},
+	{"log", cmd_log, cmd_log_usage,
+	 "list a storage's transactions, newest first"},
 
 
 

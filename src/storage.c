@@ -1,0 +1,942 @@
+/*
+ * storage.c - the Full storage: open (locks, recovery, leaving the startup
+ * snapshot), close (entering snapshot mode "shutdown"), snapshot mode,
+ * the background flusher thread and its work queue, oid allocation.
+ *
+ * The life cycle follows the original's LocalFilesystem: a storage starts
+ * in snapshot mode "startup" (A untouched, flushes go to B); recovery
+ * flushes the committed journal into B; then, unless a snapshot user holds
+ * misc/sublock, snapshot mode is left by moving B over A. A clean close
+ * enters snapshot mode "shutdown", so a closed storage is a snapshot.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage_internal.h"
+
+/* ---- the string map ---- */
+
+static char storage_map_tomb_[1];
+#define MAP_TOMB storage_map_tomb_
+
+void
+storage_map_init(struct storage_map *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void
+storage_map_free(struct storage_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->tab[i].key != NULL && m->tab[i].key != MAP_TOMB)
+			free(m->tab[i].key);
+	free(m->tab);
+	memset(m, 0, sizeof(*m));
+}
+
+static size_t
+storage_map_hash(const char *k)
+{
+	size_t h = 1469598103934665603ull;   /* FNV-1a */
+
+	for (; *k; k++) {
+		h ^= (unsigned char)*k;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Index of key's slot, or of the slot where it would go (cap > 0). */
+static size_t
+storage_map_find(const struct storage_map *m, const char *key, int *found)
+{
+	size_t mask = m->cap - 1, i = storage_map_hash(key) & mask;
+	size_t first_tomb = (size_t)-1;
+
+	for (;;) {
+		const char *k = m->tab[i].key;
+		if (k == NULL) {
+			*found = 0;
+			return first_tomb != (size_t)-1 ? first_tomb : i;
+		}
+		if (k == MAP_TOMB) {
+			if (first_tomb == (size_t)-1)
+				first_tomb = i;
+		} else if (strcmp(k, key) == 0) {
+			*found = 1;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+}
+
+void *
+storage_map_get(const struct storage_map *m, const char *key)
+{
+	int found;
+	size_t i;
+
+	if (m->cap == 0)
+		return NULL;
+	i = storage_map_find(m, key, &found);
+	return found ? m->tab[i].val : NULL;
+}
+
+static int
+storage_map_grow(struct storage_map *m, ds_error *err)
+{
+	struct storage_map n;
+	size_t cap = m->cap ? m->cap * 2 : 64;
+
+	/* rehash only live entries (drops tombstones); keep the size when
+	 * mostly tombstones */
+	if (m->cap && m->live * 4 < m->cap)
+		cap = m->cap;
+	n.tab = calloc(cap, sizeof(*n.tab));
+	if (n.tab == NULL)
+		return ds_error_set(err, DS_ENOMEM, "map: out of memory");
+	n.cap = cap;
+	n.used = n.live = 0;
+	for (size_t i = 0; i < m->cap; i++) {
+		char *k = m->tab[i].key;
+		int found;
+		size_t j;
+		if (k == NULL || k == MAP_TOMB)
+			continue;
+		j = storage_map_find(&n, k, &found);
+		n.tab[j] = m->tab[i];
+		n.used++;
+		n.live++;
+	}
+	free(m->tab);
+	*m = n;
+	return DS_OK;
+}
+
+int
+storage_map_put(struct storage_map *m, const char *key, void *val,
+                ds_error *err)
+{
+	int found, rc;
+	size_t i;
+	char *k;
+
+	if (m->cap == 0 || (m->used + 1) * 4 > m->cap * 3) {
+		rc = storage_map_grow(m, err);
+		if (rc != DS_OK)
+			return rc;
+	}
+	i = storage_map_find(m, key, &found);
+	if (found) {
+		m->tab[i].val = val;
+		return DS_OK;
+	}
+	k = strdup(key);
+	if (k == NULL)
+		return ds_error_set(err, DS_ENOMEM, "map: out of memory");
+	if (m->tab[i].key == NULL)
+		m->used++;
+	m->tab[i].key = k;
+	m->tab[i].val = val;
+	m->live++;
+	return DS_OK;
+}
+
+void
+storage_map_del(struct storage_map *m, const char *key)
+{
+	int found;
+	size_t i;
+
+	if (m->cap == 0)
+		return;
+	i = storage_map_find(m, key, &found);
+	if (!found)
+		return;
+	free(m->tab[i].key);
+	m->tab[i].key = MAP_TOMB;
+	m->tab[i].val = NULL;
+	m->live--;
+}
+
+void
+storage_map_each(const struct storage_map *m,
+                 void (*fn)(const char *key, void *val, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->tab[i].key != NULL && m->tab[i].key != MAP_TOMB)
+			fn(m->tab[i].key, m->tab[i].val, ctx);
+}
+
+/* ---- small helpers ---- */
+
+int
+storage_path(const ds_storage *s, char *out, size_t outsz, const char *rel,
+             ds_error *err)
+{
+	return ds_path_join(out, outsz, s->home, rel, err);
+}
+
+static double
+storage_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+ds_tid
+storage_next_tid_locked(ds_storage *s)
+{
+	s->last_issued = ds_tid_next(s->last_issued, storage_now());
+	return s->last_issued;
+}
+
+int
+storage_broken_error(ds_storage *s, ds_error *err)
+{
+	return ds_error_set(err, DS_EIO,
+	                    "storage %s: the journal flusher failed earlier "
+	                    "(%s); committed transactions stay in journal/ "
+	                    "and are recovered at the next open",
+	                    s->home, s->broken_err.msg);
+}
+
+/* ---- the work queue and the flusher ---- */
+
+static void
+storage_run_work(ds_storage *s, struct storage_work *w)
+{
+	ds_error_clear(&w->err);
+	w->rc = DS_OK;
+	switch (w->kind) {
+	case WORK_BATCH:
+		pthread_mutex_lock(&s->mu);
+		if (s->broken) {
+			w->rc = storage_broken_error(s, &w->err);
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		pthread_mutex_unlock(&s->mu);
+		w->rc = journal_flush_batch(s, w->dirs, &w->err);
+		break;
+	case WORK_ENTER:
+		pthread_mutex_lock(&s->mu);
+		snprintf(s->snapcode, sizeof(s->snapcode), "%s", w->code);
+		pthread_mutex_unlock(&s->mu);
+		break;
+	case WORK_RECOMBINE:
+		w->rc = journal_recombine(s, &w->err);
+		break;
+	case WORK_STOP:
+		break;
+	}
+}
+
+/* After running w. Caller holds mu. */
+static void
+storage_work_done_locked(ds_storage *s, struct storage_work *w)
+{
+	if (w->rc != DS_OK && !s->broken &&
+	    (w->kind == WORK_BATCH || w->kind == WORK_RECOMBINE)) {
+		/* Never flush again: the journal still holds everything not
+		 * flushed, and recovery at the next open will finish it. */
+		s->broken = 1;
+		s->broken_err = w->err;
+	}
+	if (w->kind == WORK_BATCH) {
+		s->batches_pending--;
+		if (w->rc == DS_OK) {
+			journal_jdir_free_list(w->dirs);
+		} else {
+			/* relocations may still point at these: keep them */
+			struct jdir *t = w->dirs;
+			while (t && t->next)
+				t = t->next;
+			if (t) {
+				t->next = s->failed;
+				s->failed = w->dirs;
+			}
+		}
+		w->dirs = NULL;
+	}
+	w->done = 1;
+	pthread_cond_broadcast(&s->cv);
+	if (!w->waited)
+		free(w);
+}
+
+void
+storage_work_push_locked(ds_storage *s, struct storage_work *w)
+{
+	if (s->have_thread) {
+		w->next = NULL;
+		if (s->queue_tail)
+			s->queue_tail->next = w;
+		else
+			s->queue = w;
+		s->queue_tail = w;
+		pthread_cond_broadcast(&s->cv);
+		return;
+	}
+	/* no thread: run it here, in order (one caller at a time) */
+	while (s->busy)
+		pthread_cond_wait(&s->cv, &s->mu);
+	s->busy = 1;
+	pthread_mutex_unlock(&s->mu);
+	storage_run_work(s, w);
+	pthread_mutex_lock(&s->mu);
+	s->busy = 0;
+	storage_work_done_locked(s, w);
+}
+
+static void
+storage_flush_all(ds_storage *s, int may_block)
+{
+	struct storage_work *w;
+	long backlog = s->cfg.backlog > 0 ? s->cfg.backlog : 1;
+
+	if (s->unflushed == NULL)
+		return;
+	/* The bounded backlog: a writer waits here rather than letting
+	 * batches pile up without limit. */
+	while (may_block && s->have_thread && s->batches_pending >= backlog &&
+	       !s->broken && !s->stop_now)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->unflushed == NULL)
+		return;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return;   /* stays unflushed; the next call retries */
+	w->kind = WORK_BATCH;
+	w->dirs = s->unflushed;
+	s->unflushed = s->unflushed_tail = NULL;
+	s->unflushed_n = s->unflushed_files = 0;
+	s->unflushed_since = storage_now();
+	s->batches_pending++;
+	storage_work_push_locked(s, w);
+}
+
+void
+storage_flush_all_locked(ds_storage *s)
+{
+	storage_flush_all(s, 1);
+}
+
+void
+storage_drain_locked(ds_storage *s)
+{
+	while (s->queue != NULL || s->busy)
+		pthread_cond_wait(&s->cv, &s->mu);
+}
+
+static void *
+storage_flusher(void *arg)
+{
+	ds_storage *s = arg;
+	struct storage_work *w;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->queue == NULL && !s->stop_now) {
+			if (s->unflushed != NULL && s->cfg.flush_interval > 0) {
+				double due = s->unflushed_since +
+				             (double)s->cfg.flush_interval;
+				struct timespec ts;
+				if (storage_now() >= due) {
+					/* [journal] flush_interval reached */
+					storage_flush_all(s, 0);
+					continue;
+				}
+				ts.tv_sec = (time_t)due;
+				ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
+				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			} else {
+				pthread_cond_wait(&s->cv, &s->mu);
+			}
+		}
+		if (s->stop_now)
+			break;
+		w = s->queue;
+		s->queue = w->next;
+		if (s->queue == NULL)
+			s->queue_tail = NULL;
+		if (w->kind == WORK_STOP) {
+			w->done = 1;
+			pthread_cond_broadcast(&s->cv);
+			if (!w->waited)
+				free(w);
+			break;
+		}
+		s->busy = 1;
+		pthread_mutex_unlock(&s->mu);
+		storage_run_work(s, w);
+		pthread_mutex_lock(&s->mu);
+		s->busy = 0;
+		storage_work_done_locked(s, w);
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int
+storage_register_locked(ds_storage *s, struct jdir *d, ds_error *err)
+{
+	double now = storage_now();
+	int rc = DS_OK;
+
+	for (size_t i = 0; i < d->nnames && rc == DS_OK; i++)
+		rc = storage_map_put(&s->reloc, d->names[i], d, err);
+	if (rc != DS_OK) {
+		for (size_t i = 0; i < d->nnames; i++)
+			if (storage_map_get(&s->reloc, d->names[i]) == d)
+				storage_map_del(&s->reloc, d->names[i]);
+		journal_jdir_free(d);
+		return rc;
+	}
+	if (s->unflushed == NULL)
+		s->unflushed_since = now;
+	d->next = NULL;
+	if (s->unflushed_tail)
+		s->unflushed_tail->next = d;
+	else
+		s->unflushed = d;
+	s->unflushed_tail = d;
+	s->unflushed_n++;
+	s->unflushed_files += d->nnames;
+	/* The [journal] thresholds, checked at commit as the original does
+	 * (the flusher thread also wakes up for the age limit). */
+	if (now - s->unflushed_since > (double)s->cfg.flush_interval ||
+	    (long)s->unflushed_files >= s->cfg.flush_file_threshold ||
+	    (long)s->unflushed_n >= s->cfg.flush_transaction_threshold)
+		storage_flush_all(s, 1);
+	pthread_cond_broadcast(&s->cv);
+	return DS_OK;
+}
+
+/* ---- misc/snapshot ---- */
+
+static int
+storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
+{
+	char p[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
+	int rc;
+
+	rc = storage_path(s, p, sizeof(p), "misc/snapshot", err);
+	if (rc == DS_OK)
+		rc = storage_path(s, misc, sizeof(misc), "misc", err);
+	if (rc != DS_OK)
+		return rc;
+	/* as the original's write_file: O_TRUNC, 0640, fsync when sync */
+	rc = ds_io_write_file(p, code, strlen(code), 0640, 0, s->use_sync, err);
+	if (rc == DS_OK && s->use_dirsync)
+		rc = ds_io_fsync_dir(misc, err);
+	return rc;
+}
+
+static int
+storage_unlink_snapshot_file(ds_storage *s, ds_error *err)
+{
+	char p[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
+	ds_error e;
+	int rc;
+
+	rc = storage_path(s, p, sizeof(p), "misc/snapshot", err);
+	if (rc == DS_OK)
+		rc = storage_path(s, misc, sizeof(misc), "misc", err);
+	if (rc != DS_OK)
+		return rc;
+	rc = ds_io_unlink(p, &e);
+	if (rc == DS_ENOTFOUND)
+		return DS_OK;
+	if (rc != DS_OK) {
+		if (err)
+			*err = e;
+		return rc;
+	}
+	/* nobody may still believe A is a snapshot once we write to it */
+	if (s->use_dirsync)
+		rc = ds_io_fsync_dir(misc, err);
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+static void
+storage_free(ds_storage *s)
+{
+	struct storage_work *w;
+
+	if (s == NULL)
+		return;
+	while ((w = s->queue) != NULL) {
+		s->queue = w->next;
+		journal_jdir_free_list(w->dirs);
+		free(w);
+	}
+	journal_jdir_free_list(s->unflushed);
+	journal_jdir_free_list(s->failed);
+	storage_map_free(&s->reloc);
+	ds_lock_release(s->sublock);
+	ds_lock_release(s->lock);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->home);
+	free(s);
+}
+
+static int
+storage_read_x(ds_storage *s, const char *name, int optional, uint64_t *v,
+               ds_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	char what[STORAGE_PATH_MAX];
+	int rc;
+
+	*v = 0;
+	rc = read_name(s, name, &buf, &len, err);
+	if (rc == DS_ENOTFOUND && optional)
+		return DS_OK;
+	if (rc != DS_OK)
+		return rc;
+	snprintf(what, sizeof(what), "%s/A/%s", s->home, name);
+	rc = ds_xfile_decode(buf, len, what, v, err);
+	free(buf);
+	return rc;
+}
+
+int
+ds_storage_open(const char *home, unsigned flags, ds_storage **out,
+                ds_error *err)
+{
+	ds_storage *s;
+	ds_error e;
+	char p[STORAGE_PATH_MAX];
+	int rc, stay = 0;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return ds_error_set(err, DS_ENOMEM, "open %s: out of memory",
+		                    home);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	storage_map_init(&s->reloc);
+	s->flags = flags;
+	s->home = strdup(home);
+	if (s->home == NULL) {
+		rc = ds_error_set(err, DS_ENOMEM, "open %s: out of memory", home);
+		goto fail;
+	}
+	rc = ds_config_load(home, &s->cfg, err);
+	if (rc != DS_OK)
+		goto fail;
+	if (strcmp(s->cfg.classname, "Full") != 0) {
+		rc = ds_error_set(err, DS_ECONFIG,
+		                  "open %s: storage class is %s, not Full", home,
+		                  s->cfg.classname);
+		goto fail;
+	}
+	s->readonly = (flags & DS_OPEN_READONLY) != 0;
+	s->use_sync = s->cfg.sync && !(flags & DS_OPEN_NOSYNC);
+	s->use_dirsync = s->use_sync && s->cfg.dirsync;
+
+	/* the main lock: whoever manages the storage */
+	rc = storage_path(s, p, sizeof(p), "misc/lock", err);
+	if (rc != DS_OK)
+		goto fail;
+	rc = ds_lock_acquire(p, &s->lock, &e);
+	if (rc != DS_OK) {
+		if (rc == DS_ELOCKED)
+			rc = ds_error_set(err, DS_ELOCKED,
+			                  "open %s: storage is locked by another "
+			                  "process: %s", home, e.msg);
+		else if (err)
+			*err = e;
+		goto fail;
+	}
+	/* We start in snapshot mode "startup": A is not written until we
+	 * know nobody holds it as a snapshot. */
+	snprintf(s->snapcode, sizeof(s->snapcode), "startup");
+	s->have_flushed = 1;
+	rc = storage_path(s, p, sizeof(p), "misc/sublock", err);
+	if (rc != DS_OK)
+		goto fail;
+	rc = ds_lock_acquire(p, &s->sublock, &e);
+	if (rc == DS_ELOCKED) {
+		if (flags & DS_OPEN_SYNCHRONOUS) {
+			rc = ds_error_set(err, DS_EBUSY,
+			                  "open %s: storage is locked in snapshot "
+			                  "mode: %s", home, e.msg);
+			goto fail;
+		}
+		/* A snapshot user relies on A: stay in snapshot mode, as
+		 * the original does; misc/snapshot stays. */
+		stay = 1;
+		s->sublock = NULL;
+	} else if (rc != DS_OK) {
+		if (err)
+			*err = e;
+		goto fail;
+	} else {
+		rc = storage_unlink_snapshot_file(s, err);
+		if (rc != DS_OK)
+			goto fail;
+	}
+	rc = journal_recover(s, err);
+	if (rc != DS_OK)
+		goto fail;
+	rc = storage_read_x(s, "x.serial", 0, &s->last_tid, err);
+	if (rc == DS_OK)
+		rc = storage_read_x(s, "x.oid", 0, &s->last_oid, err);
+	if (rc == DS_OK)
+		rc = storage_read_x(s, "x.packed", 1, &s->last_pack, err);
+	if (rc != DS_OK)
+		goto fail;
+	s->last_issued = s->last_tid;
+	if (!stay) {
+		/* leave snapshot mode "startup": B over A */
+		rc = journal_recombine(s, err);
+		if (rc != DS_OK)
+			goto fail;
+	}
+	if (!(flags & DS_OPEN_NOTHREAD)) {
+		if (pthread_create(&s->thread, NULL, storage_flusher, s) != 0) {
+			rc = ds_error_set(err, DS_ENOMEM,
+			                  "open %s: cannot start the flusher "
+			                  "thread", home);
+			goto fail;
+		}
+		s->have_thread = 1;
+	}
+	*out = s;
+	return DS_OK;
+fail:
+	storage_free(s);
+	return rc;
+}
+
+static void
+storage_stop_thread(ds_storage *s)
+{
+	struct storage_work *w;
+
+	if (!s->have_thread)
+		return;
+	w = calloc(1, sizeof(*w));
+	pthread_mutex_lock(&s->mu);
+	if (w != NULL) {
+		w->kind = WORK_STOP;
+		storage_work_push_locked(s, w);
+	} else {
+		s->stop_now = 1;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->have_thread = 0;
+}
+
+int
+ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
+{
+	int rc = DS_OK, quick;
+
+	if (s == NULL)
+		return DS_OK;
+	quick = (flags & DS_CLOSE_QUICK) || s->cfg.quick_shutdown;
+	pthread_mutex_lock(&s->mu);
+	if (quick) {
+		/* stop as soon as the current item is done; the journal
+		 * keeps the rest for the next open */
+		s->stop_now = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	} else {
+		storage_flush_all(s, 1);
+		storage_drain_locked(s);
+		if (s->broken) {
+			rc = storage_broken_error(s, err);
+			pthread_mutex_unlock(&s->mu);
+		} else if (s->snapcode[0] == '\0') {
+			pthread_mutex_unlock(&s->mu);
+			rc = ds_storage_snapshot_enter(s, "shutdown", err);
+		} else {
+			/* held in snapshot mode by someone else: everything
+			 * is flushed into B, A and misc/snapshot stay */
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	storage_stop_thread(s);
+	storage_free(s);
+	return rc;
+}
+
+/* ---- accessors ---- */
+
+const ds_config *
+ds_storage_config(const ds_storage *s)
+{
+	return &s->cfg;
+}
+
+const char *
+ds_storage_home(const ds_storage *s)
+{
+	return s->home;
+}
+
+ds_tid
+ds_storage_last_tid(const ds_storage *s)
+{
+	ds_tid t;
+
+	pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+	t = s->last_tid;
+	pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+	return t;
+}
+
+ds_oid
+ds_storage_last_oid(const ds_storage *s)
+{
+	ds_oid o;
+
+	pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+	o = s->last_oid;
+	pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+	return o;
+}
+
+ds_tid
+ds_storage_last_pack(const ds_storage *s)
+{
+	return s->last_pack;
+}
+
+/* ---- flush and snapshot mode ---- */
+
+int
+ds_storage_flush(ds_storage *s, ds_error *err)
+{
+	int rc = DS_OK;
+
+	pthread_mutex_lock(&s->mu);
+	if (!s->broken) {
+		storage_flush_all(s, 1);
+		storage_drain_locked(s);
+	}
+	if (s->broken)
+		rc = storage_broken_error(s, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int
+storage_code_ok(const char *code, const char *op, ds_error *err)
+{
+	if (code == NULL || code[0] == '\0' ||
+	    strlen(code) > DS_SNAPSHOT_CODE_MAX)
+		return ds_error_set(err, DS_EINVAL,
+		                    "%s: a snapshot code is 1 to %d bytes", op,
+		                    DS_SNAPSHOT_CODE_MAX);
+	return DS_OK;
+}
+
+int
+ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
+{
+	struct storage_work *w;
+	int rc;
+
+	rc = storage_code_ok(code, "enter snapshot mode", err);
+	if (rc != DS_OK)
+		return rc;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return ds_error_set(err, DS_ENOMEM,
+		                    "enter snapshot mode: out of memory");
+	pthread_mutex_lock(&s->mu);
+	/* one enter at a time; a recombination still running after a leave
+	 * is waited for (A becomes a snapshot again once it is done) */
+	while (!s->broken && (s->entering ||
+	       strncmp(s->snapcode, "recombining/", 12) == 0))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->broken) {
+		rc = storage_broken_error(s, err);
+		goto out;
+	}
+	if (s->snapcode[0] != '\0') {
+		rc = ds_error_set(err, DS_EBUSY,
+		                  "enter snapshot mode %s in %s: snapshot already "
+		                  "in use by '%s'", code, s->home, s->snapcode);
+		goto out;
+	}
+	s->entering = 1;
+	/* the journal as empty as possible: everything committed so far
+	 * goes to A before the ENTER item switches flushes to B */
+	storage_flush_all(s, 1);
+	w->kind = WORK_ENTER;
+	w->waited = 1;
+	snprintf(w->code, sizeof(w->code), "%s", code);
+	storage_work_push_locked(s, w);
+	while (!w->done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	rc = storage_write_snapshot_file(s, code, err);
+	pthread_mutex_lock(&s->mu);
+	s->entering = 0;
+	pthread_cond_broadcast(&s->cv);
+out:
+	pthread_mutex_unlock(&s->mu);
+	free(w);
+	return rc;
+}
+
+int
+ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
+{
+	struct storage_work *w;
+	char p[STORAGE_PATH_MAX];
+	ds_error e;
+	int rc;
+
+	rc = storage_code_ok(code, "leave snapshot mode", err);
+	if (rc != DS_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	if (strcmp(code, s->snapcode) != 0 || s->entering) {
+		rc = ds_error_set(err, DS_ESTATE,
+		                  "leave snapshot mode %s in %s: not in snapshot "
+		                  "mode under that code (current: '%s')", code,
+		                  s->home, s->snapcode);
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	if (s->sublock == NULL) {
+		/* the snapshot user must have let go of A */
+		rc = storage_path(s, p, sizeof(p), "misc/sublock", err);
+		if (rc == DS_OK)
+			rc = ds_lock_acquire(p, &s->sublock, &e);
+		if (rc == DS_ELOCKED)
+			rc = ds_error_set(err, DS_EBUSY,
+			                  "leave snapshot mode %s in %s: the "
+			                  "snapshot is still held: %s", code,
+			                  s->home, e.msg);
+		else if (rc != DS_OK && err)
+			*err = e;
+		if (rc != DS_OK) {
+			s->sublock = NULL;
+			pthread_mutex_unlock(&s->mu);
+			return rc;
+		}
+	}
+	rc = storage_unlink_snapshot_file(s, err);
+	if (rc != DS_OK) {
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		pthread_mutex_unlock(&s->mu);
+		return ds_error_set(err, DS_ENOMEM,
+		                    "leave snapshot mode: out of memory");
+	}
+	{
+		char tmp[sizeof(s->snapcode)];
+		snprintf(tmp, sizeof(tmp), "%s", s->snapcode);
+		snprintf(s->snapcode, sizeof(s->snapcode), "recombining/%.*s",
+		         DS_SNAPSHOT_CODE_MAX, tmp);
+	}
+	w->kind = WORK_RECOMBINE;
+	storage_work_push_locked(s, w);
+	pthread_mutex_unlock(&s->mu);
+	return DS_OK;
+}
+
+void
+ds_storage_snapshot_code(ds_storage *s, char out[DS_SNAPSHOT_CODE_MAX + 16])
+{
+	pthread_mutex_lock(&s->mu);
+	snprintf(out, DS_SNAPSHOT_CODE_MAX + 16, "%s", s->snapcode);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- oids ---- */
+
+int
+ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err)
+{
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE,
+		                    "new oid in %s: storage opened read-only",
+		                    s->home);
+	pthread_mutex_lock(&s->mu);
+	*out = ++s->last_oid;
+	pthread_mutex_unlock(&s->mu);
+	return DS_OK;
+}
+
+int
+ds_storage_save_oid(ds_storage *s, ds_error *err)
+{
+	unsigned char buf[8];
+	char name[] = "x.oid";
+	char *names[1] = {name};
+	struct jdir *d = NULL;
+	ds_tid tid;
+	int rc;
+
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE,
+		                    "save oid in %s: storage opened read-only",
+		                    s->home);
+	pthread_mutex_lock(&s->mu);
+	while (s->txn_active)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->broken) {
+		rc = storage_broken_error(s, err);
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	s->txn_active = 1;
+	tid = storage_next_tid_locked(s);
+	ds_put_u64(buf, s->last_oid);
+	pthread_mutex_unlock(&s->mu);
+
+	rc = journal_begin(s, tid, err);
+	if (rc != DS_OK)
+		goto out;
+	rc = journal_write(s, tid, name, buf, 8, err);
+	if (rc == DS_OK)
+		rc = journal_sync(s, tid, names, 1, err);
+	if (rc == DS_OK)
+		rc = journal_jdir_new(tid, names, 1, &d, err);
+	if (rc == DS_OK)
+		rc = journal_commit(s, tid, err);
+	if (rc != DS_OK) {
+		journal_discard(s, tid, names, 1);
+		journal_jdir_free(d);
+		d = NULL;
+	}
+out:
+	pthread_mutex_lock(&s->mu);
+	if (d != NULL) {
+		int rc2 = storage_register_locked(s, d, rc == DS_OK ? err : NULL);
+		if (rc == DS_OK)
+			rc = rc2;
+	}
+	s->txn_active = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}

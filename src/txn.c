@@ -1,0 +1,449 @@
+/*
+ * txn.c - transactions: begin, store, vote, finish, abort.
+ *
+ * What a transaction writes, byte for byte as the original's Full storage:
+ * for each object stored, o<OID>.<TID> (a revision: its previous serial is
+ * the object's current serial, md5 per [md5policy] write) and o<OID>.c (8
+ * bytes: TID); at vote the transaction file t<6>.<10> (user, description,
+ * extension, then the oids in first-store order; back pointer = the
+ * previous x.serial), then x.oid and x.serial. All in
+ * journal/working_<TID>_temp/, mode 0640; see journal.c for the commit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage_internal.h"
+
+enum txn_state { TXN_OPEN = 0, TXN_VOTED, TXN_FAILED };
+
+struct txn_undone {
+	ds_oid oid;
+	ds_tid serial;
+};
+
+struct ds_txn {
+	ds_storage *s;
+	ds_tid tid;
+	ds_tid prev_tid;
+	enum txn_state state;
+	char *user, *description;
+	unsigned char *ext;
+	size_t ulen, dlen, elen;
+	char **names;              /* files written, first-write order */
+	size_t nnames, capnames;
+	struct storage_map written; /* name -> (void *)1 */
+	unsigned char *oids;       /* oid block, 8 bytes each */
+	size_t noids, capoids;
+	ds_oid max_oid;
+	struct txn_undone *undone;
+	size_t nundone, capundone;
+};
+
+ds_storage *
+txn_storage(const ds_txn *t)
+{
+	return t->s;
+}
+
+ds_tid
+ds_txn_tid(const ds_txn *t)
+{
+	return t->tid;
+}
+
+int
+txn_fail(ds_txn *t, int status)
+{
+	t->state = TXN_FAILED;
+	return status;
+}
+
+int
+txn_check_open(const ds_txn *t, const char *op, ds_error *err)
+{
+	char hex[17];
+
+	ds_id_format(t->tid, hex);
+	if (t->state == TXN_FAILED)
+		return ds_error_set(err, DS_ESTATE,
+		                    "%s in transaction %s: the transaction failed "
+		                    "earlier; abort it", op, hex);
+	if (t->state == TXN_VOTED)
+		return ds_error_set(err, DS_ESTATE,
+		                    "%s in transaction %s: already voted", op, hex);
+	return DS_OK;
+}
+
+ds_tid
+txn_undone_get(const ds_txn *t, ds_oid oid)
+{
+	for (size_t i = 0; i < t->nundone; i++)
+		if (t->undone[i].oid == oid)
+			return t->undone[i].serial;
+	return 0;
+}
+
+int
+txn_undone_set(ds_txn *t, ds_oid oid, ds_tid serial, ds_error *err)
+{
+	for (size_t i = 0; i < t->nundone; i++)
+		if (t->undone[i].oid == oid) {
+			t->undone[i].serial = serial;
+			return DS_OK;
+		}
+	if (t->nundone == t->capundone) {
+		size_t cap = t->capundone ? 2 * t->capundone : 16;
+		struct txn_undone *u = realloc(t->undone, cap * sizeof(*u));
+		if (u == NULL)
+			return ds_error_set(err, DS_ENOMEM, "undo: out of memory");
+		t->undone = u;
+		t->capundone = cap;
+	}
+	t->undone[t->nundone].oid = oid;
+	t->undone[t->nundone].serial = serial;
+	t->nundone++;
+	return DS_OK;
+}
+
+static void
+txn_free(ds_txn *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	free(t->names);
+	storage_map_free(&t->written);
+	free(t->user);
+	free(t->description);
+	free(t->ext);
+	free(t->oids);
+	free(t->undone);
+	free(t);
+}
+
+/* Release the storage's one-transaction slot. */
+static void
+txn_release(ds_storage *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->txn_active = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int
+txn_dup(const void *src, size_t len, void **out)
+{
+	*out = malloc(len + 1);
+	if (*out == NULL)
+		return DS_ENOMEM;
+	if (len)
+		memcpy(*out, src, len);
+	((char *)*out)[len] = '\0';
+	return DS_OK;
+}
+
+int
+ds_txn_begin(ds_storage *s, const char *user, const char *description,
+             const unsigned char *extension, size_t extension_len,
+             ds_txn **out, ds_error *err)
+{
+	ds_txn *t;
+	size_t ulen = user ? strlen(user) : 0;
+	size_t dlen = description ? strlen(description) : 0;
+	int rc;
+
+	*out = NULL;
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE,
+		                    "begin transaction in %s: storage opened "
+		                    "read-only", s->home);
+	if (ulen > 65535 || dlen > 65535 || extension_len > 65535)
+		return ds_error_set(err, DS_EINVAL,
+		                    "begin transaction in %s: %s too long (at "
+		                    "most 65535 bytes)", s->home,
+		                    ulen > 65535 ? "user name" :
+		                    dlen > 65535 ? "description" :
+		                    "extension data");
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return ds_error_set(err, DS_ENOMEM, "begin transaction: out of "
+		                    "memory");
+	storage_map_init(&t->written);
+	t->s = s;
+	t->ulen = ulen;
+	t->dlen = dlen;
+	t->elen = extension_len;
+	if (txn_dup(user ? user : "", ulen, (void **)&t->user) != DS_OK ||
+	    txn_dup(description ? description : "", dlen,
+	            (void **)&t->description) != DS_OK ||
+	    txn_dup(extension, extension_len, (void **)&t->ext) != DS_OK) {
+		txn_free(t);
+		return ds_error_set(err, DS_ENOMEM,
+		                    "begin transaction: out of memory");
+	}
+
+	/* one transaction at a time, as ZODB's commit lock */
+	pthread_mutex_lock(&s->mu);
+	while (s->txn_active && !s->broken)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->broken) {
+		rc = storage_broken_error(s, err);
+		pthread_mutex_unlock(&s->mu);
+		txn_free(t);
+		return rc;
+	}
+	s->txn_active = 1;
+	t->tid = storage_next_tid_locked(s);
+	pthread_mutex_unlock(&s->mu);
+
+	rc = journal_begin(s, t->tid, err);
+	if (rc != DS_OK) {
+		txn_release(s);
+		txn_free(t);
+		return rc;
+	}
+	*out = t;
+	return DS_OK;
+}
+
+/* Write one file into the transaction directory; remember its name
+ * (first-write order) so that vote can fsync it and abort remove it. */
+static int
+txn_write(ds_txn *t, const char *name, const void *buf, size_t len,
+          ds_error *err)
+{
+	int rc;
+
+	rc = journal_write(t->s, t->tid, name, buf, len, err);
+	if (rc != DS_OK)
+		return rc;
+	if (storage_map_get(&t->written, name) != NULL)
+		return DS_OK;
+	if (t->nnames == t->capnames) {
+		size_t cap = t->capnames ? 2 * t->capnames : 16;
+		char **v = realloc(t->names, cap * sizeof(char *));
+		if (v == NULL)
+			return ds_error_set(err, DS_ENOMEM,
+			                    "transaction: out of memory");
+		t->names = v;
+		t->capnames = cap;
+	}
+	t->names[t->nnames] = strdup(name);
+	if (t->names[t->nnames] == NULL)
+		return ds_error_set(err, DS_ENOMEM, "transaction: out of memory");
+	t->nnames++;
+	return storage_map_put(&t->written, name, (void *)1, err);
+}
+
+int
+txn_write_revision(ds_txn *t, ds_oid oid, ds_tid prev_serial,
+                   ds_tid undo_from, const unsigned char *pickle, size_t len,
+                   ds_error *err)
+{
+	ds_objrec rec;
+	unsigned char *body = NULL, ptr[8];
+	size_t blen;
+	char name[DS_NAME_MAX], pname[DS_NAME_MAX];
+	int rc, seen;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.oid = oid;
+	rec.undo_from = undo_from;
+	rec.prev_serial = prev_serial;
+	rec.serial = t->tid;
+	rec.pickle = pickle;
+	rec.pickle_len = len;
+	rc = ds_objrec_encode(&rec, t->s->cfg.md5_write, &body, &blen, err);
+	if (rc != DS_OK)
+		return rc;
+	ds_name_revision(oid, t->tid, name);
+	ds_name_pointer(oid, pname);
+	seen = storage_map_get(&t->written, pname) != NULL;
+	rc = txn_write(t, name, body, blen, err);
+	free(body);
+	if (rc != DS_OK)
+		return rc;
+	ds_put_u64(ptr, t->tid);
+	rc = txn_write(t, pname, ptr, 8, err);
+	if (rc != DS_OK)
+		return rc;
+	if (!seen) {
+		/* the oid block: first-store order, no duplicates */
+		if (t->noids == t->capoids) {
+			size_t cap = t->capoids ? 2 * t->capoids : 16;
+			unsigned char *v = realloc(t->oids, cap * 8);
+			if (v == NULL)
+				return ds_error_set(err, DS_ENOMEM,
+				                    "transaction: out of memory");
+			t->oids = v;
+			t->capoids = cap;
+		}
+		ds_put_u64(t->oids + 8 * t->noids, oid);
+		t->noids++;
+	}
+	if (oid > t->max_oid)
+		t->max_oid = oid;
+	return DS_OK;
+}
+
+int
+ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
+             const void *pickle, size_t len, ds_error *err)
+{
+	ds_tid current = 0;
+	char ohex[17], chex[17], ehex[17];
+	int rc;
+
+	rc = txn_check_open(t, "store", err);
+	if (rc != DS_OK)
+		return rc;
+	ds_id_format(oid, ohex);
+	if (len == 0)
+		return ds_error_set(err, DS_EINVAL,
+		                    "store oid %s: empty pickle (that would mean "
+		                    "\"creation undone\")", ohex);
+	rc = ds_storage_current_serial(t->s, oid, &current, err);
+	if (rc == DS_ENOTFOUND) {
+		/* no previous revision of this object */
+		current = 0;
+	} else if (rc != DS_OK) {
+		return txn_fail(t, rc);
+	} else if (current != expected_serial) {
+		ds_id_format(current, chex);
+		ds_id_format(expected_serial, ehex);
+		return txn_fail(t, ds_error_set(err, DS_ECONFLICT,
+		    "store oid %s: conflict: current serial %s, expected %s",
+		    ohex, chex, ehex));
+	}
+	rc = txn_write_revision(t, oid, current, 0, pickle, len, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	return DS_OK;
+}
+
+int
+ds_txn_vote(ds_txn *t, ds_error *err)
+{
+	ds_storage *s = t->s;
+	ds_txnrec rec;
+	unsigned char *body = NULL, x[8];
+	size_t blen;
+	char name[DS_NAME_MAX];
+	ds_oid xoid;
+	int rc;
+
+	rc = txn_check_open(t, "vote", err);
+	if (rc != DS_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	t->prev_tid = s->last_tid;
+	if (t->max_oid > s->last_oid)
+		s->last_oid = t->max_oid;   /* stores above x.oid raise it */
+	xoid = s->last_oid;
+	pthread_mutex_unlock(&s->mu);
+
+	memset(&rec, 0, sizeof(rec));
+	rec.tid = t->tid;
+	rec.prev_tid = t->prev_tid;
+	rec.user = t->user;
+	rec.user_len = t->ulen;
+	rec.description = t->description;
+	rec.description_len = t->dlen;
+	rec.extension = t->ext;
+	rec.extension_len = t->elen;
+	rec.oids = t->oids;
+	rec.noids = t->noids;
+	rc = ds_txnrec_encode(&rec, s->cfg.md5_write, &body, &blen, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	ds_name_transaction(t->tid, name);
+	rc = txn_write(t, name, body, blen, err);
+	free(body);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	/* the database's most recent oid and serial, in every transaction */
+	ds_put_u64(x, xoid);
+	rc = txn_write(t, "x.oid", x, 8, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	ds_put_u64(x, t->tid);
+	rc = txn_write(t, "x.serial", x, 8, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	/* everything on disk: only the rename (the commit point) remains */
+	rc = journal_sync(s, t->tid, t->names, t->nnames, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	t->state = TXN_VOTED;
+	return DS_OK;
+}
+
+int
+ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err)
+{
+	ds_storage *s = t->s;
+	struct jdir *d = NULL;
+	char done[STORAGE_PATH_MAX];
+	int rc, committed = 0;
+
+	if (t->state == TXN_OPEN) {
+		rc = ds_txn_vote(t, err);
+		if (rc != DS_OK) {
+			ds_txn_abort(t);
+			return rc;
+		}
+	}
+	if (t->state != TXN_VOTED) {
+		rc = txn_check_open(t, "finish", err);
+		ds_txn_abort(t);
+		return rc;
+	}
+	rc = journal_jdir_new(t->tid, t->names, t->nnames, &d, err);
+	if (rc != DS_OK) {
+		ds_txn_abort(t);
+		return rc;
+	}
+	rc = journal_commit(s, t->tid, err);
+	if (rc == DS_OK) {
+		committed = 1;
+	} else if (journal_dirpath(s, t->tid, "done", done, sizeof(done),
+	                           NULL) == DS_OK && access(done, F_OK) == 0) {
+		/* renamed, but the fsync of journal/ failed: the
+		 * transaction is visible; report the error all the same */
+		committed = 1;
+	}
+	if (!committed) {
+		journal_jdir_free(d);
+		ds_txn_abort(t);
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->last_tid = t->tid;
+	if (tid != NULL)
+		*tid = t->tid;
+	{
+		int rc2 = storage_register_locked(s, d,
+		                                  rc == DS_OK ? err : NULL);
+		if (rc == DS_OK)
+			rc = rc2;
+	}
+	s->txn_active = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	txn_free(t);
+	return rc;
+}
+
+void
+ds_txn_abort(ds_txn *t)
+{
+	if (t == NULL)
+		return;
+	journal_discard(t->s, t->tid, t->names, t->nnames);
+	txn_release(t->s);
+	txn_free(t);
+}
