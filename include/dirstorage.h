@@ -103,9 +103,10 @@ void ds_md5(const void *data, size_t len, unsigned char out[16]);
  * seconds-within-minute * 2^32/60. */
 ds_tid ds_tid_from_time(double unix_seconds);
 double ds_tid_to_time(ds_tid tid);
-/* Returns ds_tid_from_time(now) when that is > last, else last + 1
- * (the original's laterThan): strictly increasing even if the clock goes
- * backwards. */
+/* Returns ds_tid_from_time(now) when that is > last, else last + 1, or,
+ * when last's low word is already 0xFFFFFFFF, the start of the next minute
+ * on the real calendar (the original's laterThan): strictly increasing
+ * even if the clock goes backwards. */
 ds_tid ds_tid_next(ds_tid last, double now);
 /* "YYYY-MM-DD HH:MM:SS GMT" (seconds truncated) into out[24]. */
 void ds_tid_format(ds_tid tid, char out[24]);
@@ -190,8 +191,9 @@ int ds_objrec_decode(const unsigned char *buf, size_t len, const char *what,
 int ds_objrec_encode(const ds_objrec *rec, int with_md5, unsigned char **out,
                      size_t *outlen, ds_error *err);
 
-/* Errors: DS_ECORRUPT (magic, length, md5, oids block not a multiple of 8,
- * duplicate oid, version length non-zero). */
+/* Errors: DS_ECORRUPT (magic, length, md5, reserved bytes 16-23 non-zero,
+ * header lengths not adding up to the file's length, oids block not a
+ * multiple of 8, duplicate oid, version length non-zero), DS_ENOMEM. */
 int ds_txnrec_decode(const unsigned char *buf, size_t len, const char *what,
                      ds_txnrec *out, ds_error *err);
 /* Errors: DS_ENOMEM, DS_EINVAL (field too long for its length field,
@@ -227,8 +229,10 @@ int ds_settings_load(const char *path, ds_settings **out, ds_error *err);
 int ds_settings_parse(const char *text, size_t len, const char *what,
                       ds_settings **out, ds_error *err);
 void ds_settings_free(ds_settings *s);
-/* Raw value (continuation lines joined with '\n'), or NULL. Pointer owned
- * by s. Keys and sections are case sensitive. */
+/* Raw value (continuation lines joined with '\n'; no %-interpolation), or
+ * NULL. Pointer owned by s. Keys and sections are case sensitive; a key
+ * absent from an existing section falls back to [DEFAULT] as in
+ * configparser. */
 const char *ds_settings_get(const ds_settings *s, const char *section,
                             const char *key);
 /* Integer with default when absent. Errors: DS_ECONFIG (not an integer). */
@@ -244,7 +248,10 @@ typedef struct ds_config {
 	    md5_history, md5_pack;
 	long flush_interval, flush_file_threshold,
 	     flush_transaction_threshold, backlog;
-	int sync, quick_shutdown, dirsync;
+	int sync, quick_shutdown, dirsync;  /* dirsync is the effective value,
+	                                      * as the original uses it: [posix]
+	                                      * dirsync (default 1), 0 when sync
+	                                      * is 0 */
 	long delay_delete, min_pack_time;
 } ds_config;
 
@@ -276,7 +283,11 @@ void ds_lock_release(ds_lock *lock);
  * mkds.py: config/settings (same text), config/identity (32 random hex, no
  * newline), A/ B/ journal/ misc/, zeroed x.oid x.serial x.packed (0644).
  * classname: "Full" or "Minimal"; format: bushy/chunky/lawn/flat.
- * Errors: DS_EEXIST (home exists), DS_ECONFIG (class/format), DS_EIO. */
+ * Durable (files and directories fsynced) and all-or-nothing: a failure
+ * part way removes what was made.
+ * Errors: DS_EEXIST (home exists, even as an empty directory or a
+ * symlink), DS_ECONFIG (class/format), DS_ENOTFOUND (parent missing),
+ * DS_EIO, DS_EINVAL (path too long), DS_ENOMEM. */
 int ds_storage_create(const char *home, const char *classname,
                       const char *format, ds_error *err);
 
@@ -718,6 +729,74 @@ struct ds_replica_serve_opts {
  * way). */
 int ds_replica_serve(const char *home, int in_fd, int out_fd,
                      const struct ds_replica_serve_opts *opts, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Replication (replica.c, archive.c, transport.c: the replica side)    */
+/* ------------------------------------------------------------------ */
+
+struct ds_replica_opts {
+	const char *host;            /* master host; NULL: local mode (the
+	                              * master side runs here as a child) */
+	const char *user;            /* ssh -l USER; may be NULL */
+	const char *master_dir;      /* the master's storage directory */
+	const char *ssh_command;     /* replaces "ssh", split on whitespace
+	                              * (may carry arguments); NULL: ssh */
+	const char *remote_program;  /* ds on the master (ssh mode) */
+	const char *local_program;   /* ds here (local mode) */
+	int verbosity;               /* 0 -q, 1 default, 2+ -v: also passed
+	                              * to the master side */
+	unsigned timeout;            /* keep retrying this long (s) while the
+	                              * master is busy (exit 3: snapshot mode
+	                              * held, being packed) */
+	unsigned sleep;              /* seconds between tries; 0 means 10 */
+	ds_log_fn log;               /* may be NULL; the master's stderr
+	                              * lines come through it too */
+	void *log_ctx;
+	/* called as the increment arrives (bytes so far); may be NULL */
+	void (*progress)(uint64_t bytes, void *ctx);
+	void *progress_ctx;
+};
+
+struct ds_replica_stats {
+	ds_tid old_tid;              /* the replica's x.serial before */
+	ds_tid new_tid;              /* and after */
+	uint64_t bytes;              /* increment size */
+	unsigned long members;       /* files in it */
+	unsigned long transactions;
+	unsigned long revisions;
+	double seconds;              /* whole run */
+	int tries;                   /* master side runs (retries + 1) */
+};
+
+/* Bring the replica at `replica` up to date with the master named in
+ * opts (DESIGN.md section 3): lock the replica and recover it through the
+ * engine, check it is a Full storage, send the request (the original's
+ * four lines plus our `relink` line), spool the answer to
+ * misc/.replica.incoming while checking every member, fsync, rename it to
+ * journal/replica.tar (the commit point), extract it (ds_archive_apply),
+ * rename it to misc/replica.previous and close the replica in snapshot
+ * mode. Any failure before the commit point leaves the replica's files as
+ * they were; a crash after it is completed by the next ds_replica_pull or
+ * ds_storage_open. The caller must ignore SIGPIPE. stats may be NULL.
+ * Errors: DS_ENOTFOUND / DS_ECONFIG (replica is not a storage, or not
+ * Full), DS_ELOCKED (replica in use by a storage process or another
+ * replication), DS_EBUSY (try again later: master busy or held in
+ * snapshot mode, ssh or the connection failed, master side killed),
+ * DS_EREFUSED (the master refused: identity, divergence, reference
+ * transaction missing, packed since, replica newer -- the master's reason
+ * in the message), DS_EPROTO (the increment was refused: what and which
+ * member in the message), DS_EINVAL (bad options), DS_EIO, DS_ENOMEM. */
+int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
+                    struct ds_replica_stats *stats, ds_error *err);
+
+/* Create a new replica at `replica` (which must not exist) from the
+ * master: `replica init 0` answers with config/settings, config/identity
+ * and every live file of A/ taken inside one snapshot. The storage is
+ * built in a sibling directory "<replica>.init-<pid>" and renamed into
+ * place when complete and durable. Errors: those of ds_replica_pull, and
+ * DS_EEXIST (replica exists). */
+int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
+                    struct ds_replica_stats *stats, ds_error *err);
 
 #ifdef __cplusplus
 }

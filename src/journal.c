@@ -546,7 +546,7 @@ journal_entry_kind(const char *name, ds_tid *tid)
 }
 
 static int
-journal_apply_replica(ds_storage *s, const char *jroot,
+journal_apply_replica(ds_storage *s, int held, const char *jroot,
                       const struct journal_list *jl, ds_error *err)
 {
 	struct journal_list bl;
@@ -581,6 +581,16 @@ journal_apply_replica(ds_storage *s, const char *jroot,
 		                  err);
 	if (rc == DS_OK)
 		rc = storage_path(s, misc, sizeof(misc), "misc", err);
+	if (rc != DS_OK)
+		return rc;
+	if (held)
+		return ds_error_set(err, DS_EBUSY,
+		    "recover %s: journal/replica.tar is pending but a "
+		    "snapshot user holds misc/sublock (A must not change)",
+		    s->home);
+	/* the increment is written straight into A: A stops being a
+	 * snapshot first */
+	rc = storage_unlink_snapshot_file(s, err);
 	if (rc != DS_OK)
 		return rc;
 	rc = ds_archive_apply(s->home, tar, err);
@@ -623,7 +633,7 @@ journal_delete_temp(const char *dir, ds_error *err)
 }
 
 int
-journal_recover(ds_storage *s, ds_error *err)
+journal_recover(ds_storage *s, int held, ds_error *err)
 {
 	struct journal_list jl = {0}, fl = {0};
 	struct jdir *head = NULL, *tail = NULL, *d;
@@ -639,7 +649,7 @@ journal_recover(ds_storage *s, ds_error *err)
 		return rc;
 	for (size_t i = 0; i < jl.n; i++) {
 		if (strcmp(jl.v[i], "replica.tar") == 0) {
-			rc = journal_apply_replica(s, jroot, &jl, err);
+			rc = journal_apply_replica(s, held, jroot, &jl, err);
 			journal_list_free(&jl);
 			if (rc != DS_OK)
 				return rc;

@@ -402,7 +402,7 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	char *text, *save = NULL, *line;
+	char *text, *line;
 	int rc, number = 0, last_resort = 1, done = 0;
 	ds_error last;
 
@@ -426,11 +426,12 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 	text = (char *)buf;
 	text[len] = '\0';
 
-	for (line = strtok_r(text, "\n", &save); !done;
-	     line = strtok_r(NULL, "\n", &save)) {
+	/* strsep, not strtok: empty lines count in the line numbers */
+	while (!done) {
 		char *tok[4] = {NULL, NULL, NULL, NULL}, *tsave = NULL, *t;
 		int n = 0;
 
+		line = text != NULL ? strsep(&text, "\n") : NULL;
 		if (line == NULL) {
 			/* the implicit last resort */
 			done = 1;

@@ -442,7 +442,7 @@ storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 	return rc;
 }
 
-static int
+int
 storage_unlink_snapshot_file(ds_storage *s, ds_error *err)
 {
 	char p[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
@@ -587,12 +587,8 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		if (err)
 			*err = e;
 		goto fail;
-	} else {
-		rc = storage_unlink_snapshot_file(s, err);
-		if (rc != DS_OK)
-			goto fail;
 	}
-	rc = journal_recover(s, err);
+	rc = journal_recover(s, stay, err);
 	if (rc != DS_OK)
 		goto fail;
 	rc = storage_read_x(s, "x.serial", 0, &s->last_tid, err);
@@ -604,8 +600,11 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		goto fail;
 	s->last_issued = s->last_tid;
 	if (!stay) {
-		/* leave snapshot mode "startup": B over A */
-		rc = journal_recombine(s, err);
+		/* leave snapshot mode "startup": B over A. misc/snapshot goes
+		 * first: from here A is written. */
+		rc = storage_unlink_snapshot_file(s, err);
+		if (rc == DS_OK)
+			rc = journal_recombine(s, err);
 		if (rc != DS_OK)
 			goto fail;
 	}

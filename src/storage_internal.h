@@ -149,6 +149,10 @@ int storage_path(const ds_storage *s, char *out, size_t outsz,
  * recovered at the next open; reads may miss it until then). */
 int storage_register_locked(ds_storage *s, struct jdir *d, ds_error *err);
 
+/* Remove misc/snapshot (absent is fine) and fsync misc/: done before
+ * anything is written to A. */
+int storage_unlink_snapshot_file(ds_storage *s, ds_error *err);
+
 /* ---- journal.c ---- */
 /* Flush batch `dirs` into A, or B in snapshot mode. Called by the
  * flusher (or inline), without mu. */
@@ -156,9 +160,12 @@ int journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err);
 /* Move every file of B over A, remove B's subdirectories, make it
  * durable, then clear the snapshot code. Without mu. */
 int journal_recombine(ds_storage *s, ds_error *err);
-/* Recovery at open (no thread yet, snapshot mode "startup"): apply
- * journal/replica.tar, roll _done forward (into B), delete _temp. */
-int journal_recover(ds_storage *s, ds_error *err);
+/* Recovery at open (no thread yet, snapshot mode "startup"): check
+ * journal/ (refusing before any change), apply journal/replica.tar (only
+ * when !held: it writes A, so misc/snapshot is removed first), roll _done
+ * forward (into B), delete _temp. held: a snapshot user holds
+ * misc/sublock. */
+int journal_recover(ds_storage *s, int held, ds_error *err);
 /* The commit protocol's steps, shared by txn.c and ds_storage_save_oid
  * (see the top of journal.c for why each fsync and rename is where it is).
  * Paths are absolute: journal_dirpath gives HOME/journal/working_<TID>_<kind>. */

@@ -29,6 +29,10 @@ int cli_fail(const char *sub, const ds_error *err);
 void cli_errorf(const char *sub, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* A ds_log_fn for library messages: prints "ds <sub>: <msg>" on stderr
+ * when level <= cli_verbosity; ctx is the subcommand name (const char *). */
+void cli_log(int level, const char *msg, void *ctx);
+
 /* Verbosity shared by subcommands that take -v/-q: 0 quiet, 1 normal,
  * 2+ verbose. */
 extern int cli_verbosity;
@@ -48,5 +52,21 @@ struct cli_command {
 CLI_DECLARE(mkds);
 CLI_DECLARE(dump);
 CLI_DECLARE(log);
+CLI_DECLARE(whatsnew);
+CLI_DECLARE(snapshot);
+CLI_DECLARE(check);
+CLI_DECLARE(replica);
+/* the engine's subcommands (issue 3) */
+CLI_DECLARE(newoid);
+CLI_DECLARE(commit);
+CLI_DECLARE(cat);
+CLI_DECLARE(history);
+CLI_DECLARE(undo);
+CLI_DECLARE(gen);
+/* Pickle (protocol 3, as ZODB writes extension data) of a dict of n str
+ * keys to str values; n == 0 gives 0 bytes. *out malloc'd, caller frees.
+ * Returns DS_OK, DS_ENOMEM, DS_EINVAL (n > 120). cmd_commit.c. */
+int cli_pickle_strdict(char *const *keys, char *const *vals, size_t n,
+                       unsigned char **out, size_t *outlen);
 
 #endif

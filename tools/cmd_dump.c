@@ -40,7 +40,19 @@ struct dump_ctx {
 	const char *file;
 	json_t *j;                      /* the file's JSON object */
 	char errmsg[DS_ERROR_MSG_MAX];  /* why the file was refused */
+	int titled;                     /* text: file name line printed */
 };
+
+/* Text mode: the file's name heads its fields; printed with the first
+ * field, so that a refused file leaves only its error message. */
+static void
+dump_title(struct dump_ctx *c)
+{
+	if (!c->json && !c->titled) {
+		printf("%s\n", c->file);
+		c->titled = 1;
+	}
+}
 
 /* Print "ds dump: <msg>" and keep the message for --json. */
 static int
@@ -55,7 +67,7 @@ void
 cmd_dump_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds dump [--json] FILE...\n\n"
+	        "usage: ds dump [--json] [-q] FILE...\n\n"
 	        "Decode storage files: object revisions, transactions, .c "
 	        "pointers (8-byte and\nlegacy 12-byte forms) and x.* files. "
 	        "Every header field is shown, the md5\nfield is checked, and "
@@ -65,6 +77,10 @@ cmd_dump_usage(FILE *out)
 	        "with a warning when they differ.\n\n"
 	        "Options:\n"
 	        "  --json        one JSON object per file, one per line\n"
+	        "  -q, --quiet   no warning when a file is out of place\n"
+	        "                (errors are still printed)\n"
+	        "  -v, --verbose accepted for symmetry; dump always shows "
+	        "every field\n"
 	        "  -h, --help    show this help\n\n"
 	        "Exit status: 0 when every file decoded, 1 when one was corrupt "
 	        "(the others\nare still dumped), 2 usage, 4 I/O error.\n");
@@ -107,8 +123,7 @@ dump_locate(const char *file, struct dump_where *w)
 	}
 	fmt = ds_settings_get(s, "structure", "format");
 	if (fmt == NULL) {
-		dump_note(w,
-		         "%s: no [structure] format", settings);
+		dump_note(w, "%s: no [structure] format", settings);
 		goto out;
 	}
 	if (ds_layout_parse(fmt, &w->layout, &err) != DS_OK) {
@@ -120,9 +135,9 @@ dump_locate(const char *file, struct dump_where *w)
 		if (ds_layout_path_to_name(w->layout, w->rel + 2, w->path_name,
 		                           sizeof(w->path_name), &err) != DS_OK) {
 			w->path_name[0] = '\0';
-			dump_note(w,
-			         "its path is not a database name in the %s "
-			         "layout: %s", ds_layout_str(w->layout), err.msg);
+			dump_note(w, "its path is not a database name in the "
+			          "%s layout: %s", ds_layout_str(w->layout),
+			          err.msg);
 		}
 	} else if (strncmp(w->rel, "journal/working_", 16) == 0 &&
 	           (slash = strchr(w->rel + 8, '/')) != NULL &&
@@ -132,11 +147,10 @@ dump_locate(const char *file, struct dump_where *w)
 		if (ds_name_valid(base))
 			snprintf(w->path_name, sizeof(w->path_name), "%s", base);
 		else
-			dump_note(w, "'%s' in the "
-			         "journal is not a database name", base);
+			dump_note(w, "'%s' in the journal is not a database "
+			          "name", base);
 	} else {
-		dump_note(w,
-		         "not under the storage's A/, B/ or journal/");
+		dump_note(w, "not under the storage's A/, B/ or journal/");
 	}
 out:
 	ds_settings_free(s);
@@ -168,6 +182,7 @@ static void
 dump_field_str(struct dump_ctx *c, const char *key, const char *label,
                const char *val)
 {
+	dump_title(c);
 	if (c->json)
 		json_object_set_new(c->j, key, val ? json_string(val) : json_null());
 	else
@@ -184,9 +199,11 @@ dump_field_id(struct dump_ctx *c, const char *key, const char *label,
 	if (c->json) {
 		json_object_set_new(c->j, key, json_string(hex));
 		if (is_tid) {
+			/* "<key>_time": null for a zero tid */
 			snprintf(tkey, sizeof(tkey), "%s_time", key);
-			json_object_set_new(c->j, tkey, id ? (cli_tid_time(id, when),
-			                    json_string(when)) : json_null());
+			cli_tid_time(id, when);
+			json_object_set_new(c->j, tkey, id ? json_string(when) :
+			                    json_null());
 		}
 	} else if (is_tid) {
 		cli_tid_time(id, when);
@@ -257,6 +274,7 @@ static void
 dump_names(struct dump_ctx *c, const struct dump_where *w,
            const char *header_name)
 {
+	dump_title(c);
 	if (header_name) {
 		if (c->json) {
 			json_object_set_new(c->j, "name", json_string(header_name));
@@ -292,9 +310,10 @@ dump_names(struct dump_ctx *c, const struct dump_where *w,
 	    strcmp(header_name, w->path_name) != 0) {
 		if (c->json)
 			json_object_set_new(c->j, "name_mismatch", json_true());
-		fprintf(stderr, "ds dump: warning: %s: the header says %s but "
-		        "its path in %s is the place of %s\n", c->file,
-		        header_name, w->home, w->path_name);
+		if (cli_verbosity >= 1)
+			fprintf(stderr, "ds dump: warning: %s: the header says "
+			        "%s but its path in %s is the place of %s\n",
+			        c->file, header_name, w->home, w->path_name);
 	} else if (c->json && header_name && w->path_name[0]) {
 		json_object_set_new(c->j, "name_mismatch", json_false());
 	}
@@ -481,6 +500,7 @@ dump_one(struct dump_ctx *c)
 
 	ds_error_clear(&err);
 	c->errmsg[0] = '\0';
+	c->titled = 0;
 	if (c->json) {
 		if ((c->j = json_object()) == NULL) {
 			cli_errorf("dump", "%s: out of memory", c->file);
@@ -499,8 +519,6 @@ dump_one(struct dump_ctx *c)
 		goto report;
 	}
 	dump_locate(c->file, &w);
-	if (!c->json)
-		printf("%s\n", c->file);
 	if (len >= 4)
 		magic = ds_get_u32(buf);
 	if (len >= 4 && magic == DS_OBJ_MAGIC) {
@@ -545,6 +563,8 @@ cmd_dump(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	struct dump_ctx ctx;
@@ -552,11 +572,17 @@ cmd_dump(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hj", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hjqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_dump_usage(stdout);
 			return DS_EXIT_OK;
+		case 'q':
+			cli_verbosity = 0;
+			break;
+		case 'v':
+			cli_verbosity++;
+			break;
 		case 'j':
 			ctx.json = 1;
 			break;

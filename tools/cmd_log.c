@@ -24,7 +24,7 @@ void
 cmd_log_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds log [--json] [-n COUNT] DIR\n\n"
+	        "usage: ds log [--json] [-q] [-n COUNT] DIR\n\n"
 	        "List the transactions of the storage in DIR, newest first: "
 	        "tid, time (GMT),\nnumber of objects written, user and "
 	        "description. The history is found by\nwalking the back "
@@ -33,6 +33,10 @@ cmd_log_usage(FILE *out)
 	        "Options:\n"
 	        "  --json            one JSON object for the whole history\n"
 	        "  -n, --max-count N stop after N transactions\n"
+	        "  -q, --quiet       no closing line saying where the "
+	        "history ends\n"
+	        "  -v, --verbose     also show each transaction's back "
+	        "pointer\n"
 	        "  -h, --help        show this help\n");
 }
 
@@ -77,6 +81,8 @@ cmd_log(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"json", no_argument, NULL, 'j'},
 		{"max-count", required_argument, NULL, 'n'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	ds_config cfg;
@@ -92,13 +98,19 @@ cmd_log(int argc, char **argv)
 	int ch, json = 0, rc = DS_EXIT_OK;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hjn:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+hjn:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_log_usage(stdout);
 			return DS_EXIT_OK;
 		case 'j':
 			json = 1;
+			break;
+		case 'q':
+			cli_verbosity = 0;
+			break;
+		case 'v':
+			cli_verbosity++;
 			break;
 		case 'n':
 			max = strtol(optarg, &end, 10);
@@ -203,6 +215,10 @@ cmd_log(int argc, char **argv)
 			putchar(' ');
 			cli_print_quoted(stdout, r.description,
 			                 r.description_len);
+			if (cli_verbosity >= 2) {
+				ds_id_format(r.prev_tid, prevhex);
+				printf("  prev %s", prevhex);
+			}
 			putchar('\n');
 		}
 		count++;
@@ -229,6 +245,8 @@ cmd_log(int argc, char **argv)
 		json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(root);
+	} else if (cli_verbosity < 1) {
+		;                       /* -q: the transactions only */
 	} else if (strcmp(reason, "first") == 0) {
 		printf("-- %zu transaction%s; the history starts here (zero "
 		       "back pointer)\n", count, count == 1 ? "" : "s");

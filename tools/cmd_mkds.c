@@ -70,8 +70,6 @@ cmd_mkds(int argc, char **argv)
 		 * argument on our command line. */
 		if (rc == DS_ECONFIG) {
 			cli_fail("mkds", &err);
-			fprintf(stderr, "ds mkds: CLASS is Full or Minimal; "
-			        "FORMAT is bushy, chunky, lawn or flat\n");
 			return DS_EXIT_USAGE;
 		}
 		return cli_fail("mkds", &err);

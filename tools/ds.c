@@ -14,9 +14,29 @@ static const struct cli_command commands[] = {
 	 "decode storage files (md5 checked), text or --json"},
 	{"log", cmd_log, cmd_log_usage,
 	 "list a storage's transactions, newest first"},
+	{"whatsnew", cmd_whatsnew, cmd_whatsnew_usage,
+	 "list the files changed since a transaction (as whatsnew.py)"},
+	{"snapshot", cmd_snapshot, cmd_snapshot_usage,
+	 "run a command while the storage is held in snapshot mode"},
+	{"check", cmd_check, cmd_check_usage,
+	 "check a storage (checkds), or compare a replica with its master"},
+	{"replica", cmd_replica, cmd_replica_usage,
+	 "bring a replica up to date with its master (over ssh or locally)"},
 
 
 
+	{"new-oid", cmd_newoid, cmd_newoid_usage,
+	 "allocate new object ids (durably) and print them"},
+	{"commit", cmd_commit, cmd_commit_usage,
+	 "store objects' pickles in one transaction, print its tid"},
+	{"cat", cmd_cat, cmd_cat_usage,
+	 "print an object's pickle (current, --serial or --before a tid)"},
+	{"history", cmd_history, cmd_history_usage,
+	 "list an object's revisions with their transactions"},
+	{"undo", cmd_undo, cmd_undo_usage,
+	 "undo a transaction in a new transaction"},
+	{"gen", cmd_gen, cmd_gen_usage,
+	 "generate a realistic storage (reproducible from a seed)"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -35,6 +55,13 @@ cli_exit_code(int status)
 	default:
 		return DS_EXIT_FAIL;
 	}
+}
+
+void
+cli_log(int level, const char *msg, void *ctx)
+{
+	if (level <= cli_verbosity)
+		fprintf(stderr, "ds %s: %s\n", ctx ? (const char *)ctx : "", msg);
 }
 
 void

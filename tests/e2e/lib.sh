@@ -28,6 +28,7 @@
 
 set -euo pipefail
 umask 022
+exec </dev/null         # nothing here may wait for a terminal (CI has none)
 
 : "${DS_BIN:?DS_BIN must name the ds binary (ctest sets it)}"
 : "${DS_FIXTURE_DIR:?DS_FIXTURE_DIR must name the extracted fixtures}"

@@ -1,0 +1,61 @@
+#!/bin/bash
+# test.sh - build and run every test, twice:
+#   build/       release build (-Werror, as every build is)
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked
+# Runs ctest (unit tests and end-to-end scenarios) in each, prints ctest's
+# summaries at the end, and exits non-zero if anything failed to configure,
+# build or pass.
+#
+# Environment: DS_JOBS (parallel build and test jobs, default 2);
+# DS_BUILD_DIR (default build; the sanitizer build goes to $DS_BUILD_DIR-asan).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+JOBS=${DS_JOBS:-2}
+BUILD=${DS_BUILD_DIR:-build}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+summary=()
+
+# run_config NAME DIR CMAKE_ARGS...
+run_config() {
+	local name=$1 dir=$2 log
+	shift 2
+	log=$dir/ctest.log
+	echo "=== $name: configure and build $dir"
+	if ! cmake -S . -B "$dir" -G Ninja "$@" ||
+	   ! ninja -C "$dir" -j "$JOBS"; then
+		summary+=("$name: BUILD FAILED")
+		status=1
+		return
+	fi
+	echo "=== $name: ctest"
+	ctest --test-dir "$dir" --output-on-failure -j "$JOBS" 2>&1 | tee "$log"
+	if [ $? -ne 0 ]; then           # pipefail: ctest's status
+		status=1
+	fi
+	# ctest's own summary: "N% tests passed, M tests failed out of K"
+	# plus the names of the failed tests, if any
+	summary+=("$name: $(grep -E '^[0-9]+% tests passed' "$log" || echo 'no ctest summary')")
+	while IFS= read -r line; do
+		summary+=("    $line")
+	done < <(sed -n '/^The following tests FAILED:/,$p' "$log" |
+	         grep -E '^\s+[0-9]+ - ' || true)
+}
+
+run_config release "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=OFF
+run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON
+
+echo
+echo "=== summary"
+for line in "${summary[@]}"; do
+	echo "$line"
+done
+if [ "$status" -eq 0 ]; then
+	echo "ALL TESTS PASSED"
+else
+	echo "SOME TESTS FAILED"
+fi
+exit "$status"

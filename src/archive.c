@@ -1,0 +1,1205 @@
+/*
+ * archive.c - the replica side's handling of a replication increment: a
+ * ustar stream read with libarchive.
+ *
+ * Two jobs:
+ *  - archive_receive(): read the stream coming from the master, copy every
+ *    byte to the spool file, and check everything before the caller makes
+ *    it the commit point: plain ustar, regular files only, names that map
+ *    through the master's layout to database names, record lengths and
+ *    md5s, the exact order and completeness of the original master's
+ *    stream (x.serial, x.oid, then each transaction newest first with the
+ *    .c pointer of each oid the first time it is seen and its revision,
+ *    chaining back to the replica's tid), and nothing after the end but
+ *    zero bytes. Memory is bounded by the largest transaction file:
+ *    revisions are checked while they stream past.
+ *  - ds_archive_apply(): extract a committed increment (journal/replica.tar)
+ *    into the replica's own layout, durably and idempotently, writing
+ *    x.serial and x.oid last so that even a reader that ignores the
+ *    journal never sees an x.serial whose files are not all there.
+ *
+ * The master's layout is not told: it is read from the member paths.
+ * x.serial comes first, at A/x.serial (flat) or A/x/serial (bushy, chunky
+ * and lawn alike), so every member is mapped under each layout still
+ * possible; a layout that cannot map a member is dropped, and the layouts
+ * left must agree on the name (paths of different layouts never collide
+ * for o and t files, so the first transaction settles it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+#include "replica_internal.h"
+
+#define ARCHIVE_BUF (64 * 1024)
+#define ARCHIVE_TXN_MAX (64u * 1024 * 1024)     /* largest t file accepted */
+#define ARCHIVE_CONFIG_MAX (1024 * 1024)        /* config/settings */
+#define ARCHIVE_IDENTITY_MAX 4096
+#define ARCHIVE_TRAILER_MAX (1024 * 1024)       /* zeros after the end */
+#define ARCHIVE_ALL_LAYOUTS 0xFu
+#define ARCHIVE_PATH_MAX 4096
+
+/* ---- a set of strings (names, directories) ---- */
+
+struct nameset {
+	char **v;
+	size_t cap, n;
+};
+
+static uint64_t
+nameset_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+static size_t
+nameset_slot(const struct nameset *s, const char *k)
+{
+	size_t i = (size_t)nameset_hash(k) & (s->cap - 1);
+
+	while (s->v[i] != NULL && strcmp(s->v[i], k) != 0)
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+static int
+nameset_has(const struct nameset *s, const char *k)
+{
+	return s->cap > 0 && s->v[nameset_slot(s, k)] != NULL;
+}
+
+/* Add k; *added (may be NULL) says whether it was new. */
+static int
+nameset_add(struct nameset *s, const char *k, int *added, ds_error *err)
+{
+	size_t i;
+
+	if (added)
+		*added = 0;
+	if (s->cap == 0 || (s->n + 1) * 2 > s->cap) {
+		struct nameset ns = {0};
+
+		ns.cap = s->cap ? s->cap * 2 : 64;
+		ns.v = calloc(ns.cap, sizeof(*ns.v));
+		if (ns.v == NULL)
+			return ds_error_set(err, DS_ENOMEM,
+			                    "increment: out of memory");
+		for (size_t j = 0; j < s->cap; j++)
+			if (s->v[j] != NULL)
+				ns.v[nameset_slot(&ns, s->v[j])] = s->v[j];
+		ns.n = s->n;
+		free(s->v);
+		*s = ns;
+	}
+	i = nameset_slot(s, k);
+	if (s->v[i] != NULL)
+		return DS_OK;
+	s->v[i] = strdup(k);
+	if (s->v[i] == NULL)
+		return ds_error_set(err, DS_ENOMEM, "increment: out of memory");
+	s->n++;
+	if (added)
+		*added = 1;
+	return DS_OK;
+}
+
+static void
+nameset_free(struct nameset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- member names ---- */
+
+/* Check a member path for the things that are refused whatever the
+ * layout: absolute, "..", ".", empty components. */
+static int
+archive_path_sane(const char *path, const char **why)
+{
+	const char *p = path;
+
+	if (*p == '\0') {
+		*why = "empty name";
+		return 0;
+	}
+	if (*p == '/') {
+		*why = "absolute path";
+		return 0;
+	}
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == 0) {
+			*why = "empty path component";
+			return 0;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			*why = "'..' in path";
+			return 0;
+		}
+		if (n == 1 && p[0] == '.') {
+			*why = "'.' in path";
+			return 0;
+		}
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return 1;
+}
+
+/* Map rel (relative to A/) to a database name under every layout still in
+ * *cand; keep those that can. Errors: DS_EPROTO. */
+static int
+archive_map_name(unsigned *cand, const char *rel, char name[DS_NAME_MAX],
+                 const char *what, ds_error *err)
+{
+	unsigned ok = 0;
+	char got[DS_NAME_MAX];
+	int have = 0;
+
+	for (int l = 0; l < 4; l++) {
+		if (!(*cand & (1u << l)))
+			continue;
+		if (ds_layout_path_to_name((ds_layout)l, rel, got, sizeof(got),
+		                           NULL) != DS_OK)
+			continue;
+		if (have && strcmp(got, name) != 0)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: A/%s names different files in "
+			                    "different layouts", what, rel);
+		memcpy(name, got, DS_NAME_MAX);
+		have = 1;
+		ok |= 1u << l;
+	}
+	if (!have)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: A/%s is not a database file in the "
+		                    "master's layout", what, rel);
+	*cand = ok;
+	return DS_OK;
+}
+
+static int
+archive_first_layout(unsigned cand)
+{
+	for (int l = 0; l < 4; l++)
+		if (cand & (1u << l))
+			return l;
+	return 0;
+}
+
+/* Checks of one header that do not depend on the state: ustar, a
+ * regular file without links, sane mode and size, a sane path. */
+static int
+archive_check_header(struct archive *a, struct archive_entry *e,
+                     const char *what, ds_error *err)
+{
+	const char *path = archive_entry_pathname(e);
+	const char *why;
+	mode_t type = archive_entry_filetype(e);
+
+	if (archive_format(a) != ARCHIVE_FORMAT_TAR_USTAR)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: not a plain ustar header (%s)", what,
+		                    archive_format_name(a));
+	if (path == NULL)
+		return ds_error_set(err, DS_EPROTO, "%s: no name", what);
+	if (!archive_path_sane(path, &why))
+		return ds_error_set(err, DS_EPROTO, "%s: %s: %s", what, path,
+		                    why);
+	if (archive_entry_hardlink(e) != NULL)
+		return ds_error_set(err, DS_EPROTO, "%s: %s is a hard link",
+		                    what, path);
+	if (type == AE_IFLNK)
+		return ds_error_set(err, DS_EPROTO, "%s: %s is a symbolic link",
+		                    what, path);
+	if (type == AE_IFDIR)
+		return ds_error_set(err, DS_EPROTO, "%s: %s is a directory "
+		                    "entry", what, path);
+	if (type != AE_IFREG)
+		return ds_error_set(err, DS_EPROTO, "%s: %s is not a regular "
+		                    "file (device, fifo or socket)", what, path);
+	if (archive_entry_perm(e) & 07000)
+		return ds_error_set(err, DS_EPROTO, "%s: %s has mode %04o "
+		                    "(setuid, setgid or sticky)", what, path,
+		                    (unsigned)archive_entry_perm(e));
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return ds_error_set(err, DS_EPROTO, "%s: %s has no size", what,
+		                    path);
+	return DS_OK;
+}
+
+/* ---- receiving ---- */
+
+enum {
+	ST_XSERIAL, ST_XOID, ST_TXN, ST_POINTER, ST_REVISION, ST_END,
+	ST_INIT_SETTINGS, ST_INIT_IDENTITY, ST_INIT_A
+};
+
+struct recv {
+	struct archive *a;
+	const struct archive_expect *exp;
+	struct archive_summary *sum;
+	archive_read_fn rd;
+	void *rctx;
+	int spool_fd;
+	const char *spool_path;
+	unsigned char *buf;      /* ARCHIVE_BUF: raw stream */
+	unsigned char *data;     /* ARCHIVE_BUF: member data */
+	uint64_t total;          /* raw bytes read */
+	uint64_t end;            /* end of the last member's data */
+	int eof;
+	int failed;              /* 1: rd failed; 2: spool write failed */
+	ds_error cb_err;
+	/* the state machine */
+	int state;
+	unsigned cand;           /* layouts still possible */
+	ds_tid next;             /* tid of the next transaction expected */
+	ds_tid cur;              /* transaction being received */
+	unsigned char *txn;      /* its file */
+	ds_txnrec rec;
+	size_t oid_i;
+	struct nameset seen;     /* increments: oids seen; init: names */
+	/* init */
+	struct nameset revs;     /* revisions the .c pointers name */
+	int have_serial, have_oid, have_packed;
+	ds_tid init_serial;
+	char what[160];
+};
+
+static ssize_t
+recv_pull(struct recv *r)
+{
+	ssize_t n;
+
+	if (r->eof)
+		return 0;
+	n = r->rd(r->rctx, r->buf, ARCHIVE_BUF, &r->cb_err);
+	if (n < 0) {
+		r->failed = 1;
+		return -1;
+	}
+	if (n == 0) {
+		r->eof = 1;
+		return 0;
+	}
+	if (ds_io_write_all(r->spool_fd, r->buf, (size_t)n, r->spool_path,
+	                    &r->cb_err) != DS_OK) {
+		r->failed = 2;
+		return -1;
+	}
+	r->total += (uint64_t)n;
+	if (r->exp->progress)
+		r->exp->progress(r->total, r->exp->progress_ctx);
+	return n;
+}
+
+static la_ssize_t
+recv_cb(struct archive *a, void *cd, const void **out)
+{
+	struct recv *r = cd;
+	ssize_t n = recv_pull(r);
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", r->cb_err.msg);
+		return -1;
+	}
+	*out = r->buf;
+	return n;
+}
+
+/* Read exactly len bytes of the current member's data. */
+static int
+recv_data(struct recv *r, void *buf, size_t len, ds_error *err)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		la_ssize_t n = archive_read_data(r->a, p, len);
+		if (n < 0 || (n == 0 && len > 0)) {
+			if (r->failed)
+				goto failed;
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: truncated data (%s)", r->what,
+			                    archive_error_string(r->a) ?
+			                    archive_error_string(r->a) :
+			                    "end of stream");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return DS_OK;
+failed:
+	if (err)
+		*err = r->cb_err;
+	return r->cb_err.status ? r->cb_err.status : DS_EIO;
+}
+
+static int
+recv_small(struct recv *r, int64_t size, size_t want_min, size_t want_max,
+           unsigned char **out, ds_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if (size < (int64_t)want_min || size > (int64_t)want_max)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: size %lld out of bounds (%zu..%zu)",
+		                    r->what, (long long)size, want_min, want_max);
+	*out = malloc((size_t)size + 1);
+	if (*out == NULL)
+		return ds_error_set(err, DS_ENOMEM, "%s: out of memory",
+		                    r->what);
+	rc = recv_data(r, *out, (size_t)size, err);
+	if (rc != DS_OK) {
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	(*out)[size] = '\0';
+	return DS_OK;
+}
+
+/* An 8-byte x.* file. */
+static int
+recv_xfile(struct recv *r, int64_t size, uint64_t *v, ds_error *err)
+{
+	unsigned char *b;
+	int rc;
+
+	rc = recv_small(r, size, 8, 8, &b, err);
+	if (rc != DS_OK)
+		return rc;
+	*v = ds_get_u64(b);
+	free(b);
+	return DS_OK;
+}
+
+/* A `.c` pointer; its serial into *serial. */
+static int
+recv_pointer(struct recv *r, int64_t size, ds_tid *serial, ds_error *err)
+{
+	unsigned char *b;
+	ds_error e;
+	int rc;
+
+	rc = recv_small(r, size, 8, 12, &b, err);
+	if (rc != DS_OK)
+		return rc;
+	if (ds_pointer_decode(b, (size_t)size, r->what, serial, &e) != DS_OK)
+		rc = ds_error_set(err, DS_EPROTO, "%s", e.msg);
+	free(b);
+	return rc;
+}
+
+/* A transaction file, kept in r->txn and decoded into r->rec. */
+static int
+recv_txn(struct recv *r, int64_t size, ds_tid tid, ds_error *err)
+{
+	ds_error e;
+	int rc;
+
+	free(r->txn);
+	r->txn = NULL;
+	rc = recv_small(r, size, DS_TXN_HEADER, ARCHIVE_TXN_MAX, &r->txn, err);
+	if (rc != DS_OK)
+		return rc;
+	if (ds_txnrec_decode(r->txn, (size_t)size, r->what, &r->rec, &e) !=
+	    DS_OK)
+		return ds_error_set(err, DS_EPROTO, "%s", e.msg);
+	if (r->rec.tid != tid)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: holds tid %016llX, its name says "
+		                    "%016llX", r->what,
+		                    (unsigned long long)r->rec.tid,
+		                    (unsigned long long)tid);
+	r->sum->transactions++;
+	return DS_OK;
+}
+
+/* An object revision of oid written by serial, checked while it streams:
+ * header fields, length, md5 of bytes 56..end. */
+static int
+recv_revision(struct recv *r, int64_t size, ds_oid oid, ds_tid serial,
+              ds_error *err)
+{
+	static const unsigned char zero[16];
+	unsigned char hdr[DS_OBJ_HEADER], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = NULL;
+	int64_t left;
+	int rc;
+
+	if (size < DS_OBJ_HEADER || size > 0xFFFFFFFFll)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: size %lld is not that of an object "
+		                    "revision", r->what, (long long)size);
+	rc = recv_data(r, hdr, sizeof(hdr), err);
+	if (rc != DS_OK)
+		return rc;
+	if (ds_get_u32(hdr) != DS_OBJ_MAGIC)
+		return ds_error_set(err, DS_EPROTO, "%s: bad magic number",
+		                    r->what);
+	if (ds_get_u32(hdr + 4) != (uint64_t)size)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: length field %u but %lld bytes sent",
+		                    r->what, ds_get_u32(hdr + 4),
+		                    (long long)size);
+	if (ds_get_u64(hdr + 8) != oid || ds_get_u64(hdr + 64) != serial)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: holds oid %016llX serial %016llX, its "
+		                    "name says %016llX %016llX", r->what,
+		                    (unsigned long long)ds_get_u64(hdr + 8),
+		                    (unsigned long long)ds_get_u64(hdr + 64),
+		                    (unsigned long long)oid,
+		                    (unsigned long long)serial);
+	if (memcmp(hdr + 24, zero, 16) != 0)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: reserved bytes 24..39 are not zero",
+		                    r->what);
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+		rc = ds_error_set(err, DS_ENOMEM, "%s: md5: out of memory",
+		                  r->what);
+		goto out;
+	}
+	EVP_DigestUpdate(ctx, hdr + 56, DS_OBJ_HEADER - 56);
+	left = size - DS_OBJ_HEADER;
+	while (left > 0) {
+		size_t n = left > ARCHIVE_BUF ? ARCHIVE_BUF : (size_t)left;
+		rc = recv_data(r, r->data, n, err);
+		if (rc != DS_OK)
+			goto out;
+		EVP_DigestUpdate(ctx, r->data, n);
+		left -= (int64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	if (memcmp(hdr + 40, zero, 16) != 0 && memcmp(hdr + 40, md, 16) != 0) {
+		rc = ds_error_set(err, DS_EPROTO, "%s: md5 mismatch", r->what);
+		goto out;
+	}
+	r->sum->revisions++;
+	rc = DS_OK;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* After a transaction's member or one of its objects: what comes next. */
+static int
+recv_advance(struct recv *r, ds_error *err)
+{
+	char key[17];
+	int added, rc;
+
+	if (r->oid_i < r->rec.noids) {
+		ds_id_format(ds_get_u64(r->rec.oids + 8 * r->oid_i), key);
+		rc = nameset_add(&r->seen, key, &added, err);
+		if (rc != DS_OK)
+			return rc;
+		r->state = added ? ST_POINTER : ST_REVISION;
+		return DS_OK;
+	}
+	r->state = r->next == r->exp->base_tid ? ST_END : ST_TXN;
+	return DS_OK;
+}
+
+static void
+recv_expected(const struct recv *r, char out[DS_NAME_MAX])
+{
+	ds_oid oid = 0;
+
+	if (r->state == ST_POINTER || r->state == ST_REVISION)
+		oid = ds_get_u64(r->rec.oids + 8 * r->oid_i);
+	switch (r->state) {
+	case ST_XSERIAL:
+		snprintf(out, DS_NAME_MAX, "x.serial");
+		break;
+	case ST_XOID:
+		snprintf(out, DS_NAME_MAX, "x.oid");
+		break;
+	case ST_TXN:
+		ds_name_transaction(r->next, out);
+		break;
+	case ST_POINTER:
+		ds_name_pointer(oid, out);
+		break;
+	case ST_REVISION:
+		ds_name_revision(oid, r->cur, out);
+		break;
+	case ST_INIT_SETTINGS:
+		snprintf(out, DS_NAME_MAX, "config/settings");
+		break;
+	case ST_INIT_IDENTITY:
+		snprintf(out, DS_NAME_MAX, "config/identity");
+		break;
+	default:
+		out[0] = '\0';
+	}
+}
+
+/* One member of an increment. */
+static int
+recv_increment_member(struct recv *r, const char *path, int64_t size,
+                      ds_error *err)
+{
+	char name[DS_NAME_MAX], want[DS_NAME_MAX];
+	ds_tid serial;
+	ds_oid oid;
+	uint64_t v;
+	int rc;
+
+	if (strncmp(path, "A/", 2) != 0)
+		return ds_error_set(err, DS_EPROTO, "%s: not under A/",
+		                    r->what);
+	if (r->state == ST_END)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: more members after the increment's "
+		                    "last transaction", r->what);
+	rc = archive_map_name(&r->cand, path + 2, name, r->what, err);
+	if (rc != DS_OK)
+		return rc;
+	recv_expected(r, want);
+	if (strcmp(name, want) != 0)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: is %s where the increment must have %s",
+		                    r->what, name, want);
+	switch (r->state) {
+	case ST_XSERIAL:
+		rc = recv_xfile(r, size, &v, err);
+		if (rc != DS_OK)
+			return rc;
+		if (v < r->exp->base_tid)
+			return ds_error_set(err, DS_EREFUSED,
+			                    "the replica is newer than the master "
+			                    "(%016llX > %016llX)",
+			                    (unsigned long long)r->exp->base_tid,
+			                    (unsigned long long)v);
+		r->sum->new_tid = r->next = v;
+		r->state = ST_XOID;
+		return DS_OK;
+	case ST_XOID:
+		rc = recv_xfile(r, size, &v, err);
+		if (rc != DS_OK)
+			return rc;
+		r->sum->new_oid = v;
+		r->state = r->next == r->exp->base_tid ? ST_END : ST_TXN;
+		return DS_OK;
+	case ST_TXN:
+		rc = recv_txn(r, size, r->next, err);
+		if (rc != DS_OK)
+			return rc;
+		r->cur = r->next;
+		if (r->rec.prev_tid >= r->cur)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: previous transaction %016llX is "
+			                    "not older", r->what,
+			                    (unsigned long long)r->rec.prev_tid);
+		if (r->rec.prev_tid < r->exp->base_tid)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: the transactions do not chain "
+			                    "back to the replica's %016llX (this "
+			                    "one points to %016llX)", r->what,
+			                    (unsigned long long)r->exp->base_tid,
+			                    (unsigned long long)r->rec.prev_tid);
+		r->next = r->rec.prev_tid;
+		r->oid_i = 0;
+		return recv_advance(r, err);
+	case ST_POINTER:
+		rc = recv_pointer(r, size, &serial, err);
+		if (rc != DS_OK)
+			return rc;
+		if (serial != r->cur)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: names serial %016llX, not its "
+			                    "newest transaction %016llX", r->what,
+			                    (unsigned long long)serial,
+			                    (unsigned long long)r->cur);
+		r->state = ST_REVISION;
+		return DS_OK;
+	case ST_REVISION:
+		oid = ds_get_u64(r->rec.oids + 8 * r->oid_i);
+		rc = recv_revision(r, size, oid, r->cur, err);
+		if (rc != DS_OK)
+			return rc;
+		r->oid_i++;
+		return recv_advance(r, err);
+	default:
+		return ds_error_set(err, DS_EPROTO, "%s: unexpected", r->what);
+	}
+}
+
+/* One member of an init answer. */
+static int
+recv_init_member(struct recv *r, const char *path, int64_t size,
+                 ds_error *err)
+{
+	char name[DS_NAME_MAX];
+	unsigned char *b = NULL;
+	ds_settings *st = NULL;
+	ds_error e;
+	ds_tid serial;
+	uint64_t v;
+	int rc, added;
+
+	if (r->state == ST_INIT_SETTINGS || r->state == ST_INIT_IDENTITY) {
+		const char *want = r->state == ST_INIT_SETTINGS ?
+		                   "config/settings" : "config/identity";
+		const char *fmt, *ver, *cls;
+
+		if (strcmp(path, want) != 0)
+			return ds_error_set(err, DS_EPROTO, "%s: expected %s",
+			                    r->what, want);
+		rc = recv_small(r, size, 1, r->state == ST_INIT_SETTINGS ?
+		                ARCHIVE_CONFIG_MAX : ARCHIVE_IDENTITY_MAX, &b,
+		                err);
+		if (rc != DS_OK)
+			return rc;
+		if (r->state == ST_INIT_IDENTITY) {
+			size_t n = strcspn((char *)b, "\r\n");
+			unsigned char id[16];
+
+			if (n != 32 || ds_hex_decode((char *)b, id, 16) != DS_OK)
+				rc = ds_error_set(err, DS_EPROTO,
+				                  "%s: not 32 hex digits", r->what);
+			else
+				snprintf(r->sum->identity, sizeof(r->sum->identity),
+				         "%.32s", (char *)b);
+			free(b);
+			r->state = ST_INIT_A;
+			return rc;
+		}
+		rc = ds_settings_parse((char *)b, (size_t)size, "config/settings",
+		                       &st, &e);
+		free(b);
+		if (rc != DS_OK)
+			return ds_error_set(err, DS_EPROTO, "%s: %s", r->what,
+			                    e.msg);
+		fmt = ds_settings_get(st, "structure", "format");
+		ver = ds_settings_get(st, "structure", "version");
+		cls = ds_settings_get(st, "storage", "classname");
+		if (ver == NULL || strcmp(ver, "0.11") != 0)
+			rc = ds_error_set(err, DS_EPROTO, "%s: [structure] "
+			                  "version is not 0.11", r->what);
+		else if (cls == NULL || strcmp(cls, "Full") != 0)
+			rc = ds_error_set(err, DS_EPROTO, "%s: the master is "
+			                  "not a Full storage", r->what);
+		else if (fmt == NULL ||
+		         ds_layout_parse(fmt, &r->sum->layout, &e) != DS_OK)
+			rc = ds_error_set(err, DS_EPROTO, "%s: no usable "
+			                  "[structure] format", r->what);
+		ds_settings_free(st);
+		if (rc != DS_OK)
+			return rc;
+		r->sum->layout_known = 1;
+		r->cand = 1u << r->sum->layout;
+		r->state = ST_INIT_IDENTITY;
+		return DS_OK;
+	}
+	if (strncmp(path, "A/", 2) != 0)
+		return ds_error_set(err, DS_EPROTO, "%s: not under A/",
+		                    r->what);
+	rc = archive_map_name(&r->cand, path + 2, name, r->what, err);
+	if (rc != DS_OK)
+		return rc;
+	rc = nameset_add(&r->seen, name, &added, err);
+	if (rc != DS_OK)
+		return rc;
+	if (!added)
+		return ds_error_set(err, DS_EPROTO, "%s: sent twice", r->what);
+	if (name[0] == 'x') {
+		rc = recv_xfile(r, size, &v, err);
+		if (rc != DS_OK)
+			return rc;
+		if (strcmp(name, "x.serial") == 0) {
+			r->have_serial = 1;
+			r->init_serial = r->sum->new_tid = v;
+		} else if (strcmp(name, "x.oid") == 0) {
+			r->have_oid = 1;
+			r->sum->new_oid = v;
+		} else {
+			r->have_packed = 1;
+		}
+		return DS_OK;
+	}
+	if (name[0] == 't') {
+		ds_tid tid;
+		char hex[17];
+
+		snprintf(hex, sizeof(hex), "%.6s%.10s", name + 1, name + 8);
+		ds_id_parse(hex, &tid);
+		return recv_txn(r, size, tid, err);
+	}
+	/* o<OID>.c or o<OID>.<SERIAL> */
+	{
+		char hex[17];
+		ds_oid oid;
+
+		snprintf(hex, sizeof(hex), "%.16s", name + 1);
+		ds_id_parse(hex, &oid);
+		if (strcmp(name + 17, ".c") == 0) {
+			char rev[DS_NAME_MAX];
+
+			rc = recv_pointer(r, size, &serial, err);
+			if (rc != DS_OK)
+				return rc;
+			ds_name_revision(oid, serial, rev);
+			return nameset_add(&r->revs, rev, NULL, err);
+		}
+		ds_id_parse(name + 18, &serial);
+		return recv_revision(r, size, oid, serial, err);
+	}
+}
+
+/* The end of an init answer: everything a storage needs is there. */
+static int
+recv_init_complete(struct recv *r, ds_error *err)
+{
+	char t[DS_NAME_MAX];
+
+	if (r->state != ST_INIT_A)
+		return ds_error_set(err, DS_EPROTO,
+		                    "init: truncated: no config/%s",
+		                    r->state == ST_INIT_SETTINGS ? "settings" :
+		                    "identity");
+	if (!r->have_serial || !r->have_oid || !r->have_packed)
+		return ds_error_set(err, DS_EPROTO,
+		                    "init: incomplete: x.serial, x.oid and "
+		                    "x.packed must all be sent");
+	if (r->init_serial != 0) {
+		ds_name_transaction(r->init_serial, t);
+		if (!nameset_has(&r->seen, t))
+			return ds_error_set(err, DS_EPROTO,
+			                    "init: incomplete: no %s (the "
+			                    "transaction of x.serial)", t);
+	}
+	for (size_t i = 0; i < r->revs.cap; i++)
+		if (r->revs.v[i] != NULL && !nameset_has(&r->seen, r->revs.v[i]))
+			return ds_error_set(err, DS_EPROTO,
+			                    "init: incomplete: no %s (a current "
+			                    "revision)", r->revs.v[i]);
+	return DS_OK;
+}
+
+/* After libarchive's end: drain the rest, then check that the stream ends
+ * with at least two zero blocks after the last member, nothing else. */
+static int
+recv_trailer(struct recv *r, ds_error *err)
+{
+	uint64_t at;
+
+	while (!r->eof) {
+		if (recv_pull(r) < 0) {
+			if (err)
+				*err = r->cb_err;
+			return r->cb_err.status ? r->cb_err.status : DS_EIO;
+		}
+		if (r->total > r->end + ARCHIVE_TRAILER_MAX)
+			return ds_error_set(err, DS_EPROTO,
+			                    "increment: garbage after the end of "
+			                    "the archive (more than %d bytes)",
+			                    ARCHIVE_TRAILER_MAX);
+	}
+	if (r->total < r->end + 1024)
+		return ds_error_set(err, DS_EPROTO,
+		                    "increment: truncated: %llu bytes, the end "
+		                    "of archive marker is missing",
+		                    (unsigned long long)r->total);
+	if (r->total % 512 != 0)
+		return ds_error_set(err, DS_EPROTO,
+		                    "increment: %llu bytes is not a whole number "
+		                    "of 512-byte blocks",
+		                    (unsigned long long)r->total);
+	for (at = r->end; at < r->total;) {
+		size_t n = r->total - at > ARCHIVE_BUF ? ARCHIVE_BUF :
+		           (size_t)(r->total - at);
+		ssize_t got = pread(r->spool_fd, r->data, n, (off_t)at);
+
+		if (got <= 0)
+			return ds_error_sys(err, got < 0 ? errno : EIO, "read",
+			                    r->spool_path);
+		for (ssize_t i = 0; i < got; i++)
+			if (r->data[i] != 0)
+				return ds_error_set(err, DS_EPROTO,
+				                    "increment: garbage after the "
+				                    "end of the archive (byte %llu)",
+				                    (unsigned long long)at +
+				                    (unsigned long long)i);
+		at += (uint64_t)got;
+	}
+	return DS_OK;
+}
+
+int
+archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
+                const char *spool_path, const struct archive_expect *exp,
+                struct archive_summary *sum, int *read_failed,
+                ds_error *err)
+{
+	struct recv r;
+	struct archive_entry *e;
+	int rc = DS_OK, ar;
+
+	memset(&r, 0, sizeof(r));
+	memset(sum, 0, sizeof(*sum));
+	if (read_failed)
+		*read_failed = 0;
+	r.exp = exp;
+	r.sum = sum;
+	r.rd = rd;
+	r.rctx = rctx;
+	r.spool_fd = spool_fd;
+	r.spool_path = spool_path;
+	r.cand = ARCHIVE_ALL_LAYOUTS;
+	r.state = exp->init ? ST_INIT_SETTINGS : ST_XSERIAL;
+	r.next = exp->base_tid;
+	sum->new_tid = exp->base_tid;
+	r.buf = malloc(ARCHIVE_BUF);
+	r.data = malloc(ARCHIVE_BUF);
+	r.a = archive_read_new();
+	if (r.buf == NULL || r.data == NULL || r.a == NULL) {
+		rc = ds_error_set(err, DS_ENOMEM, "increment: out of memory");
+		goto out;
+	}
+	archive_read_support_format_tar(r.a);
+	if (archive_read_open(r.a, &r, NULL, recv_cb, NULL) != ARCHIVE_OK) {
+		rc = DS_EPROTO;
+		goto archive_error;
+	}
+	for (;;) {
+		int64_t size;
+
+		ar = archive_read_next_header(r.a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK) {
+			rc = DS_EPROTO;
+			goto archive_error;
+		}
+		snprintf(r.what, sizeof(r.what), "increment member %lu (%s)",
+		         sum->members + 1,
+		         archive_entry_pathname(e) ? archive_entry_pathname(e) :
+		         "?");
+		rc = archive_check_header(r.a, e, r.what, err);
+		if (rc != DS_OK)
+			goto out;
+		size = archive_entry_size(e);
+		if (exp->init)
+			rc = recv_init_member(&r, archive_entry_pathname(e), size,
+			                      err);
+		else
+			rc = recv_increment_member(&r, archive_entry_pathname(e),
+			                           size, err);
+		if (rc != DS_OK)
+			goto out;
+		/* every byte must have been consumed by the checks above */
+		if (archive_read_data(r.a, r.data, 1) != 0) {
+			rc = ds_error_set(err, DS_EPROTO, "%s: more data than "
+			                  "its record says", r.what);
+			goto out;
+		}
+		sum->members++;
+		r.end += 512 + (((uint64_t)size + 511) / 512) * 512;
+	}
+	if (r.failed) {
+		rc = DS_EPROTO;
+		goto archive_error;
+	}
+	if (exp->init) {
+		rc = recv_init_complete(&r, err);
+	} else if (sum->members > 0 && r.state != ST_END) {
+		char want[DS_NAME_MAX];
+		recv_expected(&r, want);
+		rc = ds_error_set(err, DS_EPROTO,
+		                  "increment: truncated or incomplete after %lu "
+		                  "members: %s is missing", sum->members, want);
+	}
+	if (rc != DS_OK)
+		goto out;
+	rc = recv_trailer(&r, err);
+	if (rc != DS_OK)
+		goto out;
+	sum->bytes = r.total;
+	if (r.cand != ARCHIVE_ALL_LAYOUTS || exp->init) {
+		sum->layout_known = 1;
+		if (!exp->init)
+			sum->layout = (ds_layout)archive_first_layout(r.cand);
+	}
+	goto out;
+archive_error:
+	if (r.failed) {
+		if (read_failed && r.failed == 1)
+			*read_failed = 1;
+		if (err)
+			*err = r.cb_err;
+		rc = r.cb_err.status ? r.cb_err.status : DS_EIO;
+	} else if (r.eof) {
+		rc = ds_error_set(err, DS_EPROTO,
+		                  "increment: truncated after %llu bytes (%s)",
+		                  (unsigned long long)r.total,
+		                  archive_error_string(r.a) ?
+		                  archive_error_string(r.a) : "end of stream");
+	} else {
+		rc = ds_error_set(err, DS_EPROTO,
+		                  "increment: malformed archive after %lu "
+		                  "members: %s", sum->members,
+		                  archive_error_string(r.a) ?
+		                  archive_error_string(r.a) : "unreadable");
+	}
+out:
+	if (r.failed == 1 && read_failed)
+		*read_failed = 1;
+	if (r.a)
+		archive_read_free(r.a);
+	free(r.txn);
+	free(r.buf);
+	free(r.data);
+	nameset_free(&r.seen);
+	nameset_free(&r.revs);
+	return rc;
+}
+
+/* ---- applying ---- */
+
+struct deferred {
+	char path[ARCHIVE_PATH_MAX];
+	unsigned char data[8];
+	mode_t mode;
+	int used;
+};
+
+/* Add dir and each of its parents below home to the set to fsync. */
+static int
+apply_note_dirs(struct nameset *dirs, const char *home, const char *file,
+                ds_error *err)
+{
+	char d[ARCHIVE_PATH_MAX];
+	size_t hl = strlen(home);
+	char *slash;
+	int rc, added;
+
+	snprintf(d, sizeof(d), "%s", file);
+	while ((slash = strrchr(d, '/')) != NULL && (size_t)(slash - d) >= hl) {
+		*slash = '\0';
+		rc = nameset_add(dirs, d, &added, err);
+		if (rc != DS_OK)
+			return rc;
+		if (!added)
+			break;   /* its parents are in already */
+	}
+	return DS_OK;
+}
+
+static int
+apply_write(const char *path, const unsigned char *buf, size_t len,
+            struct archive *a, int64_t size, mode_t mode, ds_error *err)
+{
+	unsigned char data[ARCHIVE_BUF];
+	int fd, rc;
+
+	rc = ds_io_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+	                mode, &fd, err);
+	if (rc != DS_OK)
+		return rc;
+	if (buf != NULL) {
+		rc = ds_io_write_all(fd, buf, len, path, err);
+	} else {
+		int64_t left = size;
+		while (rc == DS_OK && left > 0) {
+			size_t want = left > ARCHIVE_BUF ? ARCHIVE_BUF :
+			              (size_t)left;
+			la_ssize_t n = archive_read_data(a, data, want);
+			if (n <= 0) {
+				rc = ds_error_set(err, DS_EPROTO,
+				                  "apply %s: archive data truncated",
+				                  path);
+				break;
+			}
+			rc = ds_io_write_all(fd, data, (size_t)n, path, err);
+			left -= n;
+		}
+	}
+	/* the mode sent, exactly (O_CREAT's is cut by the umask and an
+	 * existing file keeps its old one) */
+	if (rc == DS_OK && fchmod(fd, mode) != 0)
+		rc = ds_error_sys(err, errno, "chmod", path);
+	/* the data must be on disk before the increment is called applied */
+	if (rc == DS_OK)
+		rc = ds_io_fsync(fd, path, err);
+	if (rc != DS_OK) {
+		close(fd);
+		return rc;
+	}
+	return ds_io_close(fd, path, err);
+}
+
+static int
+archive_extract(const char *home, const char *tar_path, int init,
+                ds_layout init_layout, ds_error *err)
+{
+	struct archive *a = NULL;
+	struct archive_entry *e;
+	struct nameset dirs = {0};
+	struct deferred def[2];
+	ds_config cfg;
+	ds_layout mine;
+	unsigned cand = init ? 1u << init_layout : ARCHIVE_ALL_LAYOUTS;
+	char what[ARCHIVE_PATH_MAX + 64], target[ARCHIVE_PATH_MAX];
+	char name[DS_NAME_MAX], rel[DS_RELPATH_MAX];
+	unsigned long n = 0;
+	int rc, ar;
+
+	memset(def, 0, sizeof(def));
+	if (init) {
+		mine = init_layout;
+	} else {
+		rc = ds_config_load(home, &cfg, err);
+		if (rc != DS_OK)
+			return rc;
+		mine = cfg.layout;
+	}
+	a = archive_read_new();
+	if (a == NULL)
+		return ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
+		                    tar_path);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, tar_path, ARCHIVE_BUF) != ARCHIVE_OK) {
+		rc = ds_error_set(err, DS_EPROTO, "apply %s: %s", tar_path,
+		                  archive_error_string(a));
+		goto out;
+	}
+	for (;;) {
+		const char *path;
+		mode_t mode;
+		int64_t size;
+
+		ar = archive_read_next_header(a, &e);
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK) {
+			rc = ds_error_set(err, DS_EPROTO, "apply %s: %s",
+			                  tar_path, archive_error_string(a));
+			goto out;
+		}
+		n++;
+		path = archive_entry_pathname(e);
+		snprintf(what, sizeof(what), "apply %s: member %lu (%s)",
+		         tar_path, n, path ? path : "?");
+		rc = archive_check_header(a, e, what, err);
+		if (rc != DS_OK)
+			goto out;
+		mode = archive_entry_perm(e) & 0777;
+		size = archive_entry_size(e);
+		if (init && (strcmp(path, "config/settings") == 0 ||
+		             strcmp(path, "config/identity") == 0)) {
+			snprintf(target, sizeof(target), "%s/%s", home, path);
+		} else if (strncmp(path, "A/", 2) == 0) {
+			rc = archive_map_name(&cand, path + 2, name, what, err);
+			if (rc == DS_OK)
+				rc = ds_layout_name_to_path(mine, name, rel,
+				                            sizeof(rel), err);
+			if (rc != DS_OK)
+				goto out;
+			if ((size_t)snprintf(target, sizeof(target), "%s/A/%s",
+			                     home, rel) >= sizeof(target)) {
+				rc = ds_error_set(err, DS_EINVAL, "%s: path too "
+				                  "long", what);
+				goto out;
+			}
+		} else {
+			rc = ds_error_set(err, DS_EPROTO, "%s: not under A/",
+			                  what);
+			goto out;
+		}
+		rc = apply_note_dirs(&dirs, home, target, err);
+		if (rc != DS_OK)
+			goto out;
+		if (strchr(target + strlen(home) + 1, '/') != NULL) {
+			char d[ARCHIVE_PATH_MAX];
+			snprintf(d, sizeof(d), "%s", target);
+			*strrchr(d, '/') = '\0';
+			rc = ds_io_mkdirs(d, 0755, err);
+			if (rc != DS_OK)
+				goto out;
+		}
+		if (strcmp(path, "config/settings") != 0 &&
+		    strcmp(path, "config/identity") != 0 &&
+		    (strcmp(name, "x.serial") == 0 ||
+		     strcmp(name, "x.oid") == 0)) {
+			/* written last, below */
+			struct deferred *d = &def[name[2] == 's' ? 0 : 1];
+			if (size != 8 || archive_read_data(a, d->data, 8) != 8) {
+				rc = ds_error_set(err, DS_EPROTO, "%s: not 8 "
+				                  "bytes", what);
+				goto out;
+			}
+			snprintf(d->path, sizeof(d->path), "%s", target);
+			d->mode = mode;
+			d->used = 1;
+			continue;
+		}
+		rc = apply_write(target, NULL, 0, a, size, mode, err);
+		if (rc != DS_OK)
+			goto out;
+	}
+	/* every new file's directory entry durable before x.serial says the
+	 * transactions are there */
+	for (size_t i = 0; i < dirs.cap; i++) {
+		if (dirs.v[i] == NULL)
+			continue;
+		rc = ds_io_fsync_dir(dirs.v[i], err);
+		if (rc != DS_OK)
+			goto out;
+	}
+	for (int i = 1; i >= 0; i--) {
+		char d[ARCHIVE_PATH_MAX];
+
+		if (!def[i].used)
+			continue;
+		rc = apply_write(def[i].path, def[i].data, 8, NULL, 8,
+		                 def[i].mode, err);
+		if (rc != DS_OK)
+			goto out;
+		snprintf(d, sizeof(d), "%s", def[i].path);
+		*strrchr(d, '/') = '\0';
+		rc = ds_io_fsync_dir(d, err);
+		if (rc != DS_OK)
+			goto out;
+	}
+	rc = DS_OK;
+out:
+	if (a)
+		archive_read_free(a);
+	nameset_free(&dirs);
+	return rc;
+}
+
+int
+ds_archive_apply(const char *home, const char *tar_path, ds_error *err)
+{
+	return archive_extract(home, tar_path, 0, DS_LAYOUT_BUSHY, err);
+}
+
+int
+archive_apply_init(const char *home, const char *tar_path, ds_layout layout,
+                   ds_error *err)
+{
+	return archive_extract(home, tar_path, 1, layout, err);
+}

@@ -1,0 +1,566 @@
+/*
+ * replica.c - the replica side of `ds replica` (DESIGN.md section 3).
+ *
+ * ds_replica_pull(): lock and recover the replica through the engine
+ * (synchronous: B is recombined into A and the journal is empty when the
+ * open returns; a snapshot user holding misc/sublock makes it refuse),
+ * check it is Full, build the request (the original's four lines, then our
+ * `relink` line), run the master side through transport.c, spool its
+ * answer to misc/.replica.incoming while archive.c checks every member,
+ * and only when the master side exited 0 and the whole increment checked
+ * out: fsync the spool and misc/, rename it to journal/replica.tar and
+ * fsync journal/ (the commit point), extract it, rename it to
+ * misc/replica.previous, close the replica in snapshot mode.
+ *
+ * Crash behaviour: before the rename into journal/ nothing of the replica
+ * changed (a leftover misc/.replica.incoming is deleted by the next run);
+ * after it, the engine's recovery (any open, including the next
+ * `ds replica`) applies journal/replica.tar again, which is idempotent.
+ *
+ * ds_replica_init(): the same transfer with `replica init 0`, into a new
+ * storage built next to the target and renamed into place when complete.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replica_internal.h"
+
+#define REPLICA_PATH_MAX 4096
+
+struct replica_run {
+	const struct ds_replica_opts *opts;
+	struct ds_replica_stats *stats;
+	double t0;
+};
+
+static double
+replica_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
+static void
+replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
+{
+	char msg[DS_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (o->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->log(level, msg, o->log_ctx);
+}
+
+/* A line of the master side's stderr: shown as it comes, after the
+ * "ds replica: " our own master side puts in front. */
+static void
+replica_master_line(const char *line, void *ctx)
+{
+	const struct ds_replica_opts *o = ctx;
+	const char *p = line;
+
+	if (strncmp(p, "ds replica: ", 12) == 0)
+		p += 12;
+	replica_log(o, DS_LOG_INFO, "master: %s", p);
+}
+
+static void
+replica_size(uint64_t n, char out[32])
+{
+	if (n < 10 * 1024)
+		snprintf(out, 32, "%llu bytes", (unsigned long long)n);
+	else if (n < 10ull * 1024 * 1024)
+		snprintf(out, 32, "%.1f KiB", n / 1024.0);
+	else
+		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
+}
+
+/* Run the master side once: request in, increment into spool_fd (checked),
+ * exit status and stderr judged. *busy says "try again later". */
+static int
+replica_fetch_once(const struct ds_replica_opts *o, const char *request,
+                   int spool_fd, const char *spool_path,
+                   const struct archive_expect *exp,
+                   struct archive_summary *sum, int *busy, ds_error *err)
+{
+	struct transport_opts to;
+	struct transport *t = NULL;
+	ds_error rerr, werr;
+	int rc, rrc, how = 0, read_failed = 0;
+
+	*busy = 0;
+	memset(&to, 0, sizeof(to));
+	to.host = o->host;
+	to.user = o->user;
+	to.command = o->ssh_command;
+	to.remote_program = o->remote_program;
+	to.local_program = o->local_program;
+	to.verbosity = o->verbosity;
+	to.master_dir = o->master_dir;
+	to.on_stderr = replica_master_line;
+	to.ctx = (void *)o;
+	rc = transport_start(&to, request, strlen(request), &t, err);
+	if (rc != DS_OK) {
+		*busy = rc == DS_EBUSY;
+		return rc;
+	}
+	replica_log(o, DS_LOG_DEBUG, "running: %s", transport_cmdline(t));
+	ds_error_clear(&rerr);
+	rrc = archive_receive(transport_read, t, spool_fd, spool_path, exp, sum,
+	                      &read_failed, &rerr);
+	/* a refused stream: stop the master side rather than read the rest */
+	rc = transport_wait(t, rrc != DS_OK, &how, &werr);
+	if (rc != DS_OK) {
+		if (err)
+			*err = werr;
+		goto out;
+	}
+	if (how == -1) {
+		/* we stopped it: the stream's own fault decides */
+		rc = rrc;
+		if (err)
+			*err = rerr;
+		goto out;
+	}
+	if (how != 0) {
+		const char *last = transport_last_line(t);
+
+		if (strncmp(last, "ds replica: ", 12) == 0)
+			last += 12;
+		if (how == 3) {
+			*busy = 1;
+			rc = ds_error_set(err, DS_EBUSY, "the master is busy, "
+			                  "try again later (exit 3): %s", last);
+		} else if (how == 255 || how >= 128) {
+			*busy = 1;
+			rc = ds_error_set(err, DS_EBUSY, "connection to the master "
+			                  "failed (%s %d)%s%s",
+			                  how >= 128 && how != 255 ? "signal" : "exit",
+			                  how >= 128 && how != 255 ? how - 128 : how,
+			                  *last ? ": " : "", last);
+		} else {
+			rc = ds_error_set(err, DS_EREFUSED, "Error from remote "
+			                  "replica (exit %d): %s", how,
+			                  *last ? last : "no message");
+		}
+		goto out;
+	}
+	rc = rrc;
+	if (rc != DS_OK && err)
+		*err = rerr;
+	if (rc != DS_OK && read_failed)
+		*busy = 1;
+out:
+	transport_free(t);
+	return rc;
+}
+
+/* Fetch with retries while the master is busy (opts->timeout). The spool
+ * is emptied before each try. */
+static int
+replica_fetch(const struct ds_replica_opts *o, const char *request,
+              int spool_fd, const char *spool_path,
+              const struct archive_expect *exp, struct archive_summary *sum,
+              struct ds_replica_stats *stats, ds_error *err)
+{
+	double start = replica_now();
+	unsigned sl = o->sleep ? o->sleep : 10;
+	int rc, busy;
+
+	for (;;) {
+		if (stats)
+			stats->tries++;
+		if (lseek(spool_fd, 0, SEEK_SET) != 0)
+			return ds_error_sys(err, errno, "seek", spool_path);
+		rc = ds_io_ftruncate(spool_fd, 0, spool_path, err);
+		if (rc != DS_OK)
+			return rc;
+		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
+		                        sum, &busy, err);
+		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
+		    replica_now() - start + sl > (double)o->timeout)
+			return rc;
+		replica_log(o, DS_LOG_INFO, "%s; retrying in %u s",
+		            err ? err->msg : "master busy", sl);
+		sleep(sl);
+	}
+}
+
+/* The request for a replica at tid whose transaction file is txn. */
+static int
+replica_request(const ds_config *cfg, ds_tid tid, const unsigned char *txn,
+                size_t txnlen, char *out, size_t outsz, ds_error *err)
+{
+	unsigned char md[16], tb[8];
+	char hex[33], tidhex[17];
+	int n;
+
+	ds_put_u64(tb, tid);
+	ds_hex_lower(tb, 8, tidhex);
+	ds_md5(txn ? txn : (const unsigned char *)"", txn ? txnlen : 0, md);
+	ds_hex_lower(md, 16, hex);
+	n = snprintf(out, outsz, "replica request 0\n%s\n%s\n%s\n",
+	             cfg->identity, tidhex, hex);
+	if (txn != NULL && txnlen >= 32) {
+		/* our extension: the master may tell "only the back pointer
+		 * differs" (rewritten by its pack) from divergence */
+		unsigned char *z = malloc(txnlen);
+		char prev[17], zhex[33];
+
+		if (z == NULL)
+			return ds_error_set(err, DS_ENOMEM, "request: out of "
+			                    "memory");
+		memcpy(z, txn, txnlen);
+		memset(z + 24, 0, 8);
+		ds_md5(z, txnlen, md);
+		free(z);
+		ds_hex_lower(md, 16, zhex);
+		ds_hex_lower(txn + 24, 8, prev);
+		n += snprintf(out + n, outsz - (size_t)n, "relink %s %s\n", zhex,
+		              prev);
+	}
+	if (n < 0 || (size_t)n >= outsz)
+		return ds_error_set(err, DS_EINVAL, "request: too long");
+	return DS_OK;
+}
+
+static int
+replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
+{
+	if (o == NULL || o->master_dir == NULL || o->master_dir[0] == '\0')
+		return ds_error_set(err, DS_EINVAL, "replica: no master "
+		                    "directory given");
+	return DS_OK;
+}
+
+/* Open spool_path afresh (a leftover from a killed run is not part of
+ * anything: it never reached journal/). */
+static int
+replica_spool_open(const char *spool_path, int *fd, ds_error *err)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(spool_path, &st) == 0) {
+		rc = ds_io_unlink(spool_path, err);
+		if (rc != DS_OK)
+			return rc;
+	}
+	return ds_io_open(spool_path, O_RDWR | O_CREAT | O_EXCL, 0640, fd, err);
+}
+
+int
+ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
+                struct ds_replica_stats *stats, ds_error *err)
+{
+	struct ds_replica_stats st0;
+	struct archive_expect exp;
+	struct archive_summary sum;
+	ds_storage *s = NULL;
+	ds_config cfg;
+	ds_error e;
+	unsigned char *txn = NULL;
+	size_t txnlen = 0;
+	char request[512], name[DS_NAME_MAX], szs[32];
+	char spool[REPLICA_PATH_MAX], tar[REPLICA_PATH_MAX];
+	char prev[REPLICA_PATH_MAX], misc[REPLICA_PATH_MAX];
+	char journal[REPLICA_PATH_MAX];
+	double t0 = replica_now();
+	int rc, fd = -1, committed = 0;
+	ds_tid tid;
+
+	if (stats == NULL)
+		stats = &st0;
+	memset(stats, 0, sizeof(*stats));
+	rc = replica_check_opts(o, err);
+	if (rc != DS_OK)
+		return rc;
+	if (snprintf(spool, sizeof(spool), "%s/misc/.replica.incoming",
+	             replica) >= (int)sizeof(spool))
+		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
+		                    replica);
+	snprintf(tar, sizeof(tar), "%s/journal/replica.tar", replica);
+	snprintf(prev, sizeof(prev), "%s/misc/replica.previous", replica);
+	snprintf(misc, sizeof(misc), "%s/misc", replica);
+	snprintf(journal, sizeof(journal), "%s/journal", replica);
+
+	replica_log(o, DS_LOG_VERBOSE, "Preparing local storage....");
+	rc = ds_config_load(replica, &cfg, &e);
+	if (rc != DS_OK)
+		return ds_error_set(err, rc, "replica %s is not a usable "
+		                    "storage: %s", replica, e.msg);
+	if (strcmp(cfg.classname, "Full") != 0)
+		return ds_error_set(err, DS_ECONFIG, "replica %s: This is not "
+		                    "a Full storage (class %s)", replica,
+		                    cfg.classname);
+	/* synchronous: refuse (not wait) when a snapshot user holds it; the
+	 * journal is recovered and B recombined when open returns */
+	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
+	                     &s, &e);
+	if (rc != DS_OK) {
+		if (rc == DS_ELOCKED || rc == DS_EBUSY)
+			return ds_error_set(err, rc, "replica %s is in use (a "
+			                    "storage process or another ds "
+			                    "replica): %s", replica, e.msg);
+		if (err)
+			*err = e;
+		return rc;
+	}
+	tid = ds_storage_last_tid(s);
+	stats->old_tid = stats->new_tid = tid;
+	if (tid != 0) {
+		ds_name_transaction(tid, name);
+		rc = ds_storage_read_name(s, name, &txn, &txnlen, &e);
+		if (rc != DS_OK) {
+			rc = ds_error_set(err, DS_ECORRUPT, "replica %s: its last "
+			                  "transaction's file is unreadable: %s",
+			                  replica, e.msg);
+			goto out;
+		}
+	}
+	rc = replica_request(&cfg, tid, txn, txnlen, request, sizeof(request),
+	                     err);
+	if (rc != DS_OK)
+		goto out;
+	rc = replica_spool_open(spool, &fd, err);
+	if (rc != DS_OK)
+		goto out;
+	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
+	memset(&exp, 0, sizeof(exp));
+	exp.base_tid = tid;
+	exp.progress = o->progress;
+	exp.progress_ctx = o->progress_ctx;
+	rc = replica_fetch(o, request, fd, spool, &exp, &sum, stats, err);
+	if (rc != DS_OK)
+		goto out;
+	replica_size(sum.bytes, szs);
+	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
+	            "transactions, %lu object revisions; syncing....", szs,
+	            sum.members, sum.transactions, sum.revisions);
+	/* the spool's bytes and its directory entry durable before the
+	 * rename below can make it the commit point */
+	rc = ds_io_fsync(fd, spool, err);
+	if (rc == DS_OK)
+		rc = ds_io_close(fd, spool, err);
+	fd = -1;
+	if (rc == DS_OK)
+		rc = ds_io_fsync_dir(misc, err);
+	if (rc == DS_OK)
+		rc = ds_io_rename(spool, tar, err);
+	if (rc != DS_OK)
+		goto out;
+	committed = 1;
+	/* the commit point: once journal/ is durable, a crash rolls
+	 * forward (the engine's recovery applies journal/replica.tar) */
+	rc = ds_io_fsync_dir(journal, err);
+	if (rc != DS_OK)
+		goto out;
+	replica_log(o, DS_LOG_VERBOSE, "Flushing increment....");
+	rc = ds_archive_apply(replica, tar, err);
+	if (rc != DS_OK)
+		goto out;
+	/* applied and durable: keep it for diagnosis, as the original */
+	rc = ds_io_rename(tar, prev, err);
+	if (rc == DS_OK)
+		rc = ds_io_fsync_dir(journal, err);
+	if (rc == DS_OK)
+		rc = ds_io_fsync_dir(misc, err);
+	if (rc != DS_OK)
+		goto out;
+	stats->new_tid = sum.new_tid;
+	stats->bytes = sum.bytes;
+	stats->members = sum.members;
+	stats->transactions = sum.transactions;
+	stats->revisions = sum.revisions;
+out:
+	if (fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (rc != DS_OK && !committed) {
+		struct stat sst;
+		if (lstat(spool, &sst) == 0)
+			ds_io_unlink(spool, NULL);
+	}
+	if (rc != DS_OK && committed && err) {
+		char m[DS_ERROR_MSG_MAX];
+		snprintf(m, sizeof(m), "%.1800s (the increment is committed "
+		         "in journal/replica.tar: the next ds replica or open "
+		         "of the replica completes it)", err->msg);
+		memcpy(err->msg, m, sizeof(m));
+	}
+	free(txn);
+	{
+		/* a closed replica is a snapshot ("shutdown") */
+		int crc = ds_storage_close(s, 0, &e);
+		if (crc != DS_OK && rc == DS_OK) {
+			rc = crc;
+			if (err)
+				*err = e;
+		}
+	}
+	stats->seconds = replica_now() - t0;
+	return rc;
+}
+
+/* ---- --init ---- */
+
+static int
+replica_rm_cb(const char *path, const struct stat *sb, int flag,
+              struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return ds_io_rmdir(path, NULL) == DS_OK ? 0 : -1;
+	return ds_io_unlink(path, NULL) == DS_OK ? 0 : -1;
+}
+
+static void
+replica_remove_tree(const char *dir)
+{
+	nftw(dir, replica_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+ds_replica_init(const char *replica, const struct ds_replica_opts *o,
+                struct ds_replica_stats *stats, ds_error *err)
+{
+	static const char *const subdirs[] = {"A", "B", "journal", "misc",
+	                                      "config"};
+	struct ds_replica_stats st0;
+	struct archive_expect exp;
+	struct archive_summary sum;
+	struct stat st;
+	ds_storage *s = NULL;
+	ds_config cfg;
+	char tmp[REPLICA_PATH_MAX], p[REPLICA_PATH_MAX], spool[REPLICA_PATH_MAX];
+	char parent[REPLICA_PATH_MAX], szs[32];
+	double t0 = replica_now();
+	int rc, fd = -1, made = 0;
+
+	if (stats == NULL)
+		stats = &st0;
+	memset(stats, 0, sizeof(*stats));
+	rc = replica_check_opts(o, err);
+	if (rc != DS_OK)
+		return rc;
+	if (lstat(replica, &st) == 0)
+		return ds_error_set(err, DS_EEXIST, "replica --init %s: it "
+		                    "exists already (--init makes a new "
+		                    "replica)", replica);
+	if (snprintf(tmp, sizeof(tmp), "%s.init-%ld", replica,
+	             (long)getpid()) >= (int)sizeof(tmp) - 64)
+		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
+		                    replica);
+	snprintf(parent, sizeof(parent), "%s", replica);
+	{
+		char *sl = strrchr(parent, '/');
+		if (sl == NULL)
+			snprintf(parent, sizeof(parent), ".");
+		else if (sl == parent)
+			parent[1] = '\0';
+		else
+			*sl = '\0';
+	}
+	rc = ds_io_mkdir(tmp, 0755, 0, err);
+	if (rc != DS_OK)
+		return rc;
+	made = 1;
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		rc = ds_path_join(p, sizeof(p), tmp, subdirs[i], err);
+		if (rc == DS_OK)
+			rc = ds_io_mkdir(p, 0755, 0, err);
+		if (rc != DS_OK)
+			goto out;
+	}
+	rc = ds_path_join(spool, sizeof(spool), tmp, "misc/.replica.incoming",
+	                  err);
+	if (rc == DS_OK)
+		rc = replica_spool_open(spool, &fd, err);
+	if (rc != DS_OK)
+		goto out;
+	replica_log(o, DS_LOG_VERBOSE, "Fetching the whole storage....");
+	memset(&exp, 0, sizeof(exp));
+	exp.init = 1;
+	exp.progress = o->progress;
+	exp.progress_ctx = o->progress_ctx;
+	rc = replica_fetch(o, "replica init 0\n", fd, spool, &exp, &sum, stats,
+	                   err);
+	if (rc != DS_OK)
+		goto out;
+	replica_size(sum.bytes, szs);
+	replica_log(o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
+	            "transactions, %lu object revisions; writing....", szs,
+	            sum.members, sum.transactions, sum.revisions);
+	rc = ds_io_fsync(fd, spool, err);
+	if (rc == DS_OK)
+		rc = ds_io_close(fd, spool, err);
+	fd = -1;
+	if (rc == DS_OK)
+		rc = archive_apply_init(tmp, spool, sum.layout, err);
+	if (rc != DS_OK)
+		goto out;
+	rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous", err);
+	if (rc == DS_OK)
+		rc = ds_io_rename(spool, p, err);
+	if (rc != DS_OK)
+		goto out;
+	rc = ds_config_load(tmp, &cfg, err);
+	if (rc != DS_OK)
+		goto out;
+	/* every directory entry durable before the new storage appears
+	 * under its name */
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		rc = ds_path_join(p, sizeof(p), tmp, subdirs[i], err);
+		if (rc == DS_OK)
+			rc = ds_io_fsync_dir(p, err);
+		if (rc != DS_OK)
+			goto out;
+	}
+	rc = ds_io_fsync_dir(tmp, err);
+	if (rc == DS_OK)
+		rc = ds_io_rename(tmp, replica, err);
+	if (rc != DS_OK)
+		goto out;
+	made = 0;
+	rc = ds_io_fsync_dir(parent, err);
+	if (rc != DS_OK)
+		goto out;
+	/* through the engine once: it must open, and a closed storage is a
+	 * snapshot ("shutdown") with its lock files */
+	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
+	                     &s, err);
+	if (rc == DS_OK)
+		rc = ds_storage_close(s, 0, err);
+	if (rc != DS_OK)
+		goto out;
+	stats->new_tid = sum.new_tid;
+	stats->bytes = sum.bytes;
+	stats->members = sum.members;
+	stats->transactions = sum.transactions;
+	stats->revisions = sum.revisions;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		replica_remove_tree(tmp);
+	stats->seconds = replica_now() - t0;
+	return rc;
+}

@@ -1,0 +1,750 @@
+/*
+ * replica_master.c - the master side of replication (`ds replica + DIR`).
+ *
+ * Reads the replica's request, refuses the cases the original refuses (in
+ * its order: request line, identity, packed since the replica's tid,
+ * reference transaction missing, reference transaction differs), then,
+ * inside snapshot mode, writes the whatsnew file list as a ustar stream to
+ * an unlinked temporary file, leaves snapshot mode, and only then sends
+ * the file: snapshot mode is held for as long as the local disk needs,
+ * never for as long as the network needs.
+ *
+ * The stream must be byte for byte what the original's `cpio -o -H ustar`
+ * writes (the recorded fixture responses). libarchive writes the ustar
+ * structure (headers, padding, the two zero blocks at the end, no blocking
+ * to 10240 bytes); its write callback re-encodes each header's numeric
+ * fields the way GNU cpio does (7 octal digits + NUL for mode, uid, gid,
+ * devmajor, devminor and the checksum; 11 digits + NUL for size and mtime,
+ * where libarchive writes 6 digits + space + NUL and space terminators).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "internal.h"
+
+#define REPLICA_REQUEST_MAX (64 * 1024)
+#define REPLICA_COPY_BUF (64 * 1024)
+
+/* ---- messages ---- */
+
+struct replica_ctx {
+	const struct ds_replica_serve_opts *opts;
+	const char *home;
+	ds_layout layout;
+	struct archive *a;
+	struct archive_entry *entry;
+	unsigned char *copybuf;
+	unsigned long members;
+	/* the header re-encoder */
+	int fd;
+	uint64_t pass;              /* data + padding bytes still to copy */
+	unsigned char hdr[512];
+	size_t hdr_fill;
+	uint64_t written;
+	ds_error cb_err;
+};
+
+static void
+replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
+static void
+replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
+{
+	char msg[DS_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (c->opts == NULL || c->opts->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->opts->log(level, msg, c->opts->log_ctx);
+}
+
+static double
+replica_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- the request ---- */
+
+/* Read in_fd to EOF: at most REPLICA_REQUEST_MAX bytes, within timeout
+ * seconds. *out is NUL terminated, caller frees. Errors: DS_EPROTO,
+ * DS_EIO, DS_ENOMEM. */
+static int
+replica_read_request(int fd, unsigned timeout, char **out, ds_error *err)
+{
+	char *buf;
+	size_t len = 0;
+	double deadline = replica_now() + (timeout ? timeout : 300);
+	int rc = DS_OK;
+
+	*out = NULL;
+	if ((buf = malloc(REPLICA_REQUEST_MAX + 1)) == NULL)
+		return ds_error_set(err, DS_ENOMEM, "request: out of memory");
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		double left = deadline - replica_now();
+		ssize_t n;
+		int pr;
+
+		if (left <= 0) {
+			rc = ds_error_set(err, DS_EPROTO, "malformed request: not "
+			                  "complete after %u seconds",
+			                  timeout ? timeout : 300);
+			goto out;
+		}
+		pr = poll(&p, 1, (int)(left * 1000) + 1);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0) {
+			rc = ds_error_sys(err, errno, "poll", "request");
+			goto out;
+		}
+		if (pr == 0)
+			continue;
+		n = read(fd, buf + len, REPLICA_REQUEST_MAX + 1 - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rc = ds_error_sys(err, errno, "read", "request");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > REPLICA_REQUEST_MAX) {
+			rc = ds_error_set(err, DS_EPROTO, "malformed request: more "
+			                  "than %d bytes", REPLICA_REQUEST_MAX);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL) {
+		rc = ds_error_set(err, DS_EPROTO, "malformed request: holds a "
+		                  "NUL byte");
+		goto out;
+	}
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Python's str.strip() in place. */
+static char *
+replica_strip(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\v' ||
+	       *s == '\f')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	                 e[-1] == '\v' || e[-1] == '\f'))
+		*--e = '\0';
+	return s;
+}
+
+/* Split the request into at most max stripped lines. */
+static size_t
+replica_lines(char *buf, char **lines, size_t max)
+{
+	size_t n = 0;
+	char *p = buf;
+
+	while (*p != '\0' && n < max) {
+		char *nl = strchr(p, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		lines[n++] = replica_strip(p);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* ---- ustar writing: libarchive plus cpio's header encoding ---- */
+
+static uint64_t
+replica_octal(const unsigned char *f, size_t n)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	while (i < n && f[i] == ' ')
+		i++;
+	for (; i < n && f[i] >= '0' && f[i] <= '7'; i++)
+		v = v * 8 + (uint64_t)(f[i] - '0');
+	return v;
+}
+
+static int
+replica_put_octal(unsigned char *f, size_t n, uint64_t v)
+{
+	char tmp[32];
+	int k = snprintf(tmp, sizeof(tmp), "%0*llo", (int)(n - 1),
+	                 (unsigned long long)v);
+
+	if (k < 0 || (size_t)k != n - 1)
+		return -1;      /* does not fit: cpio would refuse too */
+	memcpy(f, tmp, n - 1);
+	f[n - 1] = '\0';
+	return 0;
+}
+
+/* Re-encode one libarchive ustar header the way GNU cpio writes it. */
+static int
+replica_recode(unsigned char h[512], uint64_t *size)
+{
+	static const struct { size_t off, len; } fields[] = {
+		{100, 8}, {108, 8}, {116, 8}, {124, 12}, {136, 12},
+		{329, 8}, {337, 8},
+	};
+	unsigned sum = 0;
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		uint64_t v = replica_octal(h + fields[i].off, fields[i].len);
+		if (fields[i].off == 124)
+			*size = v;
+		if (replica_put_octal(h + fields[i].off, fields[i].len, v) != 0)
+			return -1;
+	}
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	return replica_put_octal(h + 148, 8, sum);
+}
+
+static la_ssize_t
+replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+	struct replica_ctx *c = ctx;
+	const unsigned char *p = buf;
+	size_t n = len;
+
+	while (n > 0) {
+		if (c->pass > 0) {
+			size_t k = c->pass < n ? (size_t)c->pass : n;
+			if (ds_io_write_all(c->fd, p, k, "increment spool",
+			                    &c->cb_err) != DS_OK)
+				goto fail;
+			c->pass -= k;
+			c->written += k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		{
+			size_t k = 512 - c->hdr_fill;
+			static const unsigned char zero[512];
+			uint64_t size = 0;
+
+			if (k > n)
+				k = n;
+			memcpy(c->hdr + c->hdr_fill, p, k);
+			c->hdr_fill += k;
+			p += k;
+			n -= k;
+			if (c->hdr_fill < 512)
+				continue;
+			c->hdr_fill = 0;
+			if (memcmp(c->hdr, zero, 512) != 0) {
+				if (replica_recode(c->hdr, &size) != 0) {
+					ds_error_set(&c->cb_err, DS_EIO, "increment: a "
+					             "header field does not fit ustar");
+					goto fail;
+				}
+				c->pass = (size + 511) / 512 * 512;
+			}
+			if (ds_io_write_all(c->fd, c->hdr, 512, "increment spool",
+			                    &c->cb_err) != DS_OK)
+				goto fail;
+			c->written += 512;
+		}
+	}
+	return (la_ssize_t)len;
+fail:
+	archive_set_error(a, EIO, "%s", c->cb_err.msg);
+	return -1;
+}
+
+static int
+replica_tar_open(struct replica_ctx *c, ds_error *err)
+{
+	c->a = archive_write_new();
+	c->entry = archive_entry_new();
+	c->copybuf = malloc(REPLICA_COPY_BUF);
+	if (c->a == NULL || c->entry == NULL || c->copybuf == NULL)
+		return ds_error_set(err, DS_ENOMEM, "increment: out of memory");
+	/* ustar; unblocked output, so the stream ends right after the two
+	 * zero blocks as cpio's does (not padded to 10240). */
+	if (archive_write_set_format_ustar(c->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(c->a, 0) != ARCHIVE_OK ||
+	    archive_write_open(c->a, c, NULL, replica_tar_write, NULL) !=
+	    ARCHIVE_OK)
+		return ds_error_set(err, DS_EIO, "increment: libarchive: %s",
+		                    archive_error_string(c->a));
+	return DS_OK;
+}
+
+/* Append HOME/relpath as member relpath: mode bits only, uid/gid 0,
+ * root/root, the file's mtime, as cpio writes them. */
+static int
+replica_tar_add(struct replica_ctx *c, const char *relpath, ds_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t left;
+	int fd = -1, rc;
+
+	if ((rc = ds_path_join(path, sizeof(path), c->home, relpath, err)) !=
+	    DS_OK)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return ds_error_sys(err, errno, "increment: open", path);
+	if (fstat(fd, &st) != 0) {
+		rc = ds_error_sys(err, errno, "increment: stat", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = ds_error_set(err, DS_ECORRUPT, "increment: %s is not a "
+		                  "regular file", path);
+		goto out;
+	}
+	archive_entry_clear(c->entry);
+	archive_entry_set_pathname(c->entry, relpath);
+	archive_entry_set_filetype(c->entry, AE_IFREG);
+	archive_entry_set_perm(c->entry, st.st_mode & 07777);
+	archive_entry_set_size(c->entry, st.st_size);
+	archive_entry_set_mtime(c->entry, st.st_mtime, 0);
+	archive_entry_set_uid(c->entry, 0);
+	archive_entry_set_gid(c->entry, 0);
+	archive_entry_set_uname(c->entry, "root");
+	archive_entry_set_gname(c->entry, "root");
+	if (archive_write_header(c->a, c->entry) != ARCHIVE_OK) {
+		rc = ds_error_set(err, c->cb_err.status ? c->cb_err.status : DS_EIO,
+		                  "increment: %s: %s", relpath,
+		                  archive_error_string(c->a));
+		goto out;
+	}
+	/* exactly the size in the header, even if the file changes under
+	 * us (it must not: we hold snapshot mode) */
+	left = (uint64_t)st.st_size;
+	while (left > 0) {
+		size_t want = left < REPLICA_COPY_BUF ? (size_t)left :
+		              REPLICA_COPY_BUF;
+		ssize_t n = read(fd, c->copybuf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = ds_error_sys(err, errno, "increment: read", path);
+			goto out;
+		}
+		if (n == 0) {
+			rc = ds_error_set(err, DS_EIO, "increment: %s shrank while "
+			                  "it was being read", path);
+			goto out;
+		}
+		if (archive_write_data(c->a, c->copybuf, (size_t)n) != n) {
+			rc = ds_error_set(err, c->cb_err.status ? c->cb_err.status :
+			                  DS_EIO, "increment: %s: %s", relpath,
+			                  archive_error_string(c->a));
+			goto out;
+		}
+		left -= (uint64_t)n;
+	}
+	c->members++;
+out:
+	close(fd);
+	return rc;
+}
+
+static int
+replica_walk_cb(const char *relpath, void *ctx, ds_error *err)
+{
+	return replica_tar_add(ctx, relpath, err);
+}
+
+/* ---- `replica init 0`: the whole storage ---- */
+
+static int
+replica_name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Is the last component "<something>-<digits>-deleted" (a pack's leftover)? */
+static int
+replica_is_leftover(const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	size_t n;
+	const char *p;
+
+	base = base ? base + 1 : rel;
+	n = strlen(base);
+	if (n < 10 || strcmp(base + n - 8, "-deleted") != 0)
+		return 0;
+	p = base + n - 8;
+	if (p == base || !(p[-1] >= '0' && p[-1] <= '9'))
+		return 0;
+	while (p > base && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return p > base + 1 && p[-1] == '-';
+}
+
+/* Add every file under HOME/A/<sub> whose path maps to a database name,
+ * in sorted order. */
+static int
+replica_init_dir(struct replica_ctx *c, const char *sub, ds_error *err)
+{
+	struct dirent **ents = NULL;
+	char dir[PATH_MAX], rel[PATH_MAX], name[DS_NAME_MAX];
+	int n, rc = DS_OK, i;
+
+	if ((rc = ds_path_join(dir, sizeof(dir), c->home, sub, err)) != DS_OK)
+		return rc;
+	n = scandir(dir, &ents, NULL, replica_name_cmp);
+	if (n < 0)
+		return ds_error_sys(err, errno, "increment: scandir", dir);
+	for (i = 0; i < n; i++) {
+		struct stat st;
+		const char *d = ents[i]->d_name;
+		char full[PATH_MAX];
+
+		if (strcmp(d, ".") == 0 || strcmp(d, "..") == 0)
+			continue;
+		if ((rc = ds_path_join(rel, sizeof(rel), sub, d, err)) != DS_OK ||
+		    (rc = ds_path_join(full, sizeof(full), c->home, rel, err)) !=
+		    DS_OK)
+			goto out;
+		if (lstat(full, &st) != 0) {
+			rc = ds_error_sys(err, errno, "increment: stat", full);
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if ((rc = replica_init_dir(c, rel, err)) != DS_OK)
+				goto out;
+			continue;
+		}
+		if (replica_is_leftover(rel))
+			continue;
+		if (!S_ISREG(st.st_mode) ||
+		    ds_layout_path_to_name(c->layout, rel + 2, name, sizeof(name),
+		                           NULL) != DS_OK) {
+			replica_log(c, DS_LOG_WARN, "not sent: %s is not a "
+			            "database file", rel);
+			continue;
+		}
+		if ((rc = replica_tar_add(c, rel, err)) != DS_OK)
+			goto out;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return rc;
+}
+
+static int
+replica_init_all(struct replica_ctx *c, ds_error *err)
+{
+	int rc;
+
+	if ((rc = replica_tar_add(c, "config/settings", err)) != DS_OK ||
+	    (rc = replica_tar_add(c, "config/identity", err)) != DS_OK)
+		return rc;
+	return replica_init_dir(c, "A", err);
+}
+
+/* ---- spooling and sending ---- */
+
+static int
+replica_spool_open(int *fd, ds_error *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[PATH_MAX];
+
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	/* O_TMPFILE: never visible, vanishes with us (no fsync needed: the
+	 * spool only has to outlive this process). */
+	*fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		return DS_OK;
+	if (snprintf(path, sizeof(path), "%s/ds-increment-XXXXXX", tmp) >=
+	    (int)sizeof(path))
+		return ds_error_set(err, DS_EINVAL, "spool: %s: too long", tmp);
+	*fd = mkostemp(path, O_CLOEXEC);
+	if (*fd < 0)
+		return ds_error_sys(err, errno, "spool: create", path);
+	unlink(path);
+	return DS_OK;
+}
+
+static int
+replica_send(int from, int to, unsigned char *buf, uint64_t *sent,
+             ds_error *err)
+{
+	*sent = 0;
+	if (lseek(from, 0, SEEK_SET) != 0)
+		return ds_error_sys(err, errno, "spool: seek", "increment");
+	for (;;) {
+		ssize_t n = read(from, buf, REPLICA_COPY_BUF), off = 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ds_error_sys(err, errno, "spool: read", "increment");
+		if (n == 0)
+			return DS_OK;
+		while (off < n) {
+			ssize_t w = write(to, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return ds_error_sys(err, errno, "send increment:",
+				                    "write");
+			off += w;
+		}
+		*sent += (uint64_t)n;
+	}
+}
+
+/* ---- checks before snapshot mode ---- */
+
+static int
+replica_read_named(const char *home, ds_layout layout, const char *name,
+                   size_t max, unsigned char **buf, size_t *len,
+                   ds_error *err)
+{
+	char rel[DS_RELPATH_MAX], path[PATH_MAX], a[PATH_MAX];
+	int rc;
+
+	if ((rc = ds_layout_name_to_path(layout, name, rel, sizeof(rel),
+	                                 err)) != DS_OK ||
+	    (rc = ds_path_join(a, sizeof(a), home, "A", err)) != DS_OK ||
+	    (rc = ds_path_join(path, sizeof(path), a, rel, err)) != DS_OK)
+		return rc;
+	return ds_file_read(path, max, buf, len, err);
+}
+
+/* The reference transaction: the replica's x.serial must name the same
+ * transaction file here. With our `relink` extension, a file that differs
+ * only in bytes 24..31 (the back pointer a pack rewrote) is accepted. */
+static int
+replica_check_reference(struct replica_ctx *c, ds_tid tid,
+                        const unsigned char want[16], const char *relink,
+                        ds_error *err)
+{
+	char name[DS_NAME_MAX], hex[33];
+	unsigned char *buf = NULL, md[16], rmd[16];
+	size_t len = 0;
+	int rc;
+
+	if (tid != 0) {
+		ds_name_transaction(tid, name);
+		rc = replica_read_named(c->home, c->layout, name, 0, &buf, &len,
+		                        NULL);
+		if (rc != DS_OK)
+			return ds_error_set(err, DS_EREFUSED,
+			                    "reference transaction does not exist");
+	}
+	ds_md5(buf ? buf : (const unsigned char *)"", len, md);
+	if (memcmp(md, want, 16) == 0) {
+		rc = DS_OK;
+		goto out;
+	}
+	rc = ds_error_set(err, DS_EREFUSED, "reference transaction differs");
+	if (relink == NULL || len < 32)
+		goto out;
+	{
+		char mdhex[64], prevhex[64], extra;
+		if (sscanf(relink, "relink %63s %63s %c", mdhex, prevhex,
+		           &extra) != 2 ||
+		    ds_hex_decode(mdhex, rmd, 16) != DS_OK ||
+		    strlen(prevhex) != 16) {
+			replica_log(c, DS_LOG_WARN, "ignoring a malformed relink "
+			            "line in the request");
+			goto out;
+		}
+		memset(buf + 24, 0, 8);
+		ds_md5(buf, len, md);
+		if (memcmp(md, rmd, 16) == 0) {
+			ds_hex_lower(md, 16, hex);
+			replica_log(c, DS_LOG_VERBOSE, "reference transaction "
+			            "differs only in its previous-transaction "
+			            "pointer (rewritten by a pack; the replica's is "
+			            "%s): not divergence", prevhex);
+			ds_error_clear(err);
+			rc = DS_OK;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+int
+ds_replica_serve(const char *home, int in_fd, int out_fd,
+                 const struct ds_replica_serve_opts *opts, ds_error *err)
+{
+	struct ds_replica_serve_opts defaults = {0};
+	struct ds_snapshot_opts sopts = {0};
+	struct replica_ctx c;
+	struct ds_changes_opts copts;
+	struct ds_changes_info info;
+	ds_snapshot *snap = NULL;
+	ds_config cfg;
+	char *req = NULL, *lines[16], apath[PATH_MAX];
+	const char *relink = NULL;
+	unsigned char want[16], *xbuf = NULL;
+	size_t nlines, xlen;
+	struct stat st;
+	ds_tid tid = 0;
+	uint64_t packed = 0, sent = 0;
+	double t0, held = 0;
+	int rc, init = 0;
+
+	if (opts == NULL)
+		opts = &defaults;
+	memset(&c, 0, sizeof(c));
+	c.opts = opts;
+	c.home = home;
+	c.fd = -1;
+
+	if (ds_path_join(apath, sizeof(apath), home, "A", NULL) != DS_OK ||
+	    stat(apath, &st) != 0 || !S_ISDIR(st.st_mode))
+		return ds_error_set(err, DS_EREFUSED,
+		                    "%s is not a DirectoryStorage directory.", home);
+	if ((rc = replica_read_request(in_fd, opts->request_timeout, &req,
+	                               err)) != DS_OK)
+		return rc;
+	nlines = replica_lines(req, lines, sizeof(lines) / sizeof(lines[0]));
+	if (nlines >= 1 && strcmp(lines[0], "replica init 0") == 0) {
+		init = 1;
+	} else if (nlines < 1 || strcmp(lines[0], "replica request 0") != 0) {
+		rc = ds_error_set(err, DS_EPROTO, "malformed request: the first "
+		                  "line is not 'replica request 0'");
+		goto out;
+	} else if (nlines < 4) {
+		rc = ds_error_set(err, DS_EPROTO, "malformed request: %zu lines, "
+		                  "4 expected", nlines);
+		goto out;
+	}
+	if ((rc = ds_config_load(home, &cfg, err)) != DS_OK)
+		goto out;
+	c.layout = cfg.layout;
+	if (!init) {
+		if (strcmp(lines[1], cfg.identity) != 0) {
+			rc = ds_error_set(err, DS_EREFUSED, "different identity");
+			goto out;
+		}
+		if (ds_id_parse(lines[2], &tid) != DS_OK ||
+		    ds_hex_decode(lines[3], want, 16) != DS_OK) {
+			rc = ds_error_set(err, DS_EPROTO, "malformed request: bad "
+			                  "transaction id or md5");
+			goto out;
+		}
+		for (size_t i = 4; i < nlines; i++) {
+			if (strncmp(lines[i], "relink ", 7) == 0)
+				relink = lines[i];
+			else if (lines[i][0] != '\0')
+				replica_log(&c, DS_LOG_DEBUG, "ignoring request "
+				            "line '%.60s'", lines[i]);
+		}
+		rc = replica_read_named(home, c.layout, "x.packed", 64, &xbuf,
+		                        &xlen, err);
+		if (rc == DS_OK)
+			rc = ds_xfile_decode(xbuf, xlen, "x.packed", &packed, err);
+		if (rc != DS_OK)
+			goto out;
+		if (packed > tid) {
+			char d1[24], d2[24];
+			ds_tid_format(packed, d1);
+			ds_tid_format(tid, d2);
+			rc = ds_error_set(err, DS_EREFUSED, "storage has been packed "
+			                  "since the last replica ( %s > %s )", d1, d2);
+			goto out;
+		}
+		if ((rc = replica_check_reference(&c, tid, want, relink, err)) !=
+		    DS_OK)
+			goto out;
+	}
+
+	if (opts->snapshot != NULL)
+		sopts = *opts->snapshot;
+	sopts.log = opts->log;
+	sopts.log_ctx = opts->log_ctx;
+	if ((rc = ds_snapshot_acquire(home, &sopts, &snap, err)) != DS_OK)
+		goto out;
+	t0 = replica_now();
+	if ((rc = replica_spool_open(&c.fd, err)) != DS_OK ||
+	    (rc = replica_tar_open(&c, err)) != DS_OK)
+		goto release;
+	if (init) {
+		rc = replica_init_all(&c, err);
+	} else {
+		copts.log = opts->log;
+		copts.log_ctx = opts->log_ctx;
+		rc = ds_changes_walk(home, tid, &copts, replica_walk_cb, &c, &info,
+		                     err);
+		if (rc == DS_EREFUSED && info.newest < tid) {
+			char d1[24], d2[24];
+			ds_tid_format(tid, d1);
+			ds_tid_format(info.newest, d2);
+			rc = ds_error_set(err, DS_EREFUSED, "the replica is newer "
+			                  "than the master ( %s > %s )", d1, d2);
+		}
+	}
+	if (rc == DS_OK && archive_write_close(c.a) != ARCHIVE_OK)
+		rc = ds_error_set(err, c.cb_err.status ? c.cb_err.status : DS_EIO,
+		                  "increment: %s", archive_error_string(c.a));
+release:
+	held = replica_now() - t0;
+	{
+		ds_error e;
+		ds_error_clear(&e);
+		/* release quickly: before the network transfer */
+		if (ds_snapshot_release(snap, &e) != DS_OK)
+			replica_log(&c, DS_LOG_WARN, "%s", e.msg);
+		snap = NULL;
+	}
+	if (rc != DS_OK)
+		goto out;
+	replica_log(&c, DS_LOG_VERBOSE, "Transferring increment.... (%lu "
+	            "files, %llu bytes; snapshot mode held %.3f s)", c.members,
+	            (unsigned long long)c.written, held);
+	rc = replica_send(c.fd, out_fd, c.copybuf, &sent, err);
+out:
+	if (c.a != NULL)
+		archive_write_free(c.a);
+	archive_entry_free(c.entry);
+	free(c.copybuf);
+	if (c.fd >= 0)
+		close(c.fd);
+	free(xbuf);
+	free(req);
+	return rc;
+}

@@ -1,0 +1,459 @@
+/*
+ * transport.c - running the master side of a replication and talking to it
+ * through pipes, as the original replica.py does:
+ *
+ *   ssh [-l USER] HOST '<remote ds>' replica [-v...|-q] + '<DIR>'
+ *
+ * or, with -e COMMAND, COMMAND split on whitespace in place of "ssh" (so it
+ * may carry its own arguments, e.g. "ssh -F config -p 2222"); with no HOST
+ * the local ds runs `replica [-v|-q] + DIR` as a child. ssh passes the
+ * remote command to the remote user's shell as one string, so every
+ * variable part of it is single-quoted: a DIR with spaces or shell
+ * metacharacters arrives intact and cannot run anything. HOST and USER
+ * must not start with '-' (they would be taken as ssh options).
+ *
+ * The request is written to the child's stdin, which is then closed (the
+ * master reads to EOF); its stdout is the archive; its stderr lines are
+ * handed to a callback as they come (the master's messages and, on
+ * failure, its reason) while stdout is read, so neither pipe can block the
+ * other.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replica_internal.h"
+
+#define TRANSPORT_ARGV_MAX 64
+#define TRANSPORT_LINE_MAX 4096
+
+struct transport {
+	pid_t pid;
+	int out_fd;               /* child's stdout, -1 once at EOF */
+	int err_fd;               /* child's stderr, -1 once at EOF */
+	int reaped;
+	int status;
+	void (*on_stderr)(const char *line, void *ctx);
+	void *ctx;
+	char line[TRANSPORT_LINE_MAX];
+	size_t line_len;
+	char last[TRANSPORT_LINE_MAX];
+	char *cmdline;
+};
+
+/* Append s to the remote command line in single quotes. */
+static int
+transport_quote(char *out, size_t outsz, size_t *pos, const char *s)
+{
+	if (*pos + 3 >= outsz)
+		return -1;
+	out[(*pos)++] = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			if (*pos + 5 >= outsz)
+				return -1;
+			memcpy(out + *pos, "'\\''", 4);
+			*pos += 4;
+		} else {
+			if (*pos + 2 >= outsz)
+				return -1;
+			out[(*pos)++] = *s;
+		}
+	}
+	out[(*pos)++] = '\'';
+	out[*pos] = '\0';
+	return 0;
+}
+
+static int
+transport_append(char *out, size_t outsz, size_t *pos, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*pos + n + 1 > outsz)
+		return -1;
+	memcpy(out + *pos, s, n + 1);
+	*pos += n;
+	return 0;
+}
+
+static int
+transport_word_ok(const char *s)
+{
+	if (s == NULL || *s == '\0' || *s == '-')
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+transport_emit(struct transport *t)
+{
+	t->line[t->line_len] = '\0';
+	if (t->line_len > 0) {
+		snprintf(t->last, sizeof(t->last), "%s", t->line);
+		if (t->on_stderr)
+			t->on_stderr(t->line, t->ctx);
+	}
+	t->line_len = 0;
+}
+
+/* Read what stderr has; at EOF close it. */
+static void
+transport_read_stderr(struct transport *t)
+{
+	char buf[4096];
+	ssize_t n;
+
+	n = read(t->err_fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (t->line_len > 0)
+			transport_emit(t);
+		close(t->err_fd);
+		t->err_fd = -1;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			transport_emit(t);
+			continue;
+		}
+		if (t->line_len + 1 < sizeof(t->line))
+			t->line[t->line_len++] = buf[i];
+	}
+}
+
+int
+transport_start(const struct transport_opts *o, const void *request,
+                size_t len, struct transport **out, ds_error *err)
+{
+	struct transport *t = NULL;
+	char *argv[TRANSPORT_ARGV_MAX + 1];
+	char *words = NULL, *remote = NULL, *save = NULL, *w;
+	int argc = 0, in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
+	int rc = DS_OK, nv = o->verbosity - 1;
+	size_t pos = 0, rsz;
+
+	*out = NULL;
+	if (o->master_dir == NULL || o->master_dir[0] == '\0')
+		return ds_error_set(err, DS_EINVAL, "replica: no master "
+		                    "directory");
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
+	t->pid = -1;
+	t->out_fd = t->err_fd = -1;
+	t->on_stderr = o->on_stderr;
+	t->ctx = o->ctx;
+	if (nv > 8)
+		nv = 8;
+	if (o->host == NULL) {
+		if (o->local_program == NULL) {
+			rc = ds_error_set(err, DS_EINVAL, "replica: local mode "
+			                  "needs the ds program's path");
+			goto out;
+		}
+		argv[argc++] = (char *)o->local_program;
+		argv[argc++] = "replica";
+		for (int i = 0; i < nv; i++)
+			argv[argc++] = "-v";
+		if (o->verbosity <= 0)
+			argv[argc++] = "-q";
+		argv[argc++] = "+";
+		argv[argc++] = (char *)o->master_dir;
+	} else {
+		if (!transport_word_ok(o->host)) {
+			rc = ds_error_set(err, DS_EINVAL, "replica: bad master "
+			                  "host name \"%s\"", o->host);
+			goto out;
+		}
+		if (o->user != NULL && !transport_word_ok(o->user)) {
+			rc = ds_error_set(err, DS_EINVAL, "replica: bad master "
+			                  "user name \"%s\"", o->user);
+			goto out;
+		}
+		words = strdup(o->command && *o->command ? o->command : "ssh");
+		rsz = strlen(o->master_dir) * 4 + (o->remote_program ?
+		      strlen(o->remote_program) * 4 : 0) + 128;
+		remote = malloc(rsz);
+		if (words == NULL || remote == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "replica: out of "
+			                  "memory");
+			goto out;
+		}
+		for (w = strtok_r(words, " \t\n", &save); w != NULL;
+		     w = strtok_r(NULL, " \t\n", &save)) {
+			if (argc >= TRANSPORT_ARGV_MAX - 6) {
+				rc = ds_error_set(err, DS_EINVAL, "replica: -e "
+				                  "command has too many words");
+				goto out;
+			}
+			argv[argc++] = w;
+		}
+		if (argc == 0) {
+			rc = ds_error_set(err, DS_EINVAL, "replica: empty -e "
+			                  "command");
+			goto out;
+		}
+		if (o->user != NULL) {
+			argv[argc++] = "-l";
+			argv[argc++] = (char *)o->user;
+		}
+		argv[argc++] = (char *)o->host;
+		remote[0] = '\0';
+		if (transport_quote(remote, rsz, &pos, o->remote_program ?
+		                    o->remote_program : "ds") != 0 ||
+		    transport_append(remote, rsz, &pos, " replica") != 0)
+			goto toolong;
+		for (int i = 0; i < nv; i++)
+			if (transport_append(remote, rsz, &pos, " -v") != 0)
+				goto toolong;
+		if (o->verbosity <= 0 &&
+		    transport_append(remote, rsz, &pos, " -q") != 0)
+			goto toolong;
+		if (transport_append(remote, rsz, &pos, " + ") != 0 ||
+		    transport_quote(remote, rsz, &pos, o->master_dir) != 0)
+			goto toolong;
+		argv[argc++] = remote;
+	}
+	argv[argc] = NULL;
+	{
+		size_t n = 1;
+		for (int i = 0; i < argc; i++)
+			n += strlen(argv[i]) + 1;
+		t->cmdline = malloc(n);
+		if (t->cmdline == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "replica: out of "
+			                  "memory");
+			goto out;
+		}
+		t->cmdline[0] = '\0';
+		for (int i = 0; i < argc; i++) {
+			if (i)
+				strcat(t->cmdline, " ");
+			strcat(t->cmdline, argv[i]);
+		}
+	}
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(op, O_CLOEXEC) != 0 ||
+	    pipe2(ep, O_CLOEXEC) != 0) {
+		rc = ds_error_sys(err, errno, "pipe", "replica");
+		goto out;
+	}
+	t->pid = fork();
+	if (t->pid < 0) {
+		ds_error_sys(err, errno, "fork", argv[0]);
+		if (err)
+			err->status = DS_EBUSY;
+		rc = DS_EBUSY;
+		goto out;
+	}
+	if (t->pid == 0) {
+		/* the child: pipes on 0, 1, 2, then the master side */
+		if (dup2(in[0], 0) < 0 || dup2(op[1], 1) < 0 ||
+		    dup2(ep[1], 2) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(op[1]);
+	close(ep[1]);
+	in[0] = op[1] = ep[1] = -1;
+	t->out_fd = op[0];
+	t->err_fd = ep[0];
+	op[0] = ep[0] = -1;
+	/* The request is far smaller than a pipe's buffer. A master that
+	 * died already makes this fail with EPIPE (the caller ignores
+	 * SIGPIPE); its exit status then says why. */
+	{
+		const char *p = request;
+		size_t left = len;
+		while (left > 0) {
+			ssize_t n = write(in[1], p, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			p += n;
+			left -= (size_t)n;
+		}
+	}
+	close(in[1]);
+	in[1] = -1;
+	*out = t;
+	t = NULL;
+	goto out;
+toolong:
+	rc = ds_error_set(err, DS_EINVAL, "replica: master command line too "
+	                  "long");
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (op[i] >= 0)
+			close(op[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	free(words);
+	free(remote);
+	transport_free(t);
+	return rc;
+}
+
+ssize_t
+transport_read(void *vt, void *buf, size_t len, ds_error *err)
+{
+	struct transport *t = vt;
+
+	for (;;) {
+		struct pollfd p[2];
+		int n = 0, io = -1, ie = -1;
+
+		if (t->out_fd < 0)
+			return 0;
+		p[n].fd = t->out_fd;
+		p[n].events = POLLIN;
+		io = n++;
+		if (t->err_fd >= 0) {
+			p[n].fd = t->err_fd;
+			p[n].events = POLLIN;
+			ie = n++;
+		}
+		if (poll(p, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ds_error_sys(err, errno, "poll", "master side");
+			return -1;
+		}
+		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR)))
+			transport_read_stderr(t);
+		if (p[io].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t got = read(t->out_fd, buf, len);
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (got < 0) {
+				ds_error_sys(err, errno, "read", "master side's "
+				             "output");
+				return -1;
+			}
+			if (got == 0) {
+				close(t->out_fd);
+				t->out_fd = -1;
+			}
+			return got;
+		}
+	}
+}
+
+static double
+transport_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
+{
+	double reaped_at = 0;
+
+	int killed = 0;
+
+	*how = 0;
+	/* only a master side still sending is stopped: one that reached
+	 * the end of its output has its own exit status to tell */
+	if (kill_it && t->out_fd >= 0 && !t->reaped && t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		killed = 1;
+	}
+	if (t->out_fd >= 0) {
+		close(t->out_fd);
+		t->out_fd = -1;
+	}
+	for (;;) {
+		if (!t->reaped) {
+			pid_t r = waitpid(t->pid, &t->status, WNOHANG);
+			if (r == t->pid) {
+				t->reaped = 1;
+				reaped_at = transport_now();
+			} else if (r < 0 && errno != EINTR) {
+				return ds_error_sys(err, errno, "waitpid",
+				                    "master side");
+			}
+		}
+		if (t->err_fd < 0 && t->reaped)
+			break;
+		/* stderr still open after the child ended: a process it
+		 * left behind holds it; do not wait for that for long */
+		if (t->reaped && transport_now() - reaped_at > 2.0)
+			break;
+		if (t->err_fd >= 0) {
+			struct pollfd p = {.fd = t->err_fd, .events = POLLIN};
+			if (poll(&p, 1, 100) > 0)
+				transport_read_stderr(t);
+		} else {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (t->err_fd >= 0) {
+		if (t->line_len > 0)
+			transport_emit(t);
+		close(t->err_fd);
+		t->err_fd = -1;
+	}
+	if (killed)
+		*how = -1;
+	else if (WIFEXITED(t->status))
+		*how = WEXITSTATUS(t->status);
+	else if (WIFSIGNALED(t->status))
+		*how = 128 + WTERMSIG(t->status);
+	else
+		*how = 255;
+	return DS_OK;
+}
+
+const char *
+transport_last_line(const struct transport *t)
+{
+	return t->last;
+}
+
+const char *
+transport_cmdline(const struct transport *t)
+{
+	return t->cmdline ? t->cmdline : "";
+}
+
+void
+transport_free(struct transport *t)
+{
+	if (t == NULL)
+		return;
+	if (t->out_fd >= 0)
+		close(t->out_fd);
+	if (t->err_fd >= 0)
+		close(t->err_fd);
+	if (t->pid > 0 && !t->reaped) {
+		kill(t->pid, SIGTERM);
+		waitpid(t->pid, NULL, 0);
+	}
+	free(t->cmdline);
+	free(t);
+}

@@ -1,0 +1,111 @@
+#!/bin/bash
+# ds check: every fixture passes (pack leftovers counted, not problems);
+# each kind of corruption fails with exit 1 and names the file; --compare
+# proves a replica equals its master's history, tolerating exactly what
+# the master's pack explains, and finds a spoiled replica.
+. "$(dirname "$0")/lib.sh"
+
+for mf in "$DS_MANIFEST_DIR"/*.manifest.json; do
+	name=$(basename "$mf" .manifest.json)
+	fixture_copy "$name" "$SCRATCH/$name"
+	must_pass ds check "$SCRATCH/$name"
+	assert_contains "$LAST_STDERR" "no problems found"
+	left=$(manifest "$name" '.deleted_files | length')
+	txns=$(manifest "$name" '.chain | length')
+	revs=$(manifest "$name" '.counts.revisions')
+	grep -Eq "^ *$left pack leftovers" "$LAST_STDOUT" ||
+		fail "$name: pack leftovers are not $left"
+	grep -Eq "^ *$txns transactions$" "$LAST_STDOUT" ||
+		fail "$name: transactions are not $txns"
+	grep -Eq "^ *$revs revisions of objects$" "$LAST_STDOUT" ||
+		fail "$name: revisions are not $revs"
+	grep -Eq "^ *0 problems$" "$LAST_STDOUT" || fail "$name: problems"
+done
+# --storage and -q
+must_pass ds check -q --storage "$SCRATCH/flat-master"
+assert_eq 0 "$(wc -c <"$LAST_STDOUT")" "stdout with -q"
+
+# corruptions, each on a fresh copy of bushy-master
+obj=A/o0/00/00/00/00/00/00/01A
+corrupt() {
+	rm -rf "$SCRATCH/bad"
+	fixture_copy bushy-master "$SCRATCH/bad"
+}
+flip_byte() {   # FILE OFFSET-FROM-END
+	local f=$1 size
+	size=$(stat -c %s "$f")
+	printf '\x5a' | dd of="$f" bs=1 seek=$((size - $2)) conv=notrunc \
+		status=none
+}
+
+corrupt
+flip_byte "$SCRATCH/bad/$obj/040D44B2249CA6AA" 3
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "bad object revision: $obj/040D44B2249CA6AA"
+assert_contains "$LAST_STDERR" "md5"
+assert_contains "$LAST_STDERR" "1 problem found"
+
+corrupt
+rm "$SCRATCH/bad/$obj/040D44B2249CA6AA"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "revision named by a .c pointer is missing: $obj/040D44B2249CA6AA"
+
+corrupt
+rm "$SCRATCH/bad/A/t0/40/D44/B222699877"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "broken history: transaction file missing: A/t0/40/D44/B222699877"
+
+corrupt
+echo junk >"$SCRATCH/bad/A/t0/stray"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "unexpected file: A/t0/stray"
+
+corrupt
+# a .c pointer naming a revision that was never written
+printf '\x04\x0d\x44\xb2\x24\x9c\xa6\xab' >"$SCRATCH/bad/$obj/c"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "revision named by a .c pointer is missing: $obj/040D44B2249CA6AB"
+assert_contains "$LAST_STDERR" "1 problem found"
+
+corrupt
+# a revision no pointer leads to (as if a crash left it behind)
+cp "$SCRATCH/bad/$obj/040D44B2249CA6AA" "$SCRATCH/bad/$obj/040D44B2249CA6AB"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "unexpected file: revision not reachable from its object's .c pointer: $obj/040D44B2249CA6AB"
+
+corrupt
+rm -r "$SCRATCH/bad/journal"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "journal is missing"
+
+must_fail 1 ds check "$SCRATCH/nonexistent"
+must_fail 2 ds check
+
+# --compare: the pairs before replication
+must_pass ds check --compare "$SCRATCH/bushy-master" "$SCRATCH/bushy-replica-old"
+assert_contains "$LAST_STDOUT" "         0 differences"
+must_pass ds check -v --compare "$SCRATCH/flat-relinked-master" "$SCRATCH/flat-replica-old"
+# R, whose back pointer the second pack rewrote, among them
+assert_contains "$LAST_STDERR" "previous pointer rewritten by the master's pack: A/t040D44.B2399029CC"
+grep -Eq "^ *7 previous pointers rewritten" "$LAST_STDOUT" ||
+	fail "relinked transactions are not 7"
+must_fail 1 ds check --compare "$SCRATCH/bushy-master" "$SCRATCH/bushy-diverged-replica"
+assert_contains "$LAST_STDERR" "not in the master's history"
+must_fail 1 ds check --compare "$SCRATCH/bushy-master" "$SCRATCH/bushy-foreign-replica"
+assert_contains "$LAST_STDERR" "different identity"
+
+# after the original's increment (flat-basic): exactly the tolerated
+# differences fixtures/README.md lists
+tar -xpf "$DS_FIXTURE_DIR/responses/flat-basic.tar" -C "$SCRATCH/flat-replica-old"
+must_pass ds check --compare "$SCRATCH/flat-master" "$SCRATCH/flat-replica-old"
+grep -Eq "^ *3 previous pointers rewritten" "$LAST_STDOUT" || fail "relinked"
+grep -Eq "^ *295 files removed by the master's pack" "$LAST_STDOUT" ||
+	fail "pack-removed"
+grep -Eq "^ *0 differences" "$LAST_STDOUT" || fail "differences"
+must_pass ds check "$SCRATCH/flat-replica-old"
+
+# a replica spoiled afterwards
+flip_byte "$SCRATCH/flat-replica-old/A/t040D44.B240E24322" 1
+must_fail 1 ds check --compare "$SCRATCH/flat-master" "$SCRATCH/flat-replica-old"
+assert_contains "$LAST_STDERR" "different content: A/t040D44.B240E24322"
+assert_contains "$LAST_STDERR" "1 difference"

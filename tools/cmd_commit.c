@@ -1,0 +1,350 @@
+/*
+ * cmd_commit.c - `ds commit [-u USER] [-m DESCRIPTION] [-x KEY=VALUE]...
+ * DIR OID=FILE...`: store the given pickles as one transaction through the
+ * engine (journal protocol, fsyncs, flush) and print its tid.
+ *
+ * OID is 16 hex digits, or `new` to allocate the next oid; OID@SERIAL=FILE
+ * makes the store conditional on the object's current serial (16 zeros:
+ * the object must not exist yet), failing with a conflict otherwise.
+ * FILE `-` reads standard input (once).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void
+cmd_commit_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: ds commit [-q] [-u USER] [-m DESCRIPTION] "
+	        "[-x KEY=VALUE]... DIR OID[@SERIAL]=FILE...\n\n"
+	        "Store each FILE's bytes (a pickle) as the new revision of OID, "
+	        "all in one\ntransaction of the storage in DIR, and print the "
+	        "transaction's tid (16\nuppercase hex digits) on the first "
+	        "line of standard output.\n\n"
+	        "  OID       16 hex digits, or 'new' for a newly allocated "
+	        "oid (then a line\n            'new <OID> <FILE>' follows "
+	        "the tid)\n"
+	        "  @SERIAL   store only if the object's current serial is "
+	        "SERIAL (16 zeros:\n            only if it does not exist); "
+	        "otherwise the current one is used\n"
+	        "  FILE      a file, or - for standard input\n\n"
+	        "Options:\n"
+	        "  -u, --user USER          the transaction's user name\n"
+	        "  -m, --message TEXT       the transaction's description\n"
+	        "  -x, --extension K=V      extension data (a pickled dict of "
+	        "strings, as ZODB\n                           writes it); "
+	        "repeatable\n"
+	        "  -q, --quiet              print nothing but errors\n"
+	        "  -h, --help               show this help\n\n"
+	        "Exit status: 0 committed; 1 conflict or refused; 2 usage; 3 "
+	        "the storage is\nlocked by another process; 4 I/O error.\n");
+}
+
+/* Protocol 3 pickle of a dict of str -> str, byte for byte as Python's
+ * pickle.dumps(d, 3) writes it for distinct strings: PROTO 3, EMPTY_DICT,
+ * BINPUT 0, then one SETITEM ('s') or MARK + SETITEMS ('u'), each string
+ * BINUNICODE + BINPUT, STOP. n == 0 gives an empty extension (0 bytes), as
+ * ZODB writes for an empty dict. */
+int
+cli_pickle_strdict(char *const *keys, char *const *vals, size_t n,
+                   unsigned char **out, size_t *outlen)
+{
+	size_t cap = 8, len = 0, memo = 0;
+	unsigned char *b;
+
+	*out = NULL;
+	*outlen = 0;
+	if (n == 0)
+		return DS_OK;
+	if (n > 120)
+		return DS_EINVAL;   /* keep BINPUT indexes below 256 */
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(keys[i]) + strlen(vals[i]) + 14;
+	b = malloc(cap);
+	if (b == NULL)
+		return DS_ENOMEM;
+	b[len++] = 0x80;
+	b[len++] = 3;
+	b[len++] = '}';
+	b[len++] = 'q';
+	b[len++] = (unsigned char)memo++;
+	if (n > 1)
+		b[len++] = '(';
+	for (size_t i = 0; i < n; i++) {
+		const char *s[2] = {keys[i], vals[i]};
+		for (int k = 0; k < 2; k++) {
+			size_t sl = strlen(s[k]);
+			b[len++] = 'X';
+			b[len++] = (unsigned char)(sl & 0xff);
+			b[len++] = (unsigned char)((sl >> 8) & 0xff);
+			b[len++] = (unsigned char)((sl >> 16) & 0xff);
+			b[len++] = (unsigned char)((sl >> 24) & 0xff);
+			memcpy(b + len, s[k], sl);
+			len += sl;
+			b[len++] = 'q';
+			b[len++] = (unsigned char)memo++;
+		}
+	}
+	b[len++] = n > 1 ? 'u' : 's';
+	b[len++] = '.';
+	*out = b;
+	*outlen = len;
+	return DS_OK;
+}
+
+/* Read all of f into a malloc'd buffer. */
+static int
+commit_slurp(FILE *f, unsigned char **out, size_t *outlen)
+{
+	size_t cap = 65536, len = 0, n;
+	unsigned char *b = malloc(cap), *nb;
+
+	if (b == NULL)
+		return ENOMEM;
+	while ((n = fread(b + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			nb = realloc(b, cap * 2);
+			if (nb == NULL) {
+				free(b);
+				return ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+		free(b);
+		return e;
+	}
+	*out = b;
+	*outlen = len;
+	return 0;
+}
+
+struct commit_item {
+	int is_new;
+	ds_oid oid;
+	int has_serial;
+	ds_tid serial;
+	const char *file;
+	unsigned char *data;
+	size_t len;
+};
+
+static int
+commit_parse_item(const char *arg, struct commit_item *it)
+{
+	char head[64];
+	const char *eq = strchr(arg, '=');
+	char *at;
+	size_t hl;
+
+	memset(it, 0, sizeof(*it));
+	if (eq == NULL || eq == arg || eq[1] == '\0')
+		return -1;
+	hl = (size_t)(eq - arg);
+	if (hl >= sizeof(head))
+		return -1;
+	memcpy(head, arg, hl);
+	head[hl] = '\0';
+	it->file = eq + 1;
+	at = strchr(head, '@');
+	if (at != NULL) {
+		*at = '\0';
+		if (ds_id_parse(at + 1, &it->serial) != DS_OK)
+			return -1;
+		it->has_serial = 1;
+	}
+	if (strcmp(head, "new") == 0) {
+		it->is_new = 1;
+		return 0;
+	}
+	return ds_id_parse(head, &it->oid) == DS_OK ? 0 : -1;
+}
+
+int
+cmd_commit(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"user", required_argument, NULL, 'u'},
+		{"message", required_argument, NULL, 'm'},
+		{"extension", required_argument, NULL, 'x'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *user = "", *desc = "";
+	char *xkeys[120], *xvals[120];
+	size_t nx = 0, nitems = 0;
+	struct commit_item *items = NULL;
+	unsigned char *ext = NULL;
+	size_t extlen = 0;
+	ds_storage *s = NULL;
+	ds_txn *t = NULL;
+	ds_error err;
+	ds_tid tid;
+	char hex[17];
+	int ch, rc = DS_EXIT_OK, stdin_used = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+hu:m:x:qv", longopts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'h':
+			cmd_commit_usage(stdout);
+			return DS_EXIT_OK;
+		case 'u':
+			user = optarg;
+			break;
+		case 'm':
+			desc = optarg;
+			break;
+		case 'x': {
+			char *eq = strchr(optarg, '=');
+			if (eq == NULL || eq == optarg || nx == 120) {
+				cli_errorf("commit", "-x wants KEY=VALUE, not "
+				           "'%s'", optarg);
+				return DS_EXIT_USAGE;
+			}
+			*eq = '\0';
+			xkeys[nx] = optarg;
+			xvals[nx] = eq + 1;
+			nx++;
+			break;
+		}
+		case 'q':
+			cli_verbosity = 0;
+			break;
+		case 'v':
+			cli_verbosity++;
+			break;
+		default:
+			cmd_commit_usage(stderr);
+			return DS_EXIT_USAGE;
+		}
+	}
+	if (argc - optind < 2) {
+		cli_errorf("commit", "expected a storage directory and at least "
+		           "one OID=FILE");
+		cmd_commit_usage(stderr);
+		return DS_EXIT_USAGE;
+	}
+	nitems = (size_t)(argc - optind - 1);
+	items = calloc(nitems, sizeof(*items));
+	if (items == NULL) {
+		cli_errorf("commit", "out of memory");
+		return DS_EXIT_IO;
+	}
+	/* read every input before touching the storage */
+	for (size_t i = 0; i < nitems; i++) {
+		const char *arg = argv[optind + 1 + (int)i];
+		FILE *f;
+		int e;
+
+		if (commit_parse_item(arg, &items[i]) != 0) {
+			cli_errorf("commit", "'%s' is not OID[@SERIAL]=FILE "
+			           "(OID: 16 hex digits or 'new')", arg);
+			rc = DS_EXIT_USAGE;
+			goto out;
+		}
+		if (strcmp(items[i].file, "-") == 0) {
+			if (stdin_used++) {
+				cli_errorf("commit", "standard input given twice");
+				rc = DS_EXIT_USAGE;
+				goto out;
+			}
+			f = stdin;
+		} else if ((f = fopen(items[i].file, "rb")) == NULL) {
+			cli_errorf("commit", "open %s: %s", items[i].file,
+			           strerror(errno));
+			rc = DS_EXIT_FAIL;
+			goto out;
+		}
+		e = commit_slurp(f, &items[i].data, &items[i].len);
+		if (f != stdin)
+			fclose(f);
+		if (e != 0) {
+			cli_errorf("commit", "read %s: %s", items[i].file,
+			           strerror(e));
+			rc = DS_EXIT_IO;
+			goto out;
+		}
+		if (items[i].len == 0) {
+			cli_errorf("commit", "%s is empty: a pickle cannot be "
+			           "empty", items[i].file);
+			rc = DS_EXIT_FAIL;
+			goto out;
+		}
+	}
+	if (cli_pickle_strdict(xkeys, xvals, nx, &ext, &extlen) != DS_OK) {
+		cli_errorf("commit", "out of memory");
+		rc = DS_EXIT_IO;
+		goto out;
+	}
+	ds_error_clear(&err);
+	if (ds_storage_open(argv[optind], 0, &s, &err) != DS_OK) {
+		rc = cli_fail("commit", &err);
+		goto out;
+	}
+	if (ds_txn_begin(s, user, desc, ext, extlen, &t, &err) != DS_OK)
+		goto fail;
+	for (size_t i = 0; i < nitems; i++) {
+		struct commit_item *it = &items[i];
+		ds_tid expect = it->serial;
+
+		if (it->is_new &&
+		    ds_storage_new_oid(s, &it->oid, &err) != DS_OK)
+			goto fail;
+		if (!it->has_serial) {
+			int r = ds_storage_current_serial(s, it->oid, &expect,
+			                                  &err);
+			if (r == DS_ENOTFOUND)
+				expect = 0;
+			else if (r != DS_OK)
+				goto fail;
+		}
+		if (ds_txn_store(t, it->oid, expect, it->data, it->len,
+		                 &err) != DS_OK)
+			goto fail;
+	}
+	rc = ds_txn_finish(t, &tid, &err);
+	t = NULL;
+	if (rc != DS_OK)
+		goto fail;
+	/* committed: say so before closing (close may still fail) */
+	if (cli_verbosity > 0) {
+		ds_id_format(tid, hex);
+		printf("%s\n", hex);
+		for (size_t i = 0; i < nitems; i++)
+			if (items[i].is_new) {
+				ds_id_format(items[i].oid, hex);
+				printf("new %s %s\n", hex, items[i].file);
+			}
+		fflush(stdout);
+	}
+	rc = ds_storage_close(s, 0, &err);
+	s = NULL;
+	if (rc != DS_OK)
+		goto fail;
+	rc = DS_EXIT_OK;
+	goto out;
+fail:
+	rc = cli_fail("commit", &err);
+	ds_txn_abort(t);
+	if (s != NULL)
+		ds_storage_close(s, 0, NULL);
+out:
+	for (size_t i = 0; i < nitems; i++)
+		free(items[i].data);
+	free(items);
+	free(ext);
+	return rc;
+}

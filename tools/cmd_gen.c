@@ -1,0 +1,354 @@
+/*
+ * cmd_gen.c - `ds gen`: write a realistic storage through the engine, for
+ * tests and benchmarks: N objects created K per transaction, then edit
+ * transactions of K distinct objects each until T transactions were
+ * written; pickles are real ZODB records (class pickle + state pickle of
+ * a PersistentMapping), 60 bytes to 2 KB, and a few objects over 100 KB.
+ * Everything but the tids (which come from the clock) is a function of
+ * the seed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+void
+cmd_gen_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: ds gen [-q] [--format F] [--nosync] --objects N "
+	        "--transactions T\n              --per-txn K [--seed S] "
+	        "[--big B] DIR\n\n"
+	        "Generate data in the storage in DIR (created, class Full, "
+	        "when it does not\nexist): N new objects written K per "
+	        "transaction, then transactions that\nrewrite K distinct "
+	        "random objects, T transactions in all. B objects (default\n"
+	        "N/50, at least 1) have pickles of 100 to 300 KB. Content, "
+	        "users and\ndescriptions are reproducible from the seed; tids "
+	        "come from the clock.\n\n"
+	        "Options:\n"
+	        "  --objects N        objects to create (default 100)\n"
+	        "  --transactions T   transactions to write (default 50; at "
+	        "least N/K)\n"
+	        "  --per-txn K        objects per transaction (default 5)\n"
+	        "  --seed S           random seed (default 1)\n"
+	        "  --big B            objects over 100 KB\n"
+	        "  --format F         bushy, chunky, lawn or flat for a new "
+	        "storage (bushy)\n"
+	        "  --nosync           no fsync (as [filesystem] sync 0)\n"
+	        "  -q, --quiet        no summary line\n"
+	        "  -h, --help         show this help\n");
+}
+
+/* splitmix64 */
+static uint64_t
+gen_next(uint64_t *st)
+{
+	uint64_t z = (*st += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t
+gen_below(uint64_t *st, uint64_t n)
+{
+	return n ? gen_next(st) % n : 0;
+}
+
+struct gen_buf {
+	unsigned char *b;
+	size_t len, cap;
+};
+
+static int
+gen_put(struct gen_buf *g, const void *p, size_t n)
+{
+	if (g->len + n > g->cap) {
+		size_t cap = g->cap ? g->cap : 4096;
+		unsigned char *nb;
+		while (cap < g->len + n)
+			cap *= 2;
+		nb = realloc(g->b, cap);
+		if (nb == NULL)
+			return -1;
+		g->b = nb;
+		g->cap = cap;
+	}
+	memcpy(g->b + g->len, p, n);
+	g->len += n;
+	return 0;
+}
+
+/* BINUNICODE of a string of n random lowercase letters (or of s). */
+static int
+gen_str(struct gen_buf *g, uint64_t *st, const char *s, size_t n)
+{
+	unsigned char h[5] = {'X'};
+	size_t i;
+
+	if (s)
+		n = strlen(s);
+	h[1] = (unsigned char)(n & 0xff);
+	h[2] = (unsigned char)((n >> 8) & 0xff);
+	h[3] = (unsigned char)((n >> 16) & 0xff);
+	h[4] = (unsigned char)((n >> 24) & 0xff);
+	if (gen_put(g, h, 5) != 0)
+		return -1;
+	if (s)
+		return gen_put(g, s, n);
+	for (i = 0; i < n; i++) {
+		char c = (char)('a' + gen_below(st, 26));
+		if (gen_put(g, &c, 1) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A ZODB record for a PersistentMapping: the class pickle, then the
+ * state {'_data': {...}} with `fields` random entries, plus one long
+ * value of `bulk` bytes when bulk > 0. */
+static int
+gen_pickle(struct gen_buf *g, uint64_t *st, unsigned fields, size_t bulk)
+{
+	static const char klass[] =
+	    "\x80\x03" "cpersistent.mapping\nPersistentMapping\nq\x00.";
+	static const char head[] = "\x80\x03}q\x00";
+	char key[16];
+
+	g->len = 0;
+	if (gen_put(g, klass, sizeof(klass) - 1) != 0 ||
+	    gen_put(g, head, sizeof(head) - 1) != 0 ||
+	    gen_str(g, st, "_data", 0) != 0 || gen_put(g, "}(", 2) != 0)
+		return -1;
+	for (unsigned i = 0; i < fields; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		if (gen_str(g, st, key, 0) != 0 ||
+		    gen_str(g, st, NULL, 4 + gen_below(st, 60)) != 0)
+			return -1;
+	}
+	if (bulk > 0 && (gen_str(g, st, "blob", 0) != 0 ||
+	                 gen_str(g, st, NULL, bulk) != 0))
+		return -1;
+	return gen_put(g, "us.", 3);
+}
+
+static int
+gen_parse(const char *opt, const char *a, unsigned long long max,
+          unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(a, &end, 10);
+	if (*a == '\0' || *end != '\0' || errno != 0 || *out > max ||
+	    a[0] == '-') {
+		cli_errorf("gen", "%s wants a number up to %llu, not '%s'", opt,
+		           max, a);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_gen(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"objects", required_argument, NULL, 'N'},
+		{"transactions", required_argument, NULL, 'T'},
+		{"per-txn", required_argument, NULL, 'K'},
+		{"seed", required_argument, NULL, 'S'},
+		{"big", required_argument, NULL, 'B'},
+		{"format", required_argument, NULL, 'F'},
+		{"nosync", no_argument, NULL, 'n'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{NULL, 0, NULL, 0},
+	};
+	unsigned long long nobj = 100, ntxn = 50, k = 5, seed = 1, nbig = 0;
+	int have_big = 0, ch, rc = DS_EXIT_OK;
+	unsigned flags = 0;
+	const char *format = "bushy", *home;
+	ds_oid *oids = NULL, *pick = NULL;
+	unsigned char *isbig = NULL;
+	struct gen_buf g = {0};
+	ds_storage *s = NULL;
+	ds_txn *t = NULL;
+	ds_error err;
+	uint64_t st;
+	ds_tid tid = 0;
+	size_t created = 0, bigbytes = 0;
+	struct stat sb;
+	char hex[17], desc[64], user[32];
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			cmd_gen_usage(stdout);
+			return DS_EXIT_OK;
+		case 'N':
+			if (gen_parse("--objects", optarg, 10000000, &nobj))
+				return DS_EXIT_USAGE;
+			break;
+		case 'T':
+			if (gen_parse("--transactions", optarg, 10000000, &ntxn))
+				return DS_EXIT_USAGE;
+			break;
+		case 'K':
+			if (gen_parse("--per-txn", optarg, 100000, &k))
+				return DS_EXIT_USAGE;
+			break;
+		case 'S':
+			if (gen_parse("--seed", optarg, ~0ull, &seed))
+				return DS_EXIT_USAGE;
+			break;
+		case 'B':
+			if (gen_parse("--big", optarg, 10000000, &nbig))
+				return DS_EXIT_USAGE;
+			have_big = 1;
+			break;
+		case 'F':
+			format = optarg;
+			break;
+		case 'n':
+			flags |= DS_OPEN_NOSYNC;
+			break;
+		case 'q':
+			cli_verbosity = 0;
+			break;
+		case 'v':
+			cli_verbosity++;
+			break;
+		default:
+			cmd_gen_usage(stderr);
+			return DS_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_errorf("gen", "expected one storage directory");
+		cmd_gen_usage(stderr);
+		return DS_EXIT_USAGE;
+	}
+	home = argv[optind];
+	if (k < 1 || nobj < 1 || k > nobj) {
+		cli_errorf("gen", "--per-txn must be 1 to --objects");
+		return DS_EXIT_USAGE;
+	}
+	if (ntxn < (nobj + k - 1) / k) {
+		cli_errorf("gen", "%llu objects at %llu per transaction need "
+		           "at least %llu transactions", nobj, k,
+		           (nobj + k - 1) / k);
+		return DS_EXIT_USAGE;
+	}
+	if (!have_big)
+		nbig = nobj / 50 ? nobj / 50 : 1;
+	if (nbig > nobj)
+		nbig = nobj;
+	ds_error_clear(&err);
+	if (stat(home, &sb) != 0 &&
+	    ds_storage_create(home, "Full", format, &err) != DS_OK)
+		return cli_fail("gen", &err);
+	oids = calloc(nobj, sizeof(*oids));
+	pick = calloc(k, sizeof(*pick));
+	isbig = calloc(nobj, 1);
+	if (oids == NULL || pick == NULL || isbig == NULL) {
+		cli_errorf("gen", "out of memory");
+		rc = DS_EXIT_IO;
+		goto out;
+	}
+	/* the big objects: spread evenly over the creation order */
+	for (unsigned long long i = 0; i < nbig; i++)
+		isbig[i * nobj / nbig] = 1;
+	st = seed;
+	if (ds_storage_open(home, flags, &s, &err) != DS_OK) {
+		rc = cli_fail("gen", &err);
+		goto out;
+	}
+	for (unsigned long long i = 0; i < ntxn; i++) {
+		size_t n = 0;
+
+		snprintf(user, sizeof(user), "/ user%u",
+		         (unsigned)gen_below(&st, 7));
+		snprintf(desc, sizeof(desc), "gen %llu of %llu (seed %llu)",
+		         i + 1, ntxn, seed);
+		if (ds_txn_begin(s, user, desc, NULL, 0, &t, &err) != DS_OK)
+			goto fail;
+		if (created < nobj) {
+			/* creation phase */
+			while (n < k && created < nobj) {
+				if (ds_storage_new_oid(s, &oids[created], &err)
+				    != DS_OK)
+					goto fail;
+				pick[n++] = created++;
+			}
+		} else {
+			/* K distinct random objects */
+			while (n < k) {
+				ds_oid j = gen_below(&st, nobj);
+				size_t m;
+				for (m = 0; m < n && pick[m] != j; m++)
+					;
+				if (m == n)
+					pick[n++] = j;
+			}
+		}
+		for (size_t m = 0; m < n; m++) {
+			size_t j = (size_t)pick[m];
+			size_t bulk = isbig[j] ? 100 * 1024 + (size_t)gen_below(
+			                 &st, 200 * 1024) : 0;
+			ds_tid cur = 0;
+			int r;
+
+			if (gen_pickle(&g, &st, 1 + (unsigned)gen_below(&st, 30),
+			               bulk) != 0) {
+				cli_errorf("gen", "out of memory");
+				rc = DS_EXIT_IO;
+				goto abort;
+			}
+			if (bulk)
+				bigbytes += g.len;
+			r = ds_storage_current_serial(s, oids[j], &cur, &err);
+			if (r != DS_OK && r != DS_ENOTFOUND)
+				goto fail;
+			if (ds_txn_store(t, oids[j], r == DS_OK ? cur : 0, g.b,
+			                 g.len, &err) != DS_OK)
+				goto fail;
+		}
+		rc = ds_txn_finish(t, &tid, &err);
+		t = NULL;
+		if (rc != DS_OK)
+			goto fail;
+	}
+	if (ds_storage_close(s, 0, &err) != DS_OK) {
+		s = NULL;
+		goto fail;
+	}
+	s = NULL;
+	rc = DS_EXIT_OK;
+	if (cli_verbosity > 0) {
+		ds_id_format(tid, hex);
+		printf("%llu objects (%llu over 100 KB, %zu bytes), %llu "
+		       "transactions, last tid %s\n", nobj, nbig, bigbytes,
+		       ntxn, hex);
+	}
+	goto out;
+fail:
+	rc = cli_fail("gen", &err);
+abort:
+	ds_txn_abort(t);
+	if (s != NULL)
+		ds_storage_close(s, 0, NULL);
+out:
+	free(g.b);
+	free(oids);
+	free(pick);
+	free(isbig);
+	return rc;
+}
