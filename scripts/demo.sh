@@ -35,7 +35,7 @@ setup_deps() {
 
 build() {
 	step "Build (CMake + Ninja, release)"
-	cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	ninja -C "$BUILD" -j "${DS_JOBS:-2}" ds
 	run "$DS" --version
 }

@@ -45,7 +45,7 @@ run_config() {
 	         grep -E '^\s+[0-9]+ - ' || true)
 }
 
-run_config release "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=OFF
+run_config release "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF
 run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON
 
 echo

@@ -401,7 +401,7 @@ test_fake_master_failures(void **state)
 	/* a valid increment for another replica tid */
 	snprintf(body, sizeof(body), "cat '%s/responses/flat-basic.tar'",
 	         fixture_dir());
-	run_fake(body, DS_EPROTO, "not a database file");
+	run_fake(body, DS_EPROTO, "is missing");
 	/* a good increment, then junk */
 	snprintf(body, sizeof(body), "cat '%s/responses/bushy-basic.tar'; "
 	         "echo junk", fixture_dir());
@@ -539,7 +539,7 @@ static void
 test_init_and_increments(void **state)
 {
 	char *scratch = fixture_scratch_dir(), *mas;
-	char rep[4096], c1[33], c2[33], p1[4096], p2[4096];
+	char rep[4096], c1[33], c2[33], p1[8192], p2[8192];
 	struct ds_replica_opts o;
 	struct ds_replica_stats st;
 	ds_error err;
@@ -665,7 +665,7 @@ static void
 test_committed_increment_recovered(void **state)
 {
 	char *scratch = fixture_scratch_dir(), *mas, *rep;
-	char tar[4096], resp[4096], cmd[8192];
+	char tar[4096], resp[4096], cmd[8400];
 	ds_storage *s;
 	ds_error err;
 
