@@ -330,7 +330,8 @@ enum ds_close_flags {
  * open returns: journal/ is empty.
  * Errors: DS_ENOTFOUND / DS_ECONFIG (not a usable storage; class not
  * Full), DS_ELOCKED (misc/lock held: the holder's pid in the message),
- * DS_EBUSY (DS_OPEN_SYNCHRONOUS and a snapshot user holds misc/sublock),
+ * DS_EBUSY (a snapshot user holds misc/sublock and DS_OPEN_SYNCHRONOUS
+ * was given, or a journal/replica.tar is pending: it would change A),
  * DS_ECORRUPT (unexpected journal entry or bad x.* file, named),
  * DS_EPROTO (journal/replica.tar unreadable), DS_EIO, DS_ENOMEM.
  * *out owned by caller: ds_storage_close. */

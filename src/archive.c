@@ -822,11 +822,6 @@ recv_trailer(struct recv *r, ds_error *err)
 		                    "increment: truncated: %llu bytes, the end "
 		                    "of archive marker is missing",
 		                    (unsigned long long)r->total);
-	if (r->total % 512 != 0)
-		return ds_error_set(err, DS_EPROTO,
-		                    "increment: %llu bytes is not a whole number "
-		                    "of 512-byte blocks",
-		                    (unsigned long long)r->total);
 	for (at = r->end; at < r->total;) {
 		size_t n = r->total - at > ARCHIVE_BUF ? ARCHIVE_BUF :
 		           (size_t)(r->total - at);
@@ -844,6 +839,11 @@ recv_trailer(struct recv *r, ds_error *err)
 				                    (unsigned long long)i);
 		at += (uint64_t)got;
 	}
+	if (r->total % 512 != 0)
+		return ds_error_set(err, DS_EPROTO,
+		                    "increment: %llu bytes is not a whole number "
+		                    "of 512-byte blocks",
+		                    (unsigned long long)r->total);
 	return DS_OK;
 }
 

@@ -271,6 +271,15 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 		rc = err ? (err->status = DS_EBUSY) : DS_EBUSY;
 	if (rc != DS_OK)
 		return rc;
+	/* Enter snapshot mode explicitly rather than relying on close: with
+	 * [filesystem] quick_shutdown the close would not (the original sets
+	 * quick_shutdown = 0 for this). A storage closed while held keeps
+	 * misc/snapshot. */
+	rc = ds_storage_snapshot_enter(st, "shutdown", err);
+	if (rc != DS_OK) {
+		ds_storage_close(st, DS_CLOSE_QUICK, NULL);
+		return rc;
+	}
 	if ((rc = ds_storage_close(st, 0, err)) != DS_OK)
 		return rc;
 	if ((rc = snapshot_lock(s, "lock", &s->lock, err)) != DS_OK)

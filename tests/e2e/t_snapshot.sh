@@ -39,6 +39,10 @@ must_pass ds snapshot -q --storage "$S" bash -c '
 	echo $? >"$2/second.rc"
 	$u "$0" check "$1" 2>"$2/check.err" >/dev/null
 	echo $? >"$2/check.rc"
+	# the engine cannot open it to commit
+	printf "pickle" >"$2/pickle"
+	$u "$0" commit "$1" new="$2/pickle" >/dev/null 2>"$2/commit.err"
+	echo $? >"$2/commit.rc"
 	# inside, ds check reuses this snapshot
 	"$0" check -q "$1" >/dev/null 2>&1
 	echo $? >"$2/inner-check.rc"' "$DS_BIN" "$S" "$SCRATCH"
@@ -46,6 +50,9 @@ assert_eq 3 "$(cat "$SCRATCH/second.rc")" "second ds snapshot"
 assert_contains "$SCRATCH/second.err" "in use"
 assert_eq 3 "$(cat "$SCRATCH/check.rc")" "ds check during a snapshot"
 assert_eq 0 "$(cat "$SCRATCH/inner-check.rc")" "ds check inside it"
+assert_eq 3 "$(cat "$SCRATCH/commit.rc")" "ds commit during a snapshot"
+assert_contains "$SCRATCH/commit.err" "misc/lock is held by process"
+
 tree_md5 "$S/A" >"$SCRATCH/A.after"
 cmp -s "$SCRATCH/A.before" "$SCRATCH/A.after" || fail "A/ changed"
 

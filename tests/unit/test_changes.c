@@ -191,6 +191,7 @@ test_broken_history_and_callback_error(void **state)
 	buf[len - 1] ^= 0x40;
 	assert_int_equal(ds_io_write_file(path, buf, len, 0640, 0, 0, &err),
 	                 DS_OK);
+	free(buf);
 	assert_int_equal(walk(home, 0, &l, &info, &err), DS_ECORRUPT);
 	assert_non_null(strstr(err.msg, mid + 6));
 	lines_free(&l);

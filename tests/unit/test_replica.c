@@ -168,7 +168,11 @@ state_digest(const char *home, char out[4][33])
 
 	for (int i = 0; i < 4; i++) {
 		snprintf(p, sizeof(p), "%s/%s", home, d[i]);
-		engine_tree_digest(p, out[i], NULL);
+		/* (the helper's walk wants at least one entry) */
+		if (engine_dir_entries(p) == 0)
+			snprintf(out[i], 33, "empty");
+		else
+			engine_tree_digest(p, out[i], NULL);
 	}
 }
 

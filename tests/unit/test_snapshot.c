@@ -226,6 +226,22 @@ test_not_a_snapshot_and_retries(void **state)
 	assert_int_equal(ds_snapshot_release(s, &err), DS_OK);
 	s = NULL;
 
+	/* the same with [filesystem] quick_shutdown: 1, where a plain close
+	 * would not enter snapshot mode */
+	{
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd), "sed -i 's/^quick_shutdown: 0/"
+		         "quick_shutdown: 1/' '%s/config/settings' && grep -q "
+		         "'^quick_shutdown: 1' '%s/config/settings'", home, home);
+		assert_int_equal(system(cmd), 0);
+	}
+	snprintf(path, sizeof(path), "%s/misc/snapshot", home);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(ds_snapshot_acquire(home, NULL, &s, &err), DS_OK);
+	assert_true(exists(home, "misc/snapshot"));
+	assert_int_equal(ds_snapshot_release(s, &err), DS_OK);
+	s = NULL;
+
 	/* someone else holds the sublock: retried for -t, then busy */
 	snprintf(path, sizeof(path), "%s/misc/sublock", home);
 	assert_int_equal(ds_lock_acquire(path, &l, &err), DS_OK);

@@ -1,0 +1,289 @@
+/*
+ * fuzz_archive.c - the replica side's checking of an increment
+ * (archive_receive: arbitrary bytes as the master's ustar stream) and, for
+ * the streams it accepts, applying them (ds_archive_apply,
+ * archive_apply_init) to a scratch copy of a fixture replica.
+ *
+ * Input: one control byte, then the stream.
+ *   bits 0-1  the replica the stream is for: bushy-replica-old,
+ *             flat-replica-old (the recorded responses fit these),
+ *             bushy-master, flat-master (an empty increment fits these);
+ *   bit 2     an init stream (`replica init 0`) instead of an increment;
+ *   bits 3-5  how the stream is cut into reads (1 byte .. 64 KiB), so
+ *             that block and member boundaries fall anywhere.
+ *
+ * Invariants checked:
+ *  - the spool holds exactly the bytes read (a prefix of the stream on a
+ *    refusal, the whole stream when accepted);
+ *  - a refusal is DS_EPROTO (or DS_ENOMEM) with a message; it never
+ *    touches the replica (archive_receive is only given the spool);
+ *  - an accepted increment: the summary counts the whole stream, its new
+ *    tid is not older than the replica's, and applying it to a copy of
+ *    the replica gives a storage whose x.serial is that tid and that
+ *    ds_check finds no problem in; applying it a second time (a crash
+ *    after the commit point) changes nothing; when it brings the replica
+ *    to a fixture master's tid, ds_check_compare proves the replica
+ *    equals that master;
+ *  - an accepted init stream: applied into an empty home it gives a
+ *    storage with the summary's identity and layout that ds_check
+ *    accepts.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "replica_internal.h"
+
+static const char *const replicas[4] = {
+	"bushy-replica-old", "flat-replica-old", "bushy-master", "flat-master",
+};
+static const size_t chunks[8] = {65536, 1, 7, 511, 512, 4096, 7001, 10240};
+
+struct memrd {
+	const unsigned char *p;
+	size_t len, pos, chunk;
+};
+
+static ssize_t
+archive_memrd(void *ctx, void *buf, size_t len, ds_error *err)
+{
+	struct memrd *r = ctx;
+	size_t n = r->len - r->pos;
+
+	(void)err;
+	if (n > len)
+		n = len;
+	if (n > r->chunk)
+		n = r->chunk;
+	memcpy(buf, r->p + r->pos, n);
+	r->pos += n;
+	return (ssize_t)n;
+}
+
+static int
+archive_skip_locks(const char *rel)
+{
+	return strcmp(rel, "misc/lock") == 0 || strcmp(rel, "misc/sublock") == 0;
+}
+
+static uint64_t
+archive_serial(const char *home)
+{
+	ds_config cfg;
+	char path[PATH_MAX + 16];
+	unsigned char *x = NULL;
+	size_t xlen = 0;
+	uint64_t v = 0;
+
+	FZ_CHECK(ds_config_load(home, &cfg, NULL) == DS_OK, "config of %s",
+	         home);
+	snprintf(path, sizeof(path), "%s/A/x%cserial", home,
+	         cfg.layout == DS_LAYOUT_FLAT ? '.' : '/');
+	FZ_CHECK(ds_file_read(path, 64, &x, &xlen, NULL) == DS_OK &&
+	         xlen == 8, "read %s", path);
+	v = ds_get_u64(x);
+	free(x);
+	return v;
+}
+
+static void
+archive_check_storage(const char *home)
+{
+	struct ds_check_opts co;
+	struct ds_check_stats cs;
+	ds_error err;
+	int rc;
+
+	memset(&co, 0, sizeof(co));
+	co.no_snapshot = 1;
+	ds_error_clear(&err);
+	rc = ds_check(home, &co, &cs, &err);
+	FZ_CHECK(rc == DS_OK && cs.problems == 0,
+	         "ds check after apply: %d (%s), %lu problems", rc, err.msg,
+	         cs.problems);
+}
+
+/* If tid is a fixture master's x.serial, the replica must equal it. */
+static void
+archive_compare(const char *home, uint64_t tid)
+{
+	static const char *const masters[2] = {"bushy-master", "flat-master"};
+	static const uint64_t serials[2] = {0x040D44B2249CA6AAull,
+	                                    0x040D44B240E24322ull};
+	struct ds_check_opts co;
+	struct ds_compare_stats cs;
+	ds_error err;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		if (tid != serials[i])
+			continue;
+		memset(&co, 0, sizeof(co));
+		co.no_snapshot = 1;
+		ds_error_clear(&err);
+		rc = ds_check_compare(fz_fixture(masters[i]), home, &co, &cs,
+		                      &err);
+		FZ_CHECK(rc == DS_OK && cs.differences == 0,
+		         "replica differs from %s: %d (%s)", masters[i], rc,
+		         err.msg);
+	}
+}
+
+static void
+archive_apply_increment(const char *fixture, const char *tar,
+                        const struct archive_summary *sum)
+{
+	char home[PATH_MAX];
+	unsigned char d1[16], d2[16];
+	ds_error err;
+	int rc;
+
+	snprintf(home, sizeof(home), "%s/work", fz_scratch());
+	fz_remove_tree(home);
+	fz_copy_tree(fz_fixture(fixture), home);
+	ds_error_clear(&err);
+	rc = ds_archive_apply(home, tar, &err);
+	FZ_CHECK(rc == DS_OK, "apply of an accepted increment: %s", err.msg);
+	FZ_CHECK(archive_serial(home) == sum->new_tid,
+	         "x.serial after apply is not the increment's tid");
+	archive_check_storage(home);
+	fz_tree_digest(home, archive_skip_locks, d1);
+	rc = ds_archive_apply(home, tar, &err);
+	FZ_CHECK(rc == DS_OK, "second apply: %s", err.msg);
+	fz_tree_digest(home, archive_skip_locks, d2);
+	FZ_CHECK(memcmp(d1, d2, 16) == 0, "a second apply changed the "
+	         "replica");
+	archive_compare(home, sum->new_tid);
+	fz_remove_tree(home);
+}
+
+static void
+archive_apply_init_stream(const char *tar, const struct archive_summary *sum)
+{
+	static const char *const subdirs[] = {"A", "B", "journal", "misc",
+	                                      "config"};
+	char home[PATH_MAX], p[PATH_MAX + 16];
+	ds_config cfg;
+	ds_error err;
+	int rc;
+
+	FZ_CHECK(sum->layout_known, "init accepted without a layout");
+	snprintf(home, sizeof(home), "%s/work", fz_scratch());
+	fz_remove_tree(home);
+	if (mkdir(home, 0755) != 0)
+		abort();
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", home, subdirs[i]);
+		if (mkdir(p, 0755) != 0)
+			abort();
+	}
+	ds_error_clear(&err);
+	rc = archive_apply_init(home, tar, sum->layout, &err);
+	FZ_CHECK(rc == DS_OK, "apply of an accepted init stream: %s", err.msg);
+	rc = ds_config_load(home, &cfg, &err);
+	FZ_CHECK(rc == DS_OK, "init gave an unusable config: %s", err.msg);
+	FZ_CHECK(strcmp(cfg.identity, sum->identity) == 0 &&
+	         cfg.layout == sum->layout, "identity or layout");
+	FZ_CHECK(archive_serial(home) == sum->new_tid, "x.serial after init");
+	archive_check_storage(home);
+	archive_compare(home, sum->new_tid);
+	fz_remove_tree(home);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint64_t bases[4];
+	static int have_bases;
+	struct archive_expect exp;
+	struct archive_summary sum;
+	struct memrd r;
+	unsigned char *spool;
+	char tar[PATH_MAX];
+	struct stat st;
+	ds_error err;
+	int fd, rc, which, init, read_failed = 0;
+
+	if (size < 1)
+		return 0;
+	if (!have_bases) {
+		for (int i = 0; i < 4; i++)
+			bases[i] = archive_serial(fz_fixture(replicas[i]));
+		have_bases = 1;
+	}
+	which = data[0] & 3;
+	init = (data[0] >> 2) & 1;
+	r.p = data + 1;
+	r.len = size - 1;
+	r.pos = 0;
+	r.chunk = chunks[(data[0] >> 3) & 7];
+
+	fd = memfd_create("fuzz-archive-spool", MFD_CLOEXEC);
+	if (fd < 0)
+		abort();
+	memset(&exp, 0, sizeof(exp));
+	exp.init = init;
+	exp.base_tid = init ? 0 : bases[which];
+	memset(&sum, 0, sizeof(sum));
+	ds_error_clear(&err);
+	rc = archive_receive(archive_memrd, &r, fd, "fuzz-spool", &exp, &sum,
+	                     &read_failed, &err);
+	FZ_CHECK(!read_failed, "read_failed set without a read error");
+
+	/* the spool is what was read, byte for byte */
+	if (fstat(fd, &st) != 0)
+		abort();
+	FZ_CHECK((size_t)st.st_size <= r.pos, "spool has %lld bytes, %zu read",
+	         (long long)st.st_size, r.pos);
+	spool = malloc((size_t)st.st_size + 1);
+	if (spool == NULL)
+		abort();
+	if (pread(fd, spool, (size_t)st.st_size, 0) != st.st_size)
+		abort();
+	FZ_CHECK(memcmp(spool, r.p, (size_t)st.st_size) == 0,
+	         "spool is not the stream");
+	free(spool);
+
+	if (rc != DS_OK) {
+		fz_check_error(rc, &err, "archive_receive");
+		FZ_CHECK(rc == DS_EPROTO || rc == DS_ENOMEM, "status %d: %s", rc,
+		         err.msg);
+		if (getenv("DS_FUZZ_VERBOSE") != NULL)
+			fprintf(stderr, "archive: refused: %s\n", err.msg);
+		close(fd);
+		return 0;
+	}
+	if (getenv("DS_FUZZ_VERBOSE") != NULL)
+		fprintf(stderr, "archive: accepted %lu members, %lu txns\n",
+		        sum.members, sum.transactions);
+	FZ_CHECK((size_t)st.st_size == r.len && sum.bytes == r.len,
+	         "accepted, but spooled %lld and counted %llu of %zu bytes",
+	         (long long)st.st_size, (unsigned long long)sum.bytes, r.len);
+	FZ_CHECK(init || sum.new_tid >= exp.base_tid, "new tid is older");
+	FZ_CHECK(init || sum.transactions > 0 || sum.new_tid == exp.base_tid,
+	         "no transactions but x.serial moved");
+
+	/* apply what was accepted, from a file as the replica does */
+	snprintf(tar, sizeof(tar), "%s/incoming.tar", fz_scratch());
+	{
+		unsigned char *copy = malloc(r.len + 1);
+		if (copy == NULL)
+			abort();
+		if (pread(fd, copy, r.len, 0) != (ssize_t)r.len)
+			abort();
+		fz_write_file(tar, copy, r.len);
+		free(copy);
+	}
+	close(fd);
+	if (init)
+		archive_apply_init_stream(tar, &sum);
+	else
+		archive_apply_increment(replicas[which], tar, &sum);
+	unlink(tar);
+	return 0;
+}

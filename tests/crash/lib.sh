@@ -1,0 +1,373 @@
+# lib.sh - the crash-point and error-injection driver, sourced by every
+# scenario tests/crash/c_<scenario>.sh (registered as ctest crash/c_<...>
+# when the build has -DDS_FAULT_INJECTION=ON; see tests/README.md).
+#
+# The idea is SQLite's: the library's durable I/O layer (src/io.c) numbers
+# its calls (open for write, write, fsync, rename, mkdir, unlink, rmdir,
+# flock, ftruncate, syncfs); the fault build can kill the process at call N
+# or make call N (or every call from N on) fail with ENOSPC or EIO. For a
+# command C and its invariants, this driver
+#   1. runs C once on a fresh state with DS_FAULT_COUNT_FILE to learn the
+#      number N of I/O calls, and checks the clean result;
+#   2. for every call index i (or a sample when N is large), on a fresh
+#      state: kills C at call i, then checks the invariants (the storage or
+#      replica is at a transaction boundary: old state or new, nothing
+#      half-written, the next open recovers) and that a rerun completes;
+#   3. the same with ENOSPC and EIO at call i, once and from i on
+#      ("sticky"): C must exit non-zero (not by a signal) with a message
+#      "ds <sub>: ..." naming the operation's errno text and a path, the
+#      state must be consistent, and a rerun without the fault succeeds;
+#   4. where sampled kill points disagree about the outcome (old state at
+#      one, new state at the next), bisects between them to find the exact
+#      call where the outcome changes (the commit point) and tests it;
+#   5. prints "crash points: N, kills: K, enospc: E, eio: I, ..." and either
+#      "all invariants held" or every finding with its exact reproduction.
+# A finding does not stop the enumeration: all of them are listed at the
+# end and the scenario fails.
+#
+# A scenario sets these and defines these functions, then calls
+# crash_enumerate:
+#   CRASH_SUB          the ds subcommand whose messages are checked
+#   CRASH_DESC         the command, for reproduction lines (with $RUN)
+#   CRASH_ENV_PREFIX   prefix of the fault variables: DS_ (default) for the
+#                      process under test, or e.g. DS_MASTER_ when a fake
+#                      ssh (crash_fake_ssh) passes them to the master only
+#   CRASH_KIND_BUDGET  default sample size per fault kind (DS_CRASH_BUDGET
+#                      overrides it)
+#   crash_setup DIR    make the starting state in the empty directory DIR
+#   crash_cmd DIR      run the command under test on DIR
+#   crash_check_killed DIR   the invariants after a kill; may call
+#                      crash_outcome WORD (e.g. old/new) to classify
+#   crash_check_failed DIR   the invariants after an injected error
+#   crash_check_done DIR     the invariants after a clean run
+#   crash_rerun DIR    the rerun without faults (must succeed) and its
+#                      checks
+# Each check runs in a subshell with set -e; `fail` (e2e lib) records a
+# finding. Inside a check, $CRASH_OUT/$CRASH_ERR are the command's output
+# and $CRASH_AT/$CRASH_KIND what was injected.
+#
+# Environment:
+#   DS_CRASH_ALL=1       enumerate every call index (no sampling)
+#   DS_CRASH_BUDGET=N    sample at most N indices per fault kind
+#   DS_CRASH_OFFSET=K    shift the sample (0 = indices 1, 1+k, 1+2k, ...)
+#   DS_CRASH_KINDS="kill enospc eio enospc-sticky eio-sticky" (default)
+#   DS_CRASH_TMPDIR      scratch location (default /dev/shm when writable:
+#                        a kill does not need a disk; power loss does, and
+#                        is not simulated here)
+# and ctest's DS_BIN, DS_FIXTURE_DIR, DS_MANIFEST_DIR (see tests/e2e/lib.sh,
+# whose helpers - must_pass, must_fail, assert_*, fail, fixture_copy,
+# tree_md5 - this library reuses).
+
+if [ -z "${TMPDIR:-}" ] || [ -n "${DS_CRASH_TMPDIR:-}" ]; then
+	if [ -n "${DS_CRASH_TMPDIR:-}" ]; then
+		export TMPDIR=$DS_CRASH_TMPDIR
+	elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		export TMPDIR=/dev/shm
+	fi
+fi
+# shellcheck source=../e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+CRASH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+CRASH_SUB=
+CRASH_DESC=
+CRASH_ENV_PREFIX=DS_
+CRASH_KIND_BUDGET=60
+CRASH_KINDS=${DS_CRASH_KINDS:-kill enospc eio enospc-sticky eio-sticky}
+CRASH_OUT=$SCRATCH/cmd.out
+CRASH_ERR=$SCRATCH/cmd.err
+CRASH_AT=0
+CRASH_KIND=none
+CRASH_OUTCOME_FILE=$SCRATCH/outcome
+CRASH_FINDINGS=$SCRATCH/findings
+CRASH_POINTS=0
+CRASH_LAST=-
+: >"$CRASH_FINDINGS"
+
+declare -A crash_n         # per kind: points run
+declare -A crash_absorbed  # per kind: list of indices where C still succeeded
+declare -A crash_outcomes  # "kind outcome" -> count
+
+# crash_outcome WORD: classify the state a check found (old, new, ...).
+crash_outcome() {
+	echo "$1" >"$CRASH_OUTCOME_FILE"
+}
+
+# The "ssh" for master-side scenarios: `ds replica -e "$(crash_fake_ssh)"
+# h:DIR REPLICA` runs the master side locally with sh, as sshd would, with
+# the DS_FAULT_* variables removed and DS_MASTER_FAULT_* passed on as its
+# DS_FAULT_* (so a fault hits one side only).
+crash_fake_ssh() {
+	local f=$SCRATCH/fake-ssh
+	if [ ! -x "$f" ]; then
+		cat >"$f" <<-'EOF'
+		#!/bin/sh
+		# ssh [-l USER] HOST COMMAND: run COMMAND here
+		while [ $# -gt 1 ]; do shift; done
+		unset DS_FAULT_AT DS_FAULT_KIND DS_FAULT_STICKY DS_FAULT_COUNT_FILE
+		[ -n "${DS_MASTER_FAULT_AT:-}" ] &&
+			export DS_FAULT_AT="$DS_MASTER_FAULT_AT"
+		[ -n "${DS_MASTER_FAULT_KIND:-}" ] &&
+			export DS_FAULT_KIND="$DS_MASTER_FAULT_KIND"
+		[ -n "${DS_MASTER_FAULT_STICKY:-}" ] &&
+			export DS_FAULT_STICKY="$DS_MASTER_FAULT_STICKY"
+		[ -n "${DS_MASTER_FAULT_COUNT_FILE:-}" ] &&
+			export DS_FAULT_COUNT_FILE="$DS_MASTER_FAULT_COUNT_FILE"
+		exec sh -c "$1"
+		EOF
+		chmod 755 "$f"
+	fi
+	echo "$f"
+}
+
+# crash_sample N BUDGET: the call indices to try, one per line.
+crash_sample() {
+	local n=$1 budget=$2 k off i
+	if [ "${DS_CRASH_ALL:-0}" = 1 ] || [ "$n" -le "$budget" ]; then
+		seq 1 "$n"
+		return
+	fi
+	k=$(( (n + budget - 1) / budget ))
+	off=$(( ${DS_CRASH_OFFSET:-0} % k ))
+	{
+		seq $((1 + off)) "$k" "$n"
+		# the first and last calls are where setup and commit live
+		seq 1 3
+		seq $((n - 2)) "$n"
+	} | sort -n -u
+}
+
+# Record a finding with its reproduction; the enumeration goes on.
+crash_finding() {
+	local what=$1 log=$2 sticky=
+	case $CRASH_KIND in
+	*-sticky) sticky=" ${CRASH_ENV_PREFIX}FAULT_STICKY=1" ;;
+	esac
+	{
+		echo "FINDING: $what"
+		if [ "$CRASH_KIND" != none ]; then
+			echo "  reproduce: ${CRASH_ENV_PREFIX}FAULT_AT=$CRASH_AT" \
+			     "${CRASH_ENV_PREFIX}FAULT_KIND=${CRASH_KIND%-sticky}$sticky" \
+			     "$CRASH_DESC"
+		fi
+		echo "  (state kept in $SCRATCH/finding-$CRASH_KIND-$CRASH_AT)"
+		if [ -s "$log" ]; then
+			echo "  check output:"
+			tail -n 15 "$log" | sed 's/^/    /'
+		fi
+		echo "  command stderr:"
+		head -c 1500 "$CRASH_ERR" | sed 's/^/    /'
+	} >>"$CRASH_FINDINGS"
+}
+
+# crash_check FUNCTION DIR: run a check in a subshell with set -e; a
+# failure is a finding. Returns its status.
+crash_check() {
+	local fn=$1 dir=$2 log=$SCRATCH/check.log rc=0
+	set +e
+	(
+		set -e
+		LAST_STDOUT=$SCRATCH/.check.stdout
+		LAST_STDERR=$SCRATCH/.check.stderr
+		"$fn" "$dir"
+	) >"$log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		crash_finding "$fn failed after $CRASH_KIND at call $CRASH_AT" "$log"
+		rm -rf "$SCRATCH/finding-$CRASH_KIND-$CRASH_AT"
+		cp -a "$dir" "$SCRATCH/finding-$CRASH_KIND-$CRASH_AT" 2>/dev/null || true
+	fi
+	return "$rc"
+}
+
+# crash_fresh DIR: an empty DIR with the scenario's starting state.
+crash_fresh() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	crash_setup "$1" >"$SCRATCH/setup.log" 2>&1 ||
+		{ cat "$SCRATCH/setup.log" >&2; fail "crash_setup failed"; }
+}
+
+# crash_exec DIR KIND AT: run the command with the fault; sets CRASH_RC.
+crash_exec() {
+	local dir=$1 kind=$2 at=$3 p=$CRASH_ENV_PREFIX sticky=0
+	case $kind in
+	*-sticky) sticky=1 ;;
+	esac
+	set +e
+	(
+		export "${p}FAULT_AT=$at" "${p}FAULT_KIND=${kind%-sticky}" \
+		       "${p}FAULT_STICKY=$sticky"
+		crash_cmd "$dir"
+	) >"$CRASH_OUT" 2>"$CRASH_ERR" </dev/null
+	CRASH_RC=$?
+	set -e
+}
+
+# The message an injected error must produce.
+crash_errno_text() {
+	case $1 in
+	enospc*) echo "No space left on device" ;;
+	eio*) echo "Input/output error" ;;
+	esac
+}
+
+# crash_point KIND AT: one fault at one call index, with all the checks.
+# Sets CRASH_LAST to the outcome (or "-").
+crash_point() {
+	local kind=$1 at=$2 dir=$SCRATCH/run outcome text
+	CRASH_KIND=$kind
+	CRASH_AT=$at
+	rm -f "$CRASH_OUTCOME_FILE"
+	crash_fresh "$dir"
+	crash_exec "$dir" "$kind" "$at"
+	crash_n[$kind]=$(( ${crash_n[$kind]:-0} + 1 ))
+	if [ "$kind" = kill ]; then
+		if [ "$CRASH_RC" -eq 0 ]; then
+			# call $at was not reached: the run made fewer calls
+			crash_absorbed[$kind]="${crash_absorbed[$kind]:-} $at"
+			crash_check crash_check_done "$dir" || true
+		elif [ "$CRASH_RC" -ne 137 ]; then
+			crash_finding "kill at call $at: exit $CRASH_RC, expected" \
+			              "137 (SIGKILL)" /dev/null
+		else
+			crash_check crash_check_killed "$dir" || true
+		fi
+	else
+		text=$(crash_errno_text "$kind")
+		if [ "$CRASH_RC" -eq 0 ]; then
+			# the fault hit a call whose failure is tolerated
+			# (best-effort cleanup); the result must be complete
+			crash_absorbed[$kind]="${crash_absorbed[$kind]:-} $at"
+			crash_check crash_check_done "$dir" || true
+		elif [ "$CRASH_RC" -ge 128 ]; then
+			crash_finding "$kind at call $at: killed by signal" \
+			              "$((CRASH_RC - 128))" /dev/null
+		elif ! grep -q "^ds $CRASH_SUB: .*$text" "$CRASH_ERR" ||
+		     ! grep "^ds $CRASH_SUB: .*$text" "$CRASH_ERR" |
+		       grep -qF "$SCRATCH/"; then
+			crash_finding "$kind at call $at: exit $CRASH_RC without a" \
+			              "message 'ds $CRASH_SUB: ... PATH ...: $text'" \
+			              /dev/null
+		else
+			crash_check crash_check_failed "$dir" || true
+		fi
+	fi
+	outcome=-
+	[ -s "$CRASH_OUTCOME_FILE" ] && outcome=$(cat "$CRASH_OUTCOME_FILE")
+	crash_outcomes["$kind $outcome"]=$(( ${crash_outcomes["$kind $outcome"]:-0} + 1 ))
+	# whatever happened, a rerun without faults completes
+	CRASH_KIND=$kind
+	CRASH_AT=$at
+	crash_check crash_rerun "$dir" || true
+	CRASH_LAST=$outcome
+}
+
+# Bisect between two kill points whose outcomes differ, to test the
+# exact call where the outcome changes. Appends "index outcome" lines to
+# the file $5.
+crash_bisect() {
+	local lo=$1 lo_out=$2 hi=$3 hi_out=$4 file=$5 mid out
+	while [ $((hi - lo)) -gt 1 ]; do
+		mid=$(( (lo + hi) / 2 ))
+		crash_point kill "$mid"
+		out=$CRASH_LAST
+		echo "$mid $out" >>"$file"
+		if [ "$out" = "$lo_out" ]; then
+			lo=$mid
+		else
+			hi=$mid
+			hi_out=$out
+		fi
+	done
+}
+
+crash_enumerate() {
+	local ref=$SCRATCH/ref n budget kind at out start prev prev_out
+	local refined=0 list total=0 line
+	: "${CRASH_SUB:?}" "${CRASH_DESC:?}"
+	start=$(date +%s)
+	budget=${DS_CRASH_BUDGET:-$CRASH_KIND_BUDGET}
+
+	# 1. the clean run, counting the I/O calls
+	crash_fresh "$ref"
+	CRASH_KIND=none
+	rm -f "$SCRATCH/count"
+	set +e
+	(
+		export "${CRASH_ENV_PREFIX}FAULT_COUNT_FILE=$SCRATCH/count"
+		crash_cmd "$ref"
+	) >"$CRASH_OUT" 2>"$CRASH_ERR" </dev/null
+	CRASH_RC=$?
+	set -e
+	if [ "$CRASH_RC" -ne 0 ]; then
+		cat "$CRASH_ERR" >&2
+		fail "the clean run failed with exit $CRASH_RC: $CRASH_DESC"
+	fi
+	[ -s "$SCRATCH/count" ] || fail "no I/O call count (is ds built" \
+		"with -DDS_FAULT_INJECTION=ON?)"
+	n=$(cat "$SCRATCH/count")
+	[ "$n" -gt 0 ] || fail "the command made no durable I/O call"
+	crash_check crash_check_done "$ref" ||
+		fail "the clean run's result fails its own checks:" \
+		     "$(cat "$CRASH_FINDINGS")"
+	CRASH_POINTS=$n
+	echo "$E2E_NAME: $CRASH_DESC: $n durable I/O calls" >&2
+
+	# 2. and 3. every fault kind at every (sampled) call index
+	for kind in $CRASH_KINDS; do
+		list=$SCRATCH/points.$kind
+		: >"$list"
+		for at in $(crash_sample "$n" "$budget"); do
+			crash_point "$kind" "$at"
+			echo "$at $CRASH_LAST" >>"$list"
+		done
+		# 4. refine the kill sample around outcome changes
+		if [ "$kind" = kill ] && [ "$(wc -l <"$list")" -lt "$n" ]; then
+			prev=
+			prev_out=
+			while read -r at out <&3; do
+				if [ -n "$prev" ] && [ "$out" != "$prev_out" ] &&
+				   [ "$out" != - ] && [ "$prev_out" != - ]; then
+					crash_bisect "$prev" "$prev_out" "$at" "$out" \
+						"$list.refined"
+				fi
+				prev=$at
+				prev_out=$out
+			done 3< <(sort -n "$list")
+			if [ -s "$list.refined" ]; then
+				refined=$(wc -l <"$list.refined")
+			fi
+		fi
+		echo "$E2E_NAME: $kind: ${crash_n[$kind]:-0} points," \
+		     "$(cat "$list" "$list.refined" 2>/dev/null |
+		        awk '{c[$2]++} END {for (o in c) printf "%s %d ", o, c[o]}')" >&2
+	done
+
+	# 5. the figures
+	local kills=${crash_n[kill]:-0}
+	local enospc=$(( ${crash_n[enospc]:-0} + ${crash_n[enospc-sticky]:-0} ))
+	local eio=$(( ${crash_n[eio]:-0} + ${crash_n[eio-sticky]:-0} ))
+	local summary outcomes=
+	for line in "${!crash_outcomes[@]}"; do
+		outcomes="$outcomes${outcomes:+, }$line: ${crash_outcomes[$line]}"
+	done
+	summary="crash points: $n, kills: $kills, enospc: $enospc, eio: $eio"
+	[ "$refined" -gt 0 ] && summary="$summary (of the kills, $refined bisecting an outcome change)"
+	for kind in $CRASH_KINDS; do
+		if [ -n "${crash_absorbed[$kind]:-}" ]; then
+			echo "$E2E_NAME: $kind: the command still succeeded at" \
+			     "call(s)${crash_absorbed[$kind]} (result checked complete)"
+		fi
+	done
+	echo "$E2E_NAME: outcomes: $outcomes"
+	echo "$E2E_NAME: $(( $(date +%s) - start )) s"
+	if [ -s "$CRASH_FINDINGS" ]; then
+		cat "$CRASH_FINDINGS"
+		total=$(grep -c '^FINDING' "$CRASH_FINDINGS")
+		echo "$E2E_NAME: $summary, $total FINDING(S)"
+		fail "$total finding(s); scratch kept: $SCRATCH"
+	fi
+	echo "$E2E_NAME: $summary, all invariants held"
+}
