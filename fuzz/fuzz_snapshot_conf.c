@@ -16,7 +16,8 @@
  * (a file larger than 64 KiB is unreadable: plain `direct`).
  *
  * Invariants checked: the result agrees with the model; a refusal is
- * DS_EBUSY with a message; every log message is NUL terminated; after
+ * DS_EBUSY with a message (or, after an http line, the error of reading
+ * its access file: missing, unreadable, not user:password); every log message is NUL terminated; after
  * release, misc/lock and misc/sublock are free again (we can take them),
  * misc/snapshot is still there and A/x.serial is unchanged; every 64
  * inputs, the whole A/ is unchanged (digest).
@@ -77,13 +78,16 @@ conf_log(int level, const char *msg, void *ctx)
 	FZ_CHECK(strlen(msg) < DS_ERROR_MSG_MAX, "message length");
 }
 
-/* The model: 1 when acquisition must succeed. */
+/* The model: 1 when acquisition must succeed; *http set when some line
+ * is a well-formed http line (its access file's error may then be the
+ * one returned). */
 static int
-conf_model(const char *text, size_t len)
+conf_model(const char *text, size_t len, int *http)
 {
 	int direct = 0, nodirect = 0;
 	char *copy, *p, *line;
 
+	*http = 0;
 	if (len > CONF_MAX)
 		return 1;
 	copy = strndup(text, len);  /* stops at the first NUL, as C does */
@@ -103,6 +107,8 @@ conf_model(const char *text, size_t len)
 			direct = 1;
 		if (n == 1 && strcmp(w[0], "nodirect") == 0)
 			nodirect = 1;
+		if (n == 3 && strcmp(w[0], "http") == 0)
+			*http = 1;
 	}
 	free(copy);
 	return direct || !nodirect;
@@ -131,10 +137,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[PATH_MAX + 32];
 	unsigned char *x = NULL;
 	size_t xlen = 0;
-	int rc, want;
+	int rc, want, http;
 
 	fz_write_file(conf, data, size);
-	want = conf_model((const char *)data, size);
+	want = conf_model((const char *)data, size, &http);
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout = 0;
 	opts.log = conf_log;
@@ -148,7 +154,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		         "release: %s", err.msg);
 	} else {
 		fz_check_error(rc, &err, "ds_snapshot_acquire");
-		FZ_CHECK(rc == DS_EBUSY && snap == NULL, "status %d", rc);
+		/* the last line tried gives the status: busy, or what
+		 * reading an http line's access file met */
+		FZ_CHECK(snap == NULL && (rc == DS_EBUSY ||
+		         (http && (rc == DS_ENOTFOUND || rc == DS_ECONFIG ||
+		                   rc == DS_EIO || rc == DS_EINVAL))),
+		         "status %d: %s", rc, err.msg);
 	}
 	conf_check_free("lock");
 	conf_check_free("sublock");

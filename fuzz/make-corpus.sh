@@ -255,8 +255,10 @@ def ustar(members, end=True):
             for k2, v2 in extra.items():
                 setattr(ti, k2, v2)
             tf.addfile(ti, io.BytesIO(data) if typ == tarfile.REGTYPE else None)
+        members_end = tf.offset
     b = bio.getvalue()
-    return b if end else b[:-1024]
+    # tarfile pads to 10240 bytes; no end: cut right after the last member
+    return b if end else b[:members_end]
 
 serial_b = read(home_b, "A", "x", "serial")
 oid_b = read(home_b, "A", "x", "oid")

@@ -927,9 +927,18 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 	} else if (sum->members > 0 && r.state != ST_END) {
 		char want[DS_NAME_MAX];
 		recv_expected(&r, want);
-		rc = ds_error_set(err, DS_EPROTO,
-		                  "increment: truncated or incomplete after %lu "
-		                  "members: %s is missing", sum->members, want);
+		if (r.state == ST_TXN)
+			rc = ds_error_set(err, DS_EPROTO,
+			                  "increment: incomplete after %lu members: "
+			                  "the transactions do not reach the "
+			                  "replica's %016llX: %s is missing",
+			                  sum->members,
+			                  (unsigned long long)exp->base_tid, want);
+		else
+			rc = ds_error_set(err, DS_EPROTO,
+			                  "increment: truncated or incomplete after "
+			                  "%lu members: %s is missing",
+			                  sum->members, want);
 	}
 	if (rc != DS_OK)
 		goto out;

@@ -623,9 +623,15 @@ check_run(const char *home, const struct ds_check_opts *opts,
 	                        err)) != DS_OK)
 		goto out;
 	check_log(opts, DS_LOG_VERBOSE, "checking all data files...");
-	for (size_t i = 0; i < t.named; i++)
-		if (t.f[i].kind == CK_PTR)
-			check_object(&c, &t, &t.f[i], packed, chain, nchain);
+	for (size_t i = 0; i < t.named; i++) {
+		if (t.f[i].kind != CK_PTR)
+			continue;
+		check_object(&c, &t, &t.f[i], packed, chain, nchain);
+		/* new oids come from x.oid: none can be above it */
+		if (t.f[i].a > oidv)
+			check_problem(&c, "object id higher than x.oid", t.f[i].rel,
+			              NULL);
+	}
 	for (size_t i = 0; i < t.n; i++) {
 		struct check_file *f = &t.f[i];
 

@@ -37,8 +37,7 @@
 #define REPLICA_REQUEST_MAX (64 * 1024)
 #define REPLICA_COPY_BUF (64 * 1024)
 
-/* ---- messages ---- */
-
+/* One serve call: where the increment goes and how it is written. */
 struct replica_ctx {
 	const struct ds_replica_serve_opts *opts;
 	const char *home;
@@ -55,6 +54,8 @@ struct replica_ctx {
 	uint64_t written;
 	ds_error cb_err;
 };
+
+/* ---- messages ---- */
 
 static void
 replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
@@ -558,7 +559,7 @@ replica_check_reference(struct replica_ctx *c, ds_tid tid,
                         const unsigned char want[16], const char *relink,
                         ds_error *err)
 {
-	char name[DS_NAME_MAX], hex[33];
+	char name[DS_NAME_MAX];
 	unsigned char *buf = NULL, md[16], rmd[16];
 	size_t len = 0;
 	int rc;
@@ -592,7 +593,6 @@ replica_check_reference(struct replica_ctx *c, ds_tid tid,
 		memset(buf + 24, 0, 8);
 		ds_md5(buf, len, md);
 		if (memcmp(md, rmd, 16) == 0) {
-			ds_hex_lower(md, 16, hex);
 			replica_log(c, DS_LOG_VERBOSE, "reference transaction "
 			            "differs only in its previous-transaction "
 			            "pointer (rewritten by a pack; the replica's is "

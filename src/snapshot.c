@@ -465,7 +465,11 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 			rc = snapshot_http(s, conf, tok[1], tok[2], &e);
 			if (rc == DS_OK)
 				goto out;
-			snapshot_log(s, DS_LOG_VERBOSE, "%s", e.msg);
+			/* a server that is down is the normal case for trying
+			 * the next line; an unreadable access file is not */
+			snapshot_log(s, rc == DS_EBUSY ? DS_LOG_VERBOSE :
+			             DS_LOG_WARN, "line %d of %s: %s", number, conf,
+			             e.msg);
 			last = e;
 			if (rc == DS_ENOMEM) {
 				if (err)

@@ -32,8 +32,10 @@
 #   CRASH_ENV_PREFIX   prefix of the fault variables: DS_ (default) for the
 #                      process under test, or e.g. DS_MASTER_ when a fake
 #                      ssh (crash_fake_ssh) passes them to the master only
-#   CRASH_KIND_BUDGET  default sample size per fault kind (DS_CRASH_BUDGET
-#                      overrides it)
+#   CRASH_KIND_BUDGET  default sample size for kills (DS_CRASH_BUDGET
+#                      overrides every budget)
+#   CRASH_ERROR_BUDGET  the same for an error once (default: the kills')
+#   CRASH_STICKY_BUDGET the same for a sticky error (default: the kills')
 #   crash_setup DIR    make the starting state in the empty directory DIR
 #   crash_cmd DIR      run the command under test on DIR
 #   crash_check_killed DIR   the invariants after a kill; may call
@@ -73,6 +75,8 @@ CRASH_SUB=
 CRASH_DESC=
 CRASH_ENV_PREFIX=DS_
 CRASH_KIND_BUDGET=60
+CRASH_ERROR_BUDGET=
+CRASH_STICKY_BUDGET=
 CRASH_KINDS=${DS_CRASH_KINDS:-kill enospc eio enospc-sticky eio-sticky}
 CRASH_OUT=$SCRATCH/cmd.out
 CRASH_ERR=$SCRATCH/cmd.err
@@ -137,9 +141,61 @@ crash_sample() {
 	} | sort -n -u
 }
 
+# crash_name_call AT: which durable I/O call is call AT of the command,
+# e.g. "ds_io_flock(.../misc/sublock) from ds_lock_release", found by
+# running it under gdb with the kill fault at AT and a breakpoint on the
+# kill(2) it makes. Empty without gdb, or when the fault variables go to a
+# master side (CRASH_ENV_PREFIX other than DS_). Cached per index.
+declare -A crash_call_names
+crash_name_call() {
+	local at=$1 dir=$SCRATCH/naming w=$SCRATCH/gdb-ds name
+	if [ -n "${crash_call_names[$at]+x}" ]; then
+		echo "${crash_call_names[$at]}"
+		return 0
+	fi
+	name=
+	if [ "$CRASH_ENV_PREFIX" = DS_ ] && command -v gdb >/dev/null 2>&1; then
+		cat >"$w" <<-EOF
+		#!/bin/sh
+		exec gdb -q -batch -ex 'set pagination off' \
+		    -ex 'break kill if \$rsi == 9' -ex run -ex 'bt 8' -ex kill \
+		    --args "$DS_BIN" "\$@" >"$SCRATCH/gdb.out" 2>&1 </dev/null
+		EOF
+		chmod 755 "$w"
+		: >"$SCRATCH/gdb.out"
+		crash_fresh "$dir"
+		(
+			export DS_FAULT_AT="$at" DS_FAULT_KIND=kill
+			DS_BIN=$w
+			crash_cmd "$dir"
+		) >/dev/null 2>&1 </dev/null || true
+		name=$(awk '
+			/^#[0-9]+ / && found == 1 {
+				for (i = 1; i <= NF; i++)
+					if ($i == "in") { caller = $(i + 1); break }
+				if (caller == "") caller = $2
+				print call " from " caller; exit
+			}
+			/^#[0-9]+ .* ds_io_[a-z_]+ \(/ && found == 0 {
+				match($0, /ds_io_[a-z_]+/)
+				call = substr($0, RSTART, RLENGTH)
+				if (match($0, /(path|dir|from)=0x[0-9a-f]+ "[^"]*"/)) {
+					p = substr($0, RSTART, RLENGTH)
+					sub(/^[a-z]+=0x[0-9a-f]+ "/, "", p)
+					sub(/"$/, "", p)
+					call = call "(" p ")"
+				}
+				found = 1
+			}' "$SCRATCH/gdb.out")
+		rm -rf "$dir"
+	fi
+	crash_call_names[$at]=$name
+	echo "$name"
+}
+
 # Record a finding with its reproduction; the enumeration goes on.
 crash_finding() {
-	local what=$1 log=$2 sticky=
+	local what=$1 log=$2 sticky= call
 	case $CRASH_KIND in
 	*-sticky) sticky=" ${CRASH_ENV_PREFIX}FAULT_STICKY=1" ;;
 	esac
@@ -149,6 +205,8 @@ crash_finding() {
 			echo "  reproduce: ${CRASH_ENV_PREFIX}FAULT_AT=$CRASH_AT" \
 			     "${CRASH_ENV_PREFIX}FAULT_KIND=${CRASH_KIND%-sticky}$sticky" \
 			     "$CRASH_DESC"
+			call=$(crash_name_call "$CRASH_AT")
+			[ -z "$call" ] || echo "  call $CRASH_AT is $call"
 		fi
 		echo "  (state kept in $SCRATCH/finding-$CRASH_KIND-$CRASH_AT)"
 		if [ -s "$log" ]; then
@@ -288,7 +346,6 @@ crash_enumerate() {
 	local refined=0 list total=0 line
 	: "${CRASH_SUB:?}" "${CRASH_DESC:?}"
 	start=$(date +%s)
-	budget=${DS_CRASH_BUDGET:-$CRASH_KIND_BUDGET}
 
 	# 1. the clean run, counting the I/O calls
 	crash_fresh "$ref"
@@ -319,6 +376,12 @@ crash_enumerate() {
 	for kind in $CRASH_KINDS; do
 		list=$SCRATCH/points.$kind
 		: >"$list"
+		case $kind in
+		kill)	budget=$CRASH_KIND_BUDGET ;;
+		*-sticky) budget=${CRASH_STICKY_BUDGET:-$CRASH_KIND_BUDGET} ;;
+		*)	budget=${CRASH_ERROR_BUDGET:-$CRASH_KIND_BUDGET} ;;
+		esac
+		budget=${DS_CRASH_BUDGET:-$budget}
 		for at in $(crash_sample "$n" "$budget"); do
 			crash_point "$kind" "$at"
 			echo "$at $CRASH_LAST" >>"$list"
@@ -359,6 +422,10 @@ crash_enumerate() {
 		if [ -n "${crash_absorbed[$kind]:-}" ]; then
 			echo "$E2E_NAME: $kind: the command still succeeded at" \
 			     "call(s)${crash_absorbed[$kind]} (result checked complete)"
+			for at in ${crash_absorbed[$kind]}; do
+				line=$(crash_name_call "$at")
+				[ -z "$line" ] || echo "    call $at is $line"
+			done
 		fi
 	done
 	echo "$E2E_NAME: outcomes: $outcomes"

@@ -126,6 +126,24 @@ wait "$slow" || fail "stalled master side failed"
 cmp "$SCRATCH/slow.tar" "$DS_FIXTURE_DIR/responses/bushy-basic.tar" ||
 	fail "stalled response differs"
 
+# SIGKILL of the master side while it sends: nothing is left held, no
+# spool file is left behind (it never had a name), the storage checks
+# clean and serves the next request
+mkdir "$SCRATCH/tmp"
+TMPDIR=$SCRATCH/tmp sh -c 'echo $$ >"$0"; exec "$1" replica -q + "$2" <"$3"' \
+	"$SCRATCH/master.pid" "$DS_BIN" "$M" "$SCRATCH/bushy-basic.req" |
+	{ sleep 3; cat >/dev/null; } &
+reader=$!
+sleep 1.5
+kill -KILL "$(cat "$SCRATCH/master.pid")"
+wait "$reader" || true
+assert_eq 0 "$(find "$SCRATCH/tmp" -mindepth 1 | wc -l)" "files left in TMPDIR"
+must_pass ds check -q "$M"
+must_pass bash -c '"$0" replica + "$1" <"$2"' "$DS_BIN" "$M" \
+	"$SCRATCH/bushy-basic.req"
+cmp "$LAST_STDOUT" "$DS_FIXTURE_DIR/responses/bushy-basic.tar" ||
+	fail "response after a killed master side differs"
+
 # ---- through a real sshd, as the replica side runs it ----
 start_sshd
 must_pass bash -c 'ssh -F "$0" dshost "$1" replica + "$2" <"$3"' \

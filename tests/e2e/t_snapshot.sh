@@ -166,4 +166,11 @@ printf 'http http://127.0.0.1:%s/ access\n' "$port" >"$S/config/snapshot.conf"
 must_pass ds snapshot --storage "$S" true
 assert_contains "$LAST_STDERR" "Entered snapshot using direct access"
 [ -e "$S/misc/snapshot" ] || fail "direct access did not leave a snapshot"
+# an access file that is not there is warned about (then direct)
+printf 'http http://127.0.0.1:%s/ no-such-access
+' "$port" \
+	>"$S/config/snapshot.conf"
+must_pass ds snapshot -q --storage "$S" true
+assert_contains "$LAST_STDERR" "line 1 of $real/config/snapshot.conf"
+assert_contains "$LAST_STDERR" "no-such-access"
 peer_stop

@@ -177,6 +177,18 @@ spoil_txn_byte(const char *home)
 }
 
 static void
+spoil_xoid(const char *home)
+{
+	char path[4096];
+	unsigned char one[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	ds_error err;
+
+	snprintf(path, sizeof(path), "%s/A/x/oid", home);
+	assert_int_equal(ds_io_write_file(path, one, 8, 0640, 0, 0, &err),
+	                 DS_OK);
+}
+
+static void
 test_corruptions_found(void **state)
 {
 	(void)state;
@@ -191,6 +203,8 @@ test_corruptions_found(void **state)
 	          "A/t0/40/D44/B222699877");
 	corrupted("stray file", spoil_stray_file,
 	          "unexpected file: A/o0/00/00/00/00/00/00/01A/stray");
+	corrupted("x.oid behind the objects", spoil_xoid,
+	          "object id higher than x.oid: A/o0/00/00/00/00/00/00/002/c");
 	corrupted("flipped byte in a transaction", spoil_txn_byte,
 	          "bad transaction file: A/t0/40/D44/B222699877");
 }

@@ -391,6 +391,76 @@ test_commit_files(void **state)
 	free(scratch);
 }
 
+/* Our transaction file for the same user, description, extension and
+ * oids is the original's byte for byte, but for the tid (8-15) and the
+ * back pointer (24-31), which the md5 (of bytes 48..) does not cover. */
+static void
+test_txn_file_as_original(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "bushy");
+	char fx[4096], p[8400], rel[256], name[DS_NAME_MAX];
+	json_t *m = fixture_manifest_load("bushy-master");
+	json_t *txns = json_object_get(m, "transactions");
+	ds_storage *s;
+	size_t i, checked = 0;
+	json_t *t;
+	(void)state;
+
+	fixture_home("bushy-master", fx, sizeof(fx));
+	OK(ds_storage_open(home, DS_OPEN_NOTHREAD, &s, &err));
+	json_array_foreach(txns, i, t) {
+		unsigned char *orig, *mine;
+		size_t olen, mlen;
+		ds_txnrec r;
+		ds_txn *tx;
+		ds_tid tid;
+		char user[70000], desc[70000];
+
+		if (i % 6 != 0 && fixture_jint(t, "extension_len") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", fx, fixture_jstr(t, "path"));
+		orig = engine_slurp(p, &olen);
+		OK(ds_txnrec_decode(orig, olen, p, &r, &err));
+		memcpy(user, r.user, r.user_len);
+		user[r.user_len] = '\0';
+		memcpy(desc, r.description, r.description_len);
+		desc[r.description_len] = '\0';
+		OK(ds_txn_begin(s, user, desc, r.extension, r.extension_len, &tx,
+		                &err));
+		for (size_t k = 0; k < r.noids; k++) {
+			ds_oid oid = ds_get_u64(r.oids + 8 * k);
+			ds_tid cur = 0;
+			if (ds_storage_current_serial(s, oid, &cur, &err) != DS_OK)
+				cur = 0;
+			OK(ds_txn_store(tx, oid, cur, "p", 1, &err));
+		}
+		OK(ds_txn_finish(tx, &tid, &err));
+		OK(ds_storage_flush(s, &err));
+		ds_name_transaction(tid, name);
+		OK(ds_layout_name_to_path(DS_LAYOUT_BUSHY, name, rel,
+		                          sizeof(rel), &err));
+		snprintf(p, sizeof(p), "%s/A/%s", home, rel);
+		mine = engine_slurp(p, &mlen);
+		assert_int_equal(mlen, olen);
+		memset(orig + 8, 0, 8);
+		memset(orig + 24, 0, 8);
+		memset(mine + 8, 0, 8);
+		memset(mine + 24, 0, 8);
+		assert_memory_equal(mine, orig, olen);
+		assert_int_equal(engine_mode(p), 0640);
+		free(orig);
+		free(mine);
+		checked++;
+	}
+	assert_true(checked >= 10);
+	OK(ds_storage_close(s, 0, &err));
+	json_decref(m);
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
 static void
 test_md5_policy_write_off(void **state)
 {
@@ -426,6 +496,64 @@ test_md5_policy_write_off(void **state)
 	b = engine_slurp(p, &len);
 	assert_true(len == 8 && ds_get_u64(b) == 7);
 	free(b);
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
+static void
+test_md5_policy_read(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "flat");
+	char p[4096], name[DS_NAME_MAX];
+	ds_storage *s;
+	ds_txn *t;
+	ds_tid tid, got;
+	unsigned char *b;
+	size_t len;
+	FILE *f;
+	(void)state;
+
+	OK(ds_storage_open(home, 0, &s, &err));
+	OK(ds_txn_begin(s, "u", "d", NULL, 0, &t, &err));
+	OK(ds_txn_store(t, 3, 0, "original", 8, &err));
+	OK(ds_txn_finish(t, &tid, &err));
+	OK(ds_storage_close(s, 0, &err));
+	/* flip one pickle byte in A: the md5 no longer matches */
+	ds_name_revision(3, tid, name);
+	snprintf(p, sizeof(p), "%s/A/%s", home, name);
+	f = fopen(p, "r+b");
+	assert_non_null(f);
+	fseek(f, 72, SEEK_SET);
+	fputc('X', f);
+	fclose(f);
+	OK(ds_storage_open(home, 0, &s, &err));
+	assert_int_equal(ds_storage_load(s, 3, &b, &len, NULL, &err),
+	                 DS_ECORRUPT);
+	assert_non_null(strstr(err.msg, name));
+	OK(ds_storage_close(s, 0, &err));
+	/* [md5policy] read 0: not checked */
+	engine_set_setting(home, "read", "0");
+	OK(ds_storage_open(home, 0, &s, &err));
+	OK(ds_storage_load(s, 3, &b, &len, NULL, &err));
+	assert_memory_equal(b, "Xriginal", 8);
+	free(b);
+	OK(ds_storage_close(s, 0, &err));
+	/* a legacy 12-byte pointer (magic, serial) reads too */
+	snprintf(p, sizeof(p), "%s/A/o0000000000000003.c", home);
+	f = fopen(p, "wb");
+	assert_non_null(f);
+	{
+		unsigned char leg[12] = {0x0B, 0xFE, 0xE8, 0xEC};
+		ds_put_u64(leg + 4, tid);
+		fwrite(leg, 1, 12, f);
+	}
+	fclose(f);
+	OK(ds_storage_open(home, DS_OPEN_READONLY, &s, &err));
+	OK(ds_storage_current_serial(s, 3, &got, &err));
+	assert_true(got == tid);
+	OK(ds_storage_close(s, 0, &err));
 	fixture_remove_tree(scratch);
 	free(home);
 	free(scratch);
@@ -629,7 +757,9 @@ main(void)
 		cmocka_unit_test(test_fixtures_open_read_close),
 		cmocka_unit_test(test_fixture_iterate),
 		cmocka_unit_test(test_commit_files),
+		cmocka_unit_test(test_txn_file_as_original),
 		cmocka_unit_test(test_md5_policy_write_off),
+		cmocka_unit_test(test_md5_policy_read),
 		cmocka_unit_test(test_conflict_and_abort),
 		cmocka_unit_test(test_load_before_and_history),
 		cmocka_unit_test(test_second_opener_refused),

@@ -194,6 +194,36 @@ test_recovery_refuses_stray(void **state)
 	}
 }
 
+static void
+test_quick_shutdown_setting(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "lawn");
+	char p[4096];
+	ds_storage *s;
+	ds_oid oids[1] = {1};
+	(void)state;
+
+	engine_set_setting(home, "quick_shutdown", "1");
+	OK(ds_storage_open(home, DS_OPEN_NOTHREAD, &s, &err));
+	commit(s, oids, 1, "q");
+	OK(ds_storage_close(s, 0, &err));
+	/* no snapshot at close: misc/snapshot absent, the transaction
+	 * still in the journal, recovered by the next open */
+	snprintf(p, sizeof(p), "%s/misc/snapshot", home);
+	assert_false(engine_exists(p));
+	assert_int_equal(entries(home, "journal"), 1);
+	engine_set_setting(home, "quick_shutdown", "0");
+	OK(ds_storage_open(home, 0, &s, &err));
+	assert_int_equal(entries(home, "journal"), 0);
+	expect_pickle(s, 1, "q");
+	OK(ds_storage_close(s, 0, &err));
+	assert_true(engine_exists(p));
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
 /* ---- flushing ---- */
 
 static void
@@ -495,6 +525,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recovery_done_forward_temp_deleted),
 		cmocka_unit_test(test_recovery_refuses_stray),
+		cmocka_unit_test(test_quick_shutdown_setting),
 		cmocka_unit_test(test_flush_thresholds_and_drop),
 		cmocka_unit_test(test_backlog_bounded),
 		cmocka_unit_test(test_snapshot_enter_leave),
