@@ -368,6 +368,14 @@ ds_storage_load_before(ds_storage *s, ds_oid oid, ds_tid tid,
 		cur = rec.prev_serial;
 		free(buf);
 		buf = NULL;
+		if (cur >= next) {
+			ds_id_format(oid, h1);
+			ds_id_format(next, h2);
+			return ds_error_set(err, DS_ECORRUPT,
+			                    "oid %s in %s: revision %s points to "
+			                    "a later previous revision", h1,
+			                    s->home, h2);
+		}
 		if (cur == 0) {
 			ds_id_format(oid, h1);
 			ds_id_format(tid, h2);
@@ -473,6 +481,16 @@ ds_storage_txn_iterate(ds_storage *s, ds_tid from, unsigned flags,
 		}
 		if (rc != DS_OK)
 			goto out;
+		if (info->prev_tid >= tid) {
+			char h[17];
+			ds_id_format(tid, h);
+			ds_txninfo_free(info);
+			rc = ds_error_set(err, DS_ECORRUPT,
+			                  "iterate %s: the back pointer of "
+			                  "transaction %s does not go back in time",
+			                  s->home, h);
+			goto out;
+		}
 		if (flags & DS_ITER_NEWEST_FIRST) {
 			r = fn(info, ctx);
 			tid = info->prev_tid;
@@ -496,13 +514,6 @@ ds_storage_txn_iterate(ds_storage *s, ds_tid from, unsigned flags,
 			cap = nc;
 		}
 		tids[n++] = tid;
-		if (info->prev_tid >= tid) {
-			ds_txninfo_free(info);
-			rc = ds_error_set(err, DS_ECORRUPT,
-			                  "iterate %s: back pointer does not go "
-			                  "back in time", s->home);
-			goto out;
-		}
 		tid = info->prev_tid;
 		ds_txninfo_free(info);
 	}
@@ -629,6 +640,20 @@ ds_storage_history(ds_storage *s, ds_oid oid, size_t max,
 		rc = DS_OK;
 		if (e->prev_serial == 0)
 			break;
+		if (e->prev_serial >= serial) {
+			char h1[17], h2[17];
+			ds_id_format(oid, h1);
+			ds_id_format(serial, h2);
+			n--;
+			free(e->user);
+			free(e->description);
+			free(e->extension);
+			rc = ds_error_set(err, DS_ECORRUPT,
+			                  "history of oid %s in %s: revision %s "
+			                  "points to a later previous revision",
+			                  h1, s->home, h2);
+			goto fail;
+		}
 		serial = e->prev_serial;
 		first = 0;
 	}

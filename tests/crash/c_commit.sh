@@ -77,6 +77,7 @@ at_boundary() {
 	fi
 	# the next open recovers
 	must_pass ds cat "$s" "$O2"
+	cp "$LAST_STDOUT" "$SCRATCH/now.2"
 	[ -z "$(ls -A "$s/journal")" ] ||
 		fail "journal/ not empty after recovery: $(ls -A "$s/journal")"
 	must_pass ds check -q "$s"
@@ -92,8 +93,7 @@ at_boundary() {
 			"storage's newest transaction is still $OLD_TOP"
 		must_pass ds cat "$s" "$O1"
 		same "$LAST_STDOUT" "$SCRATCH/old.1" "old state: $O1 changed"
-		must_pass ds cat "$s" "$O2"
-		same "$LAST_STDOUT" "$SCRATCH/old.2" "old state: $O2 changed"
+		same "$SCRATCH/now.2" "$SCRATCH/old.2" "old state: $O2 changed"
 		must_fail 1 ds cat "$s" "$O3"
 		crash_outcome old
 	elif [ "$second" = "$OLD_TOP" ]; then
@@ -102,8 +102,7 @@ at_boundary() {
 		assert_contains "$LAST_STDOUT" '"crash" "crash test"'
 		must_pass ds cat "$s" "$O1"
 		same "$LAST_STDOUT" "$P/1" "new state $top: $O1"
-		must_pass ds cat "$s" "$O2"
-		same "$LAST_STDOUT" "$P/2" "new state $top: $O2"
+		same "$SCRATCH/now.2" "$P/2" "new state $top: $O2"
 		must_pass ds cat "$s" "$O3" --serial "$top"
 		same "$LAST_STDOUT" "$P/3" "new state $top: $O3 --serial"
 		crash_outcome new
@@ -111,6 +110,7 @@ at_boundary() {
 		fail "newest transactions $top, $second: not a boundary of" \
 		     "the old newest $OLD_TOP"
 	fi
+	echo "$top" >"$SCRATCH/top"
 }
 
 crash_check_killed() { at_boundary "$1"; }
@@ -134,16 +134,14 @@ crash_check_done() {
 
 crash_rerun() {
 	local s=$1/s top
-	must_pass ds log -q -n 1 "$s"
-	top=$(cut -c1-16 "$LAST_STDOUT")
+	top=$(cat "$SCRATCH/top")
 	must_pass ds commit -q -u crash -m 'crash test' "$s" "$O1=$P/1" \
 		"$O2=$P/2" new="$P/3"
+	[ -z "$(ls -A "$s/journal")" ] || fail "journal/ not empty after the rerun"
 	must_pass ds log -q -n 2 "$s"
 	[ "$(sed -n 2p "$LAST_STDOUT" | cut -c1-16)" = "$top" ] ||
 		fail "the rerun's transaction does not follow $top"
-	must_pass ds cat "$s" "$O2"
-	same "$LAST_STDOUT" "$P/2" "after the rerun: $O2"
-	[ -z "$(ls -A "$s/journal")" ] || fail "journal/ not empty after the rerun"
+	assert_contains "$LAST_STDOUT" '"crash" "crash test"'
 }
 
 crash_enumerate

@@ -157,7 +157,7 @@ crash_name_call() {
 	if [ "$CRASH_ENV_PREFIX" = DS_ ] && command -v gdb >/dev/null 2>&1; then
 		cat >"$w" <<-EOF
 		#!/bin/sh
-		exec gdb -q -batch -ex 'set pagination off' \
+		exec gdb -q -batch -ex 'set pagination off' -ex 'set print repeats unlimited' \
 		    -ex 'break kill if \$rsi == 9' -ex run -ex 'bt 8' -ex kill \
 		    --args "$DS_BIN" "\$@" >"$SCRATCH/gdb.out" 2>&1 </dev/null
 		EOF
