@@ -32,6 +32,8 @@
 #   CRASH_ENV_PREFIX   prefix of the fault variables: DS_ (default) for the
 #                      process under test, or e.g. DS_MASTER_ when a fake
 #                      ssh (crash_fake_ssh) passes them to the master only
+#   CRASH_KILL_CHILD   1 when the faults go to a child of the command (the
+#                      master side): a kill is then not the command's death
 #   CRASH_KIND_BUDGET  default sample size for kills (DS_CRASH_BUDGET
 #                      overrides every budget)
 #   CRASH_ERROR_BUDGET  the same for an error once (default: the kills')
@@ -74,6 +76,7 @@ CRASH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CRASH_SUB=
 CRASH_DESC=
 CRASH_ENV_PREFIX=DS_
+CRASH_KILL_CHILD=0
 CRASH_KIND_BUDGET=60
 CRASH_ERROR_BUDGET=
 CRASH_STICKY_BUDGET=
@@ -281,7 +284,16 @@ crash_point() {
 	crash_fresh "$dir"
 	crash_exec "$dir" "$kind" "$at"
 	crash_n[$kind]=$(( ${crash_n[$kind]:-0} + 1 ))
-	if [ "$kind" = kill ]; then
+	if [ "$kind" = kill ] && [ "$CRASH_KILL_CHILD" = 1 ]; then
+		# the killed process is the command's child: the command
+		# itself must survive and report (or finish)
+		if [ "$CRASH_RC" -ge 128 ]; then
+			crash_finding "kill of the child at call $at: the command" \
+			              "died by signal $((CRASH_RC - 128))" /dev/null
+		else
+			crash_check crash_check_killed "$dir" || true
+		fi
+	elif [ "$kind" = kill ]; then
 		if [ "$CRASH_RC" -eq 0 ]; then
 			# call $at was not reached: the run made fewer calls
 			crash_absorbed[$kind]="${crash_absorbed[$kind]:-} $at"
@@ -302,11 +314,10 @@ crash_point() {
 		elif [ "$CRASH_RC" -ge 128 ]; then
 			crash_finding "$kind at call $at: killed by signal" \
 			              "$((CRASH_RC - 128))" /dev/null
-		elif ! grep -q "^ds $CRASH_SUB: .*$text" "$CRASH_ERR" ||
-		     ! grep "^ds $CRASH_SUB: .*$text" "$CRASH_ERR" |
-		       grep -qF "$SCRATCH/"; then
+		elif ! grep -q "^ds $CRASH_SUB: .*/.*$text" "$CRASH_ERR"; then
+			# (every path in the scenarios is absolute)
 			crash_finding "$kind at call $at: exit $CRASH_RC without a" \
-			              "message 'ds $CRASH_SUB: ... PATH ...: $text'" \
+			              "message 'ds $CRASH_SUB: ... /PATH...: $text'" \
 			              /dev/null
 		else
 			crash_check crash_check_failed "$dir" || true

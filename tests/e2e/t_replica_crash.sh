@@ -57,11 +57,11 @@ N=$(cat "$SCRATCH/count.txt")
 tree_md5 "$R/A" | cmp -s - "$SCRATCH/A.new" || fail "counting run: A/ differs"
 echo "replica side: $N durable I/O calls" >&2
 
-points="1 2 3 4 5 6 7 8 9 10 12 15 20 30 40"
-for k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-	points="$points $((N * k / 20))"
+points="1 2 3 4 5 6 8 10 15 20 30"
+for k in $(seq 1 15); do
+	points="$points $((N * k / 16))"
 done
-points="$points $((N - 3)) $((N - 2)) $((N - 1)) $N"
+points="$points $((N - 2)) $((N - 1)) $N"
 
 i=0
 committed_seen=0
@@ -127,9 +127,9 @@ echo "master side: $MN durable I/O calls" >&2
 R=$SCRATCH/rm
 fixture_copy bushy-replica-old "$R"
 state "$R" >"$SCRATCH/before"
-mpoints="1 2 3 4 5 6 7 8 9 10 15 20 30"
-for k in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-	mpoints="$mpoints $((MN * k / 20))"
+mpoints="1 2 3 5 8 13 20"
+for k in $(seq 1 11); do
+	mpoints="$mpoints $((MN * k / 12))"
 done
 mpoints="$mpoints $((MN - 2)) $((MN - 1)) $MN"
 for at in $mpoints; do

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -519,6 +520,160 @@ test_replica_tar_recovery(void **state)
 	free(scratch);
 }
 
+/* ---- threads: writers, readers and snapshot cycles at once ---- */
+
+struct thr_ctx {
+	ds_storage *s;
+	int id;
+	int rounds;
+	int failures;
+	char msg[DS_ERROR_MSG_MAX + 64];
+};
+
+static void *
+thr_writer(void *arg)
+{
+	struct thr_ctx *c = arg;
+	ds_error e;
+
+	for (int i = 0; i < c->rounds; i++) {
+		ds_oid oid = (ds_oid)(1000 + c->id);
+		ds_tid cur = 0;
+		ds_txn *t;
+		char pk[64];
+
+		snprintf(pk, sizeof(pk), "w%d-%d", c->id, i);
+		if (ds_txn_begin(c->s, "/ t", "thr", NULL, 0, &t, &e) != DS_OK)
+			goto fail;
+		if (ds_storage_current_serial(c->s, oid, &cur, &e) != DS_OK)
+			cur = 0;
+		if (ds_txn_store(t, oid, cur, pk, strlen(pk), &e) != DS_OK ||
+		    ds_txn_store(t, 5000 + (ds_oid)i, 0, pk, strlen(pk), &e)
+		        == DS_EIO) {
+			ds_txn_abort(t);
+			goto fail;
+		}
+		if (ds_txn_finish(t, NULL, &e) != DS_OK)
+			goto fail;
+	}
+	return NULL;
+fail:
+	c->failures++;
+	snprintf(c->msg, sizeof(c->msg), "%s", e.msg);
+	return NULL;
+}
+
+static void *
+thr_reader(void *arg)
+{
+	struct thr_ctx *c = arg;
+	ds_error e;
+
+	for (int i = 0; i < c->rounds; i++) {
+		for (int w = 0; w < 3; w++) {
+			unsigned char *b;
+			size_t len;
+			int rc = ds_storage_load(c->s, (ds_oid)(1000 + w), &b,
+			                         &len, NULL, &e);
+			if (rc == DS_ENOTFOUND)
+				continue;
+			if (rc != DS_OK || len < 4 || b[0] != 'w') {
+				c->failures++;
+				snprintf(c->msg, sizeof(c->msg), "read: %s",
+				         rc ? e.msg : "bad content");
+				if (rc == DS_OK)
+					free(b);
+				return NULL;
+			}
+			free(b);
+		}
+	}
+	return NULL;
+}
+
+static void *
+thr_snapshot(void *arg)
+{
+	struct thr_ctx *c = arg;
+	ds_error e;
+
+	for (int i = 0; i < c->rounds; i++) {
+		if (ds_storage_snapshot_enter(c->s, "cycle", &e) != DS_OK ||
+		    ds_storage_snapshot_leave(c->s, "cycle", &e) != DS_OK ||
+		    ds_storage_flush(c->s, &e) != DS_OK) {
+			c->failures++;
+			snprintf(c->msg, sizeof(c->msg), "snapshot: %s", e.msg);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "bushy");
+	ds_storage *s;
+	pthread_t th[6];
+	struct thr_ctx c[6];
+	(void)state;
+
+	engine_set_setting(home, "flush_transaction_threshold", "4");
+	engine_set_setting(home, "backlog", "2");
+	engine_set_setting(home, "sync", "0");
+	OK(ds_storage_open(home, 0, &s, &err));
+	for (int i = 0; i < 6; i++) {
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].s = s;
+		c[i].id = i;
+		c[i].rounds = i < 3 ? 40 : i < 5 ? 200 : 15;
+		assert_int_equal(pthread_create(&th[i], NULL,
+		                 i < 3 ? thr_writer : i < 5 ? thr_reader
+		                                          : thr_snapshot,
+		                 &c[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (c[i].failures)
+			fail_msg("thread %d: %s", i, c[i].msg);
+	}
+	for (int w = 0; w < 3; w++) {
+		char tag[16];
+		snprintf(tag, sizeof(tag), "w%d", w);
+		{
+			unsigned char *b;
+			size_t len;
+			char want[32];
+			snprintf(want, sizeof(want), "w%d-39", w);
+			OK(ds_storage_load(s, (ds_oid)(1000 + w), &b, &len, NULL,
+			                   &err));
+			assert_int_equal(len, strlen(want));
+			assert_memory_equal(b, want, len);
+			free(b);
+		}
+	}
+	{
+		ds_history_entry *h;
+		size_t n;
+		OK(ds_storage_history(s, 1001, 0, &h, &n, &err));
+		assert_int_equal(n, 40);
+		ds_history_free(h, n);
+	}
+	OK(ds_storage_close(s, 0, &err));
+	assert_int_equal(entries(home, "journal"), 0);
+	assert_int_equal(entries(home, "B"), 0);
+	{
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd), "'%s' check -q '%s'", fixture_bin(),
+		         home);
+		assert_int_equal(system(cmd), 0);
+	}
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -531,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_snapshot_enter_leave),
 		cmocka_unit_test(test_snapshot_holder_keeps_A),
 		cmocka_unit_test(test_replica_tar_recovery),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
