@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,6 +117,35 @@ helper_cleanup(void)
 		fz_remove_tree(helper_root);
 }
 
+/* A crashing input ends the process without atexit: remove the scratch
+ * roots of fuzzers that are gone (ds-fuzz-<pid>-* with no such pid), so
+ * long campaigns do not fill tmpfs. */
+static void
+helper_reap(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (strncmp(e->d_name, "ds-fuzz-", 8) != 0)
+			continue;
+		pid = strtol(e->d_name + 8, &end, 10);
+		if (end == e->d_name + 8 || *end != '-' || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
+		fz_remove_tree(path);
+	}
+	closedir(d);
+}
+
 const char *
 fz_scratch(void)
 {
@@ -133,7 +163,9 @@ fz_scratch(void)
 		tmp = getenv("TMPDIR");
 	if (tmp == NULL || tmp[0] == '\0')
 		tmp = "/tmp";
-	snprintf(helper_root, sizeof(helper_root), "%s/ds-fuzz-XXXXXX", tmp);
+	helper_reap(tmp);
+	snprintf(helper_root, sizeof(helper_root), "%s/ds-fuzz-%ld-XXXXXX",
+	         tmp, (long)getpid());
 	if (mkdtemp(helper_root) == NULL) {
 		fprintf(stderr, "fuzz helper: mkdtemp %s: %s\n", helper_root,
 		        strerror(errno));

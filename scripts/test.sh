@@ -1,10 +1,13 @@
 #!/bin/bash
-# test.sh - build and run every test, twice:
+# test.sh - build and run every test, in three configurations:
 #   build/       release build (-Werror, as every build is)
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, leaks checked
+#   build-fault/ the fault-injection hooks compiled in (-DDS_FAULT_INJECTION):
+#                only the crash-point and error-injection scenarios
+#                (ctest -R '^crash/', tests/crash/, see tests/README.md)
 # Runs ctest (unit tests and end-to-end scenarios) in each, prints ctest's
-# summaries at the end, and exits non-zero if anything failed to configure,
-# build or pass.
+# summaries at the end (and the crash scenarios' figures), and exits
+# non-zero if anything failed to configure, build or pass.
 #
 # Environment: DS_JOBS (parallel build and test jobs, default 2);
 # DS_BUILD_DIR (default build; the sanitizer build goes to $DS_BUILD_DIR-asan).
@@ -19,7 +22,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 summary=()
 
-# run_config NAME DIR CMAKE_ARGS...
+# run_config NAME DIR CMAKE_ARGS...   ($CTEST_ARGS: more ctest arguments)
 run_config() {
 	local name=$1 dir=$2 log
 	shift 2
@@ -32,7 +35,10 @@ run_config() {
 		return
 	fi
 	echo "=== $name: ctest"
-	ctest --test-dir "$dir" --output-on-failure -j "$JOBS" 2>&1 | tee "$log"
+	rm -rf "$dir/crash-figures"
+	# shellcheck disable=SC2086  # CTEST_ARGS is a list of words
+	ctest --test-dir "$dir" --output-on-failure -j "$JOBS" ${CTEST_ARGS:-} \
+		2>&1 | tee "$log"
 	if [ $? -ne 0 ]; then           # pipefail: ctest's status
 		status=1
 	fi
@@ -43,10 +49,19 @@ run_config() {
 		summary+=("    $line")
 	done < <(sed -n '/^The following tests FAILED:/,$p' "$log" |
 	         grep -E '^\s+[0-9]+ - ' || true)
+	# the crash scenarios' figures ("c_x: crash points: N, kills: K, ...",
+	# one file per scenario, written by tests/crash/lib.sh)
+	if [ -d "$dir/crash-figures" ]; then
+		while IFS= read -r line; do
+			summary+=("    $line")
+		done < <(cat "$dir"/crash-figures/*.txt 2>/dev/null || true)
+	fi
 }
 
 run_config release "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF
 run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON
+CTEST_ARGS="-R ^crash/" run_config fault "$BUILD-fault" \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF -DDS_FAULT_INJECTION=ON
 
 echo
 echo "=== summary"

@@ -21,12 +21,14 @@
 
 #include "internal.h"
 
+/* Calls made so far; the flusher thread and a committing thread both
+ * count, hence the atomic increments. */
 static unsigned long io_ncalls;
 
 unsigned long
 ds_io_calls(void)
 {
-	return io_ncalls;
+	return __atomic_load_n(&io_ncalls, __ATOMIC_RELAXED);
 }
 
 #ifdef DS_FAULT_INJECTION
@@ -45,7 +47,7 @@ io_fault_report(void)
 	f = fopen(fault_count_file, "w");
 	if (f == NULL)
 		return;
-	fprintf(f, "%lu\n", io_ncalls);
+	fprintf(f, "%lu\n", ds_io_calls());
 	fclose(f);
 }
 
@@ -75,7 +77,7 @@ io_fault_init(void)
 static int
 io_fault(void)
 {
-	unsigned long n = ++io_ncalls;
+	unsigned long n = __atomic_add_fetch(&io_ncalls, 1, __ATOMIC_RELAXED);
 
 	if (fault_at == 0 || n < fault_at || (!fault_sticky && n != fault_at))
 		return 0;
@@ -92,7 +94,8 @@ io_fault(void)
 			return ds_error_sys(err, fe_, op, path);        \
 	} while (0)
 #else
-#define IO_FAULT(op, path) ((void)++io_ncalls)
+#define IO_FAULT(op, path) \
+	((void)__atomic_add_fetch(&io_ncalls, 1, __ATOMIC_RELAXED))
 #endif
 
 int

@@ -16,9 +16,9 @@
 
 CRASH_SUB=snapshot
 CRASH_DESC="ds snapshot --storage \$RUN/s -- true"
-CRASH_KIND_BUDGET=100     # about 50 calls: every kill
-CRASH_ERROR_BUDGET=25
-CRASH_STICKY_BUDGET=12
+CRASH_KIND_BUDGET=50      # about 100 calls: every other kill, then bisection
+CRASH_ERROR_BUDGET=15
+CRASH_STICKY_BUDGET=6
 O1=0000000000000001
 
 ORIG=$SCRATCH/orig

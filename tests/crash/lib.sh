@@ -440,12 +440,22 @@ crash_enumerate() {
 		fi
 	done
 	echo "$E2E_NAME: outcomes: $outcomes"
-	echo "$E2E_NAME: $(( $(date +%s) - start )) s"
+	summary="$summary; $(( $(date +%s) - start )) s"
 	if [ -s "$CRASH_FINDINGS" ]; then
 		cat "$CRASH_FINDINGS"
 		total=$(grep -c '^FINDING' "$CRASH_FINDINGS")
-		echo "$E2E_NAME: $summary, $total FINDING(S)"
+		crash_figures "$summary, $total FINDING(S)"
 		fail "$total finding(s); scratch kept: $SCRATCH"
 	fi
-	echo "$E2E_NAME: $summary, all invariants held"
+	crash_figures "$summary, all invariants held"
+}
+
+# Print the scenario's figures, and keep them in
+# $DS_BUILD_DIR/crash-figures/<scenario>.txt for scripts/test.sh's summary.
+crash_figures() {
+	echo "$E2E_NAME: $*"
+	if [ -n "${DS_BUILD_DIR:-}" ] && [ -d "$DS_BUILD_DIR" ]; then
+		mkdir -p "$DS_BUILD_DIR/crash-figures"
+		echo "$E2E_NAME: $*" >"$DS_BUILD_DIR/crash-figures/$E2E_NAME.txt"
+	fi
 }

@@ -548,8 +548,8 @@ thr_writer(void *arg)
 		if (ds_storage_current_serial(c->s, oid, &cur, &e) != DS_OK)
 			cur = 0;
 		if (ds_txn_store(t, oid, cur, pk, strlen(pk), &e) != DS_OK ||
-		    ds_txn_store(t, 5000 + (ds_oid)i, 0, pk, strlen(pk), &e)
-		        == DS_EIO) {
+		    ds_txn_store(t, 5000 + 1000 * (ds_oid)c->id + (ds_oid)i, 0,
+		                 pk, strlen(pk), &e) != DS_OK) {
 			ds_txn_abort(t);
 			goto fail;
 		}
