@@ -756,6 +756,10 @@ struct ds_replica_opts {
 	/* called as the increment arrives (bytes so far); may be NULL */
 	void (*progress)(uint64_t bytes, void *ctx);
 	void *progress_ctx;
+	unsigned read_timeout;       /* give up (DS_EBUSY) when the master
+	                              * side sends nothing, neither output
+	                              * nor messages, for this long (s);
+	                              * 0 means 600 */
 };
 
 struct ds_replica_stats {
@@ -767,13 +771,17 @@ struct ds_replica_stats {
 	unsigned long revisions;
 	double seconds;              /* whole run */
 	int tries;                   /* master side runs (retries + 1) */
+	double master_held;          /* seconds the master was held in
+	                              * snapshot mode, as its "snapshot mode
+	                              * held N s" message said; -1 unknown */
 };
 
 /* Bring the replica at `replica` up to date with the master named in
  * opts (DESIGN.md section 3): lock the replica and recover it through the
  * engine, check it is a Full storage, send the request (the original's
  * four lines plus our `relink` line), spool the answer to
- * misc/.replica.incoming while checking every member, fsync, rename it to
+ * misc/.replica.incoming while checking every member (and that the
+ * master's x.oid is not below the replica's), fsync, rename it to
  * journal/replica.tar (the commit point), extract it (ds_archive_apply),
  * rename it to misc/replica.previous and close the replica in snapshot
  * mode. Any failure before the commit point leaves the replica's files as

@@ -34,10 +34,10 @@
 
 #define REPLICA_PATH_MAX 4096
 
+/* What the master side's stderr lines go to. */
 struct replica_run {
 	const struct ds_replica_opts *opts;
 	struct ds_replica_stats *stats;
-	double t0;
 };
 
 static double
@@ -68,16 +68,23 @@ replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
 }
 
 /* A line of the master side's stderr: shown as it comes, after the
- * "ds replica: " our own master side puts in front. */
+ * "ds replica: " our own master side puts in front. Our master says how
+ * long it held snapshot mode ("... snapshot mode held 0.012 s)" at -v):
+ * kept for the summary. */
 static void
 replica_master_line(const char *line, void *ctx)
 {
-	const struct ds_replica_opts *o = ctx;
-	const char *p = line;
+	struct replica_run *run = ctx;
+	const char *p = line, *h;
+	double held;
 
 	if (strncmp(p, "ds replica: ", 12) == 0)
 		p += 12;
-	replica_log(o, DS_LOG_INFO, "master: %s", p);
+	h = strstr(p, "snapshot mode held ");
+	if (h != NULL && run->stats != NULL &&
+	    sscanf(h + 19, "%lf", &held) == 1 && held >= 0)
+		run->stats->master_held = held;
+	replica_log(run->opts, DS_LOG_INFO, "master: %s", p);
 }
 
 static void
@@ -97,8 +104,10 @@ static int
 replica_fetch_once(const struct ds_replica_opts *o, const char *request,
                    int spool_fd, const char *spool_path,
                    const struct archive_expect *exp,
-                   struct archive_summary *sum, int *busy, ds_error *err)
+                   struct archive_summary *sum,
+                   struct ds_replica_stats *stats, int *busy, ds_error *err)
 {
+	struct replica_run run = {o, stats};
 	struct transport_opts to;
 	struct transport *t = NULL;
 	ds_error rerr, werr;
@@ -114,7 +123,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 	to.verbosity = o->verbosity;
 	to.master_dir = o->master_dir;
 	to.on_stderr = replica_master_line;
-	to.ctx = (void *)o;
+	to.ctx = &run;
+	to.read_timeout = o->read_timeout;
 	rc = transport_start(&to, request, strlen(request), &t, err);
 	if (rc != DS_OK) {
 		*busy = rc == DS_EBUSY;
@@ -132,7 +142,9 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 		goto out;
 	}
 	if (how == -1) {
-		/* we stopped it: the stream's own fault decides */
+		/* we stopped it: the stream's own fault decides (a master
+		 * that went silent is worth another try) */
+		*busy = read_failed && rrc == DS_EBUSY;
 		rc = rrc;
 		if (err)
 			*err = rerr;
@@ -191,8 +203,10 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 		rc = ds_io_ftruncate(spool_fd, 0, spool_path, err);
 		if (rc != DS_OK)
 			return rc;
+		if (stats)
+			stats->master_held = -1;
 		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
-		                        sum, &busy, err);
+		                        sum, stats, &busy, err);
 		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
 		    replica_now() - start + sl > (double)o->timeout)
 			return rc;
@@ -288,6 +302,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	if (stats == NULL)
 		stats = &st0;
 	memset(stats, 0, sizeof(*stats));
+	stats->master_held = -1;
 	rc = replica_check_opts(o, err);
 	if (rc != DS_OK)
 		return rc;
@@ -353,6 +368,20 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; syncing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
+	/* oids only grow: a master whose x.oid is below the replica's is
+	 * not the storage this replica was copied from, or lost oids; the
+	 * increment would make the replica hand out oids already in use */
+	if (sum.new_oid != 0 && sum.new_oid < ds_storage_last_oid(s)) {
+		rc = ds_error_set(err, DS_EREFUSED, "increment refused: the "
+		                  "master's x.oid %016llX is lower than the "
+		                  "replica's %016llX (oids already allocated on "
+		                  "the replica, or a master that lost oids); "
+		                  "replica %s unchanged",
+		                  (unsigned long long)sum.new_oid,
+		                  (unsigned long long)ds_storage_last_oid(s),
+		                  replica);
+		goto out;
+	}
 	/* the spool's bytes and its directory entry durable before the
 	 * rename below can make it the commit point */
 	rc = ds_io_fsync(fd, spool, err);
@@ -458,6 +487,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	if (stats == NULL)
 		stats = &st0;
 	memset(stats, 0, sizeof(*stats));
+	stats->master_held = -1;
 	rc = replica_check_opts(o, err);
 	if (rc != DS_OK)
 		return rc;

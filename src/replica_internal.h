@@ -74,6 +74,8 @@ struct transport_opts {
 	/* every line the master side writes on stderr (no newline) */
 	void (*on_stderr)(const char *line, void *ctx);
 	void *ctx;
+	unsigned read_timeout;     /* s of silence (stdout and stderr) before
+	                            * transport_read gives up; 0 means 600 */
 };
 
 struct transport;
@@ -85,7 +87,8 @@ struct transport;
 int transport_start(const struct transport_opts *opts, const void *request,
                     size_t len, struct transport **out, ds_error *err);
 /* archive_read_fn over the master side's stdout; stderr lines are passed
- * to on_stderr meanwhile. */
+ * to on_stderr meanwhile. A master side silent for read_timeout seconds
+ * is given up on: -1 with DS_EBUSY (try again later). */
 ssize_t transport_read(void *t, void *buf, size_t len, ds_error *err);
 /* Wait for the master side to end (killing it first when kill_it), after
  * reading what remains of its stderr. kill_it stops (SIGTERM) a master

@@ -16,7 +16,10 @@
  * master reads to EOF); its stdout is the archive; its stderr lines are
  * handed to a callback as they come (the master's messages and, on
  * failure, its reason) while stdout is read, so neither pipe can block the
- * other.
+ * other. A master side that sends nothing at all (neither output nor
+ * messages) for the read timeout is given up on: a hung ssh connection or
+ * a master stuck without closing its output must not hang a cron job
+ * forever.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +49,7 @@ struct transport {
 	size_t line_len;
 	char last[TRANSPORT_LINE_MAX];
 	char *cmdline;
+	unsigned timeout;         /* s of silence before giving up */
 };
 
 /* Append s to the remote command line in single quotes. */
@@ -156,6 +160,7 @@ transport_start(const struct transport_opts *o, const void *request,
 	t->out_fd = t->err_fd = -1;
 	t->on_stderr = o->on_stderr;
 	t->ctx = o->ctx;
+	t->timeout = o->read_timeout ? o->read_timeout : 600;
 	if (nv > 8)
 		nv = 8;
 	if (o->host == NULL) {
@@ -314,17 +319,27 @@ out:
 	return rc;
 }
 
+static double transport_now(void);
+
 ssize_t
 transport_read(void *vt, void *buf, size_t len, ds_error *err)
 {
 	struct transport *t = vt;
+	double since = transport_now();
 
 	for (;;) {
 		struct pollfd p[2];
-		int n = 0, io = -1, ie = -1;
+		int n = 0, io = -1, ie = -1, pr;
+		double left = (double)t->timeout - (transport_now() - since);
 
 		if (t->out_fd < 0)
 			return 0;
+		if (left <= 0) {
+			ds_error_set(err, DS_EBUSY, "the master side sent "
+			             "nothing for %u s (--timeout): giving up, "
+			             "try again later", t->timeout);
+			return -1;
+		}
 		p[n].fd = t->out_fd;
 		p[n].events = POLLIN;
 		io = n++;
@@ -333,14 +348,20 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 			p[n].events = POLLIN;
 			ie = n++;
 		}
-		if (poll(p, (nfds_t)n, -1) < 0) {
+		pr = poll(p, (nfds_t)n, (int)(left * 1000) + 1);
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			ds_error_sys(err, errno, "poll", "master side");
 			return -1;
 		}
-		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (pr == 0)
+			continue;
+		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
+			/* a message is a sign of life too */
 			transport_read_stderr(t);
+			since = transport_now();
+		}
 		if (p[io].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t got = read(t->out_fd, buf, len);
 			if (got < 0 && (errno == EINTR || errno == EAGAIN))
@@ -371,9 +392,8 @@ transport_now(void)
 int
 transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 {
-	double reaped_at = 0;
-
-	int killed = 0;
+	double reaped_at = 0, start = transport_now();
+	int killed = 0, hard = 0;
 
 	*how = 0;
 	/* only a master side still sending is stopped: one that reached
@@ -399,6 +419,13 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 		}
 		if (t->err_fd < 0 && t->reaped)
 			break;
+		/* output ended (or we stopped it) but the process lingers:
+		 * do not wait longer than for silence while reading */
+		if (!t->reaped && !hard &&
+		    transport_now() - start > (double)t->timeout) {
+			kill(t->pid, SIGKILL);
+			hard = 1;
+		}
 		/* stderr still open after the child ended: a process it
 		 * left behind holds it; do not wait for that for long */
 		if (t->reaped && transport_now() - reaped_at > 2.0)

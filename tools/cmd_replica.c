@@ -6,7 +6,10 @@
  *   ds replica [options] DIR REPLICA               master side run locally
  *   ds replica --init [options] SOURCE REPLICA     make a new replica
  *   ds replica [-v|-q] + DIR                       the master side itself
+ *   ds replica --serve-only DIR                    the master side as an
+ *                                                  ssh forced command
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,7 +28,9 @@ cmd_replica_usage(FILE *out)
 	        "usage: ds replica [options] [user@]HOST:DIR REPLICA\n"
 	        "       ds replica [options] DIR REPLICA\n"
 	        "       ds replica --init [options] [user@]HOST:DIR|DIR REPLICA\n"
-	        "       ds replica [-v|-q] + DIR        (the master side)\n\n"
+	        "       ds replica [-v|-q] + DIR        (the master side)\n"
+	        "       ds replica --serve-only DIR     (the master side as an "
+	        "ssh forced command)\n\n"
 	        "Bring the local REPLICA up to date with the master storage "
 	        "DIR, atomically and\naligned on transaction boundaries. "
 	        "With HOST: the master side runs there through\nssh; "
@@ -33,8 +38,9 @@ cmd_replica_usage(FILE *out)
 	        "Options:\n"
 	        "  -v              more verbose (increment size, transactions, "
 	        "files, how long\n"
-	        "                  the master was held in snapshot mode); "
-	        "-v -v shows the command\n"
+	        "                  the master was held in snapshot mode, "
+	        "total time); -v -v\n"
+	        "                  shows the command\n"
 	        "  -q              quiet unless something fails\n"
 	        "  -d DIR          where ds lives on the master (DIR/ds); "
 	        "default: the same path\n"
@@ -46,12 +52,21 @@ cmd_replica_usage(FILE *out)
 	        "busy (held in\n"
 	        "                  snapshot mode, being packed)\n"
 	        "  -s SECONDS      sleep between retries (default 10)\n"
+	        "      --timeout SECONDS\n"
+	        "                  give up (exit 3) when the master sends "
+	        "nothing for this long\n"
+	        "                  (default 600)\n"
 	        "      --init      create REPLICA (which must not exist) from "
 	        "the master\n"
+	        "      --serve-only DIR\n"
+	        "                  serve replication of DIR and nothing else, "
+	        "whatever the client\n"
+	        "                  asked for (an ssh forced command, see "
+	        "ds-replica(1))\n"
 	        "  -h, --help      show this help\n\n"
 	        "Exit: 0 done; 1 needs a human (different identity, diverged, "
 	        "packed since,\nreplica newer, not a Full storage, increment "
-	        "refused); 2 usage; 3 try again\nlater (master busy, ssh or "
+	        "refused, master's x.oid below the replica's); 2 usage; 3 try again\nlater (master busy, ssh or "
 	        "connection failed, replica in use); 4 local I/O error.\n");
 }
 
@@ -89,27 +104,150 @@ replica_master_side(const char *dir)
 	return DS_EXIT_OK;
 }
 
+/* --serve-only: the client's command (SSH_ORIGINAL_COMMAND) is only read
+ * for its -v/-q; it must look like what a ds replica client (or the
+ * original replica.py) sends: "[PATH/]ds replica [-v|-q]... + DIR" or
+ * "[PATH/]replica.py [-v|-q]... + DIR". Its DIR is not used: DIR is the
+ * one given to --serve-only. Anything else is refused without reading a
+ * byte of stdin. Returns 0 and sets *verbosity, or -1. */
+static int
+replica_client_command(const char *cmd, int *verbosity)
+{
+	char buf[4096], *w, *save = NULL;
+	int state = 0, v = 1;   /* 0 program, 1 "replica", 2 options, 3 DIR */
+
+	if (strlen(cmd) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", cmd);
+	for (w = strtok_r(buf, " \t", &save); w != NULL;
+	     w = strtok_r(NULL, " \t", &save)) {
+		size_t n = strlen(w);
+
+		/* our client single-quotes the program and DIR */
+		if (n >= 2 && w[0] == '\'' && w[n - 1] == '\'') {
+			w[n - 1] = '\0';
+			w++;
+			n -= 2;
+		}
+		if (state == 0) {
+			const char *b = strrchr(w, '/');
+
+			b = b ? b + 1 : w;
+			if (strcmp(b, "replica.py") == 0)
+				state = 2;
+			else if (strcmp(b, "ds") == 0)
+				state = 1;
+			else
+				return -1;
+		} else if (state == 1) {
+			if (strcmp(w, "replica") != 0)
+				return -1;
+			state = 2;
+		} else if (state == 2) {
+			if (strcmp(w, "+") == 0)
+				state = 3;
+			else if (strcmp(w, "-v") == 0)
+				v++;
+			else if (strcmp(w, "-q") == 0)
+				v = 0;
+			else
+				return -1;
+		} else {
+			/* the client's DIR (and whatever follows): not
+			 * used, never run */
+			state = 4;
+		}
+	}
+	if (state != 4)
+		return -1;
+	*verbosity = v;
+	return 0;
+}
+
+/* The master side as an ssh forced command (rrsync style):
+ *   command="/usr/local/bin/ds replica --serve-only /srv/ds",restrict KEY
+ * serves one replication request for DIR, whatever directory (or command)
+ * the client asked for. */
+static int
+replica_serve_only(const char *dir, int v, int q)
+{
+	const char *orig = getenv("SSH_ORIGINAL_COMMAND");
+	int cv = 1;
+
+	if (orig != NULL && replica_client_command(orig, &cv) != 0) {
+		/* not ours to run: say so on stderr, which ssh shows the
+		 * client; the command is not echoed back in full */
+		cli_errorf("replica", "--serve-only %s: refusing the command "
+		           "\"%.80s\": this key only serves replication of %s",
+		           dir, orig, dir);
+		return DS_EXIT_FAIL;
+	}
+	if (v || q)
+		cli_verbosity = 1 + v - q;
+	else
+		cli_verbosity = cv;
+	if (cli_verbosity < 0)
+		cli_verbosity = 0;
+	if (orig != NULL)
+		cli_log(DS_LOG_DEBUG, "--serve-only: serving the storage given "
+		        "to --serve-only; the client's command was ignored",
+		        "replica");
+	return replica_master_side(dir);
+}
+
+/* The progress line, on a terminal only, once a transfer has taken more
+ * than a second: "\r"-rewritten, ended with a newline by the caller. */
 struct progress {
 	int shown;
+	double start;
 	double last;
+	uint64_t bytes;
 };
+
+static double
+replica_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+replica_progress_line(const struct progress *p, double now, const char *verb)
+{
+	double secs = now - p->start, mib = p->bytes / (1024.0 * 1024.0);
+
+	fprintf(stderr, "\rds replica: %s %.1f MiB in %.1f s (%.1f MiB/s) ",
+	        verb, mib, secs, secs > 0 ? mib / secs : 0.0);
+	fflush(stderr);
+}
 
 static void
 replica_progress(uint64_t bytes, void *ctx)
 {
 	struct progress *p = ctx;
-	struct timespec ts;
-	double now;
+	double now = replica_clock();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec + ts.tv_nsec / 1e9;
+	p->bytes = bytes;
+	if (now - p->start < 1.0)
+		return;
 	if (p->shown && now - p->last < 0.25)
 		return;
 	p->last = now;
 	p->shown = 1;
-	fprintf(stderr, "\rds replica: receiving %.1f MiB ", bytes /
-	        (1024.0 * 1024.0));
-	fflush(stderr);
+	replica_progress_line(p, now, "receiving");
+}
+
+static void
+replica_fmt_size(uint64_t n, char out[32])
+{
+	if (n < 10 * 1024)
+		snprintf(out, 32, "%llu bytes", (unsigned long long)n);
+	else if (n < 10ull * 1024 * 1024)
+		snprintf(out, 32, "%.1f KiB", n / 1024.0);
+	else
+		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
 int
@@ -118,13 +256,15 @@ cmd_replica(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"init", no_argument, NULL, 'I'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"serve-only", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ds_replica_opts o;
 	struct ds_replica_stats st;
-	struct progress prog = {0, 0};
+	struct progress prog = {0, replica_clock(), 0, 0};
 	char self[PATH_MAX], remote[PATH_MAX + 8], *src = NULL, *colon;
-	const char *ripath = NULL;
+	const char *ripath = NULL, *serve = NULL;
 	ds_error err;
 	int c, rc, init = 0, v = 0, q = 0;
 
@@ -162,6 +302,17 @@ cmd_replica(int argc, char **argv)
 				return DS_EXIT_USAGE;
 			}
 			break;
+		case 'T':
+			if (replica_parse_secs(optarg, &o.read_timeout) != 0 ||
+			    o.read_timeout == 0) {
+				cli_errorf("replica", "--timeout: not a number of "
+				           "seconds (1 or more): %s", optarg);
+				return DS_EXIT_USAGE;
+			}
+			break;
+		case 'S':
+			serve = optarg;
+			break;
 		case 'I':
 			init = 1;
 			break;
@@ -175,6 +326,15 @@ cmd_replica(int argc, char **argv)
 		cli_verbosity = 0;
 	argc -= optind;
 	argv += optind;
+	if (serve != NULL) {
+		if (argc != 0 || init) {
+			cli_errorf("replica", "--serve-only DIR takes no other "
+			           "arguments (the client's come in "
+			           "SSH_ORIGINAL_COMMAND)");
+			return DS_EXIT_USAGE;
+		}
+		return replica_serve_only(serve, v, q);
+	}
 	if (argc != 2) {
 		cli_errorf("replica", "expected [user@]HOST:DIR REPLICA (or + "
 		           "DIR), got %d argument%s", argc, argc == 1 ? "" : "s");
@@ -246,20 +406,35 @@ cmd_replica(int argc, char **argv)
 		rc = ds_replica_init(argv[1], &o, &st, &err);
 	else
 		rc = ds_replica_pull(argv[1], &o, &st, &err);
-	if (prog.shown)
+	if (prog.shown) {
+		replica_progress_line(&prog, replica_clock(), "received");
 		fputc('\n', stderr);
+	}
 	free(src);
 	if (rc != DS_OK)
 		return cli_fail("replica", &err);
 	if (cli_verbosity >= 2) {
-		char a[24], b[24];
+		char a[24], b[24], sz[32], held[48];
+
 		ds_tid_format(st.old_tid, a);
 		ds_tid_format(st.new_tid, b);
-		fprintf(stderr, "ds replica: %016llX (%s) -> %016llX (%s): "
-		        "%lu transactions, %lu files, %llu bytes, %.2f s\n",
-		        (unsigned long long)st.old_tid, st.old_tid ? a : "empty",
-		        (unsigned long long)st.new_tid, b, st.transactions,
-		        st.members, (unsigned long long)st.bytes, st.seconds);
+		replica_fmt_size(st.bytes, sz);
+		if (st.master_held >= 0)
+			snprintf(held, sizeof(held), "%.3f s", st.master_held);
+		else
+			snprintf(held, sizeof(held), "not reported");
+		fprintf(stderr, "ds replica: %s: %lu transactions, %lu files "
+		        "(%lu object revisions), increment %s (%llu bytes)\n",
+		        init ? "made a new replica" : "applied", st.transactions,
+		        st.members, st.revisions, sz,
+		        (unsigned long long)st.bytes);
+		fprintf(stderr, "ds replica: replica at %016llX (%s), was "
+		        "%016llX (%s)\n", (unsigned long long)st.new_tid,
+		        st.new_tid ? b : "empty", (unsigned long long)st.old_tid,
+		        st.old_tid ? a : "empty");
+		fprintf(stderr, "ds replica: master held in snapshot mode: %s; "
+		        "total time %.2f s%s\n", held, st.seconds,
+		        st.tries > 1 ? " (after retries)" : "");
 	}
 	if (cli_verbosity >= 1)
 		fprintf(stderr, "ds replica: Replica complete\n");

@@ -12,7 +12,7 @@
 CRASH_SUB=mkds
 CRASH_DESC="ds mkds \$RUN/s"
 CRASH_KIND_BUDGET=1000   # about 30 calls: every one (errors once too)
-CRASH_STICKY_BUDGET=10
+CRASH_STICKY_BUDGET=6
 
 # The reference layout: a clean mkds, with the random identity masked.
 layout() {

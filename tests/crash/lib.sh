@@ -62,16 +62,13 @@
 # whose helpers - must_pass, must_fail, assert_*, fail, fixture_copy,
 # tree_md5 - this library reuses).
 
-if [ -z "${TMPDIR:-}" ] || [ -n "${DS_CRASH_TMPDIR:-}" ]; then
-	if [ -n "${DS_CRASH_TMPDIR:-}" ]; then
-		export TMPDIR=$DS_CRASH_TMPDIR
-	elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
-		export TMPDIR=/dev/shm
-	fi
+if [ -n "${DS_CRASH_TMPDIR:-}" ]; then
+	export TMPDIR=$DS_CRASH_TMPDIR
+elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	export TMPDIR=/dev/shm
 fi
 # shellcheck source=../e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-CRASH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 CRASH_SUB=
 CRASH_DESC=
@@ -87,7 +84,6 @@ CRASH_AT=0
 CRASH_KIND=none
 CRASH_OUTCOME_FILE=$SCRATCH/outcome
 CRASH_FINDINGS=$SCRATCH/findings
-CRASH_POINTS=0
 CRASH_LAST=-
 : >"$CRASH_FINDINGS"
 
@@ -323,6 +319,11 @@ crash_point() {
 			crash_check crash_check_failed "$dir" || true
 		fi
 	fi
+	# in a sanitizer build, an error path that leaks or misbehaves
+	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+	        "$CRASH_ERR"; then
+		crash_finding "$kind at call $at: sanitizer report" /dev/null
+	fi
 	outcome=-
 	[ -s "$CRASH_OUTCOME_FILE" ] && outcome=$(cat "$CRASH_OUTCOME_FILE")
 	crash_outcomes["$kind $outcome"]=$(( ${crash_outcomes["$kind $outcome"]:-0} + 1 ))
@@ -380,7 +381,6 @@ crash_enumerate() {
 	crash_check crash_check_done "$ref" ||
 		fail "the clean run's result fails its own checks:" \
 		     "$(cat "$CRASH_FINDINGS")"
-	CRASH_POINTS=$n
 	echo "$E2E_NAME: $CRASH_DESC: $n durable I/O calls" >&2
 
 	# 2. and 3. every fault kind at every (sampled) call index
