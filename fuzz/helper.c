@@ -177,6 +177,15 @@ fz_scratch(void)
 }
 
 const char *
+fz_fixture_src(void)
+{
+	const char *src = getenv("DS_FUZZ_FIXTURES");
+
+	return src != NULL && src[0] != '\0' ? src
+	                                     : DS_SOURCE_DIR "/tests/fixtures";
+}
+
+const char *
 fz_fixture(const char *name)
 {
 	static struct {
@@ -184,7 +193,7 @@ fz_fixture(const char *name)
 		char path[PATH_MAX];
 	} cache[16];
 	static size_t ncache;
-	const char *src = getenv("DS_FUZZ_FIXTURES");
+	const char *src = fz_fixture_src();
 	char tgz[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
 
@@ -194,8 +203,6 @@ fz_fixture(const char *name)
 	if (ncache == sizeof(cache) / sizeof(cache[0]) ||
 	    strlen(name) >= sizeof(cache[0].name))
 		abort();
-	if (src == NULL || src[0] == '\0')
-		src = DS_SOURCE_DIR "/tests/fixtures";
 	snprintf(tgz, sizeof(tgz), "%s/%s.tar.gz", src, name);
 	snprintf(dir, sizeof(dir), "%s/fixtures", fz_scratch());
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -213,6 +220,30 @@ fz_fixture(const char *name)
 		abort();
 	}
 	return cache[ncache++].path;
+}
+
+void
+fz_gunzip(const char *gz, const char *out)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = {"gzip", "-dc", (char *)gz, NULL};
+	pid_t pid;
+	int st;
+
+	if (posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 1, out,
+	                                     O_WRONLY | O_CREAT | O_TRUNC,
+	                                     0644) != 0 ||
+	    posix_spawnp(&pid, "gzip", &fa, NULL, argv, environ) != 0)
+		abort();
+	posix_spawn_file_actions_destroy(&fa);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			abort();
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "fuzz helper: gzip -dc %s failed\n", gz);
+		abort();
+	}
 }
 
 void

@@ -40,12 +40,18 @@ void fz_check_error(int rc, const ds_error *err, const char *call);
  * exit). */
 const char *fz_scratch(void);
 
+/* Where the fixture files are: $DS_FUZZ_FIXTURES, else the source
+ * tree's tests/fixtures. */
+const char *fz_fixture_src(void);
+
 /* Path of a pristine extracted copy of fixture storage `name` (e.g.
  * "bushy-master"), extracted once per process from
  * $DS_FUZZ_FIXTURES/<name>.tar.gz (default: the source tree's
  * tests/fixtures). Never modify it: copy it with fz_copy_tree. */
 const char *fz_fixture(const char *name);
 
+/* gzip -dc gz > out. Aborts on failure. */
+void fz_gunzip(const char *gz, const char *out);
 /* cp -a src dst (dst must not exist). Aborts on failure. */
 void fz_copy_tree(const char *src, const char *dst);
 /* rm -rf path (no error if missing). */

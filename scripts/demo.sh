@@ -1,15 +1,20 @@
 #!/bin/bash
-# demo.sh - the main job, end to end: install the dependencies, build ds,
-# create a storage with `ds mkds`, and show what is in it with `ds log` and
-# `ds dump`; then show a storage written by the original Python
-# implementation (a test fixture) through the same commands.
+# demo.sh - the main job, end to end, on one machine:
+#   1. install the dependencies (scripts/setup-deps.sh) and build ds;
+#   2. create a master storage with `ds gen` (realistic transactions);
+#   3. start an OpenSSH server on 127.0.0.1 with its own keys
+#      (scripts/loopback-sshd.sh; the system's sshd and ~/.ssh untouched);
+#   4. make a replica over ssh with `ds replica --init`;
+#   5. commit more on the master (`ds gen` again, and one `ds commit`);
+#   6. replicate the increment over ssh with `ds replica -v`;
+#   7. check both storages (`ds check`) and prove the replica holds the
+#      master's history (`ds check --compare`);
+#   8. the same once more through a key restricted to
+#      `ds replica --serve-only MASTER` (an ssh forced command);
+#   9. show the newest transactions of both (`ds log -n 5`).
 #
-# Each step is a function, called in order from main() at the bottom, so
-# that later steps (commit data, make a replica, replicate over ssh, check)
-# slot in as more functions.
-#
-# Environment: DS_DEMO_DIR (where the demo storages go; default a new
-# directory under /tmp, kept afterwards), DS_JOBS (build jobs, default 2).
+# Environment: DS_DEMO_DIR (where the storages go; default a new directory
+# under /tmp, kept afterwards), DS_JOBS (build jobs, default 2).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +27,16 @@ step() {
 	echo "=== $*"
 }
 
-# Show a command, then run it.
+# Show a command (an argument with spaces in single quotes), then run it.
 run() {
-	echo "\$ $*"
+	local a line=\$
+	for a in "$@"; do
+		case $a in
+		*[[:space:]]*) line="$line '$a'" ;;
+		*) line="$line $a" ;;
+		esac
+	done
+	echo "$line"
 	"$@"
 }
 
@@ -43,47 +55,102 @@ build() {
 make_demo_dir() {
 	DEMO=${DS_DEMO_DIR:-$(mktemp -d /tmp/ds-demo.XXXXXX)}
 	mkdir -p "$DEMO"
-	[ ! -e "$DEMO/master" ] ||
-		{ echo "demo: $DEMO/master already exists" >&2; exit 1; }
+	DEMO=$(cd "$DEMO" && pwd)
+	local d
+	for d in master replica; do
+		[ ! -e "$DEMO/$d" ] ||
+			{ echo "demo: $DEMO/$d already exists" >&2; exit 1; }
+	done
 }
 
-create_storage() {
-	step "Create an empty Full storage in the bushy layout"
-	run "$DS" mkds "$DEMO/master" Full bushy
-	echo "\$ find $DEMO/master | sort"
-	find "$DEMO/master" -printf '%M %p\n' | sort -k2
-	run grep -E '^(format|version|classname):' "$DEMO/master/config/settings"
+create_master() {
+	step "A master storage: 300 objects in 100 transactions (ds gen)"
+	run "$DS" gen --objects 300 --transactions 100 --per-txn 5 --seed 1 \
+		"$DEMO/master"
+	run "$DS" log -n 3 "$DEMO/master"
 }
 
-show_storage() {
-	local home=$1
-	step "History of $home (newest first)"
-	run "$DS" log -n 8 "$home"
-	step "Its x.serial (the last committed transaction)"
-	run "$DS" dump "$home/A/x/serial"
+start_ssh() {
+	step "An OpenSSH server on 127.0.0.1 with its own keys"
+	. "$ROOT/scripts/loopback-sshd.sh"
+	loopback_sshd_start "$DEMO/sshd"
+	trap loopback_sshd_stop EXIT
+	echo "sshd pid $LOOPBACK_SSHD_PID on 127.0.0.1:$LOOPBACK_SSHD_PORT;" \
+	     "ssh -F $LOOPBACK_SSH_CONFIG dshost logs in"
+	run $LOOPBACK_SSH dshost echo "logged in over ssh as \$(id -un)"
 }
 
-show_original_storage() {
-	local tid tfile
-	step "A storage written by the original Python DirectoryStorage (test fixture)"
-	tar -xzpf "$ROOT/tests/fixtures/bushy-master.tar.gz" -C "$DEMO"
-	show_storage "$DEMO/bushy-master"
-	step "Its newest transaction file, decoded (md5 checked)"
-	tid=$("$DS" log -n 1 "$DEMO/bushy-master" | awk 'NR == 1 { print $1 }')
-	# t040D44.B2249CA6AA in the bushy layout: A/t0/40/D44/B2249CA6AA
-	tfile=$DEMO/bushy-master/A/t${tid:0:1}/${tid:1:2}/${tid:3:3}/${tid:6}
-	run "$DS" dump "$tfile"
-	step "The same, for machines"
-	run "$DS" dump --json "$tfile"
+init_replica() {
+	step "The first copy, over ssh: ds replica --init"
+	run "$DS" replica --init -v -e "$LOOPBACK_SSH" "dshost:$DEMO/master" \
+		"$DEMO/replica"
+}
+
+commit_more() {
+	step "The master moves on: 40 more transactions, and one ds commit"
+	run "$DS" gen -q --objects 30 --transactions 40 --per-txn 4 --seed 2 \
+		"$DEMO/master"
+	printf 'a pickle written by the demo\n' >"$DEMO/pickle"
+	run "$DS" commit -u demo -m "committed by scripts/demo.sh" \
+		"$DEMO/master" new="$DEMO/pickle"
+}
+
+replicate() {
+	step "Replicate the increment over ssh: ds replica -v"
+	run "$DS" replica -v -e "$LOOPBACK_SSH" "dshost:$DEMO/master" \
+		"$DEMO/replica"
+	step "Nothing new: a no-op increment, quietly (what cron runs)"
+	run "$DS" replica -q -e "$LOOPBACK_SSH" "dshost:$DEMO/master" \
+		"$DEMO/replica"
+	echo "(exit $?, nothing printed)"
+}
+
+check_both() {
+	step "Check both storages, then compare the replica with the master"
+	run "$DS" check "$DEMO/master"
+	run "$DS" check "$DEMO/replica"
+	run "$DS" check --compare "$DEMO/master" "$DEMO/replica"
+}
+
+serve_only() {
+	step "A key that can only serve the master: ds replica --serve-only"
+	echo "command=\"$DS replica --serve-only $DEMO/master\",restrict" \
+	     "$LOOPBACK_CLIENT_PUB" >"$LOOPBACK_AUTHORIZED_KEYS"
+	echo "authorized_keys: command=\"$DS replica --serve-only" \
+	     "$DEMO/master\",restrict ssh-ed25519 ..."
+	run "$DS" gen -q --objects 5 --transactions 5 --per-txn 2 --seed 3 \
+		"$DEMO/master"
+	# whatever path the client names, the key serves the master
+	run "$DS" replica -e "$LOOPBACK_SSH" dshost:/any/other/path \
+		"$DEMO/replica"
+	echo "\$ $LOOPBACK_SSH dshost rm -rf $DEMO/master"
+	if $LOOPBACK_SSH dshost rm -rf "$DEMO/master"; then
+		echo "demo: the forced command ran something else" >&2
+		exit 1
+	fi
+	run "$DS" check -q --compare "$DEMO/master" "$DEMO/replica"
+	echo "(exit $?: the replica holds the master's history)"
+}
+
+show_both() {
+	step "The newest transactions of the master"
+	run "$DS" log -n 5 "$DEMO/master"
+	step "The newest transactions of the replica"
+	run "$DS" log -n 5 "$DEMO/replica"
 }
 
 main() {
 	setup_deps
 	build
 	make_demo_dir
-	create_storage
-	show_storage "$DEMO/master"
-	show_original_storage
+	create_master
+	start_ssh
+	init_replica
+	commit_more
+	replicate
+	check_both
+	serve_only
+	show_both
 	step "Done: the demo storages are in $DEMO"
 }
 

@@ -107,7 +107,7 @@ replica_master_side(const char *dir)
 /* --serve-only: the client's command (SSH_ORIGINAL_COMMAND) is only read
  * for its -v/-q; it must look like what a ds replica client (or the
  * original replica.py) sends: "[PATH/]ds replica [-v|-q]... + DIR" or
- * "[PATH/]replica.py [-v|-q]... + DIR". Its DIR is not used: DIR is the
+ * "[PATH/]python... PATH/replica.py [-v|-q]... + DIR". Its DIR is not used: DIR is the
  * one given to --serve-only. Anything else is refused without reading a
  * byte of stdin. Returns 0 and sets *verbosity, or -1. */
 static int
@@ -115,6 +115,7 @@ replica_client_command(const char *cmd, int *verbosity)
 {
 	char buf[4096], *w, *save = NULL;
 	int state = 0, v = 1;   /* 0 program, 1 "replica", 2 options, 3 DIR */
+	int interp = 0;
 
 	if (strlen(cmd) >= sizeof(buf))
 		return -1;
@@ -133,6 +134,10 @@ replica_client_command(const char *cmd, int *verbosity)
 			const char *b = strrchr(w, '/');
 
 			b = b ? b + 1 : w;
+			if (!interp && strncmp(b, "python", 6) == 0) {
+				interp = 1;   /* the original's interpreter */
+				continue;
+			}
 			if (strcmp(b, "replica.py") == 0)
 				state = 2;
 			else if (strcmp(b, "ds") == 0)
@@ -189,8 +194,8 @@ replica_serve_only(const char *dir, int v, int q)
 	if (cli_verbosity < 0)
 		cli_verbosity = 0;
 	if (orig != NULL)
-		cli_log(DS_LOG_DEBUG, "--serve-only: serving the storage given "
-		        "to --serve-only; the client's command was ignored",
+		cli_log(DS_LOG_DEBUG, "--serve-only: serving the storage of "
+		        "the forced command, whatever path the client named",
 		        "replica");
 	return replica_master_side(dir);
 }
@@ -424,9 +429,10 @@ cmd_replica(int argc, char **argv)
 		else
 			snprintf(held, sizeof(held), "not reported");
 		fprintf(stderr, "ds replica: %s: %lu transactions, %lu files "
-		        "(%lu object revisions), increment %s (%llu bytes)\n",
+		        "(%lu object revisions), %s %s (%llu bytes)\n",
 		        init ? "made a new replica" : "applied", st.transactions,
-		        st.members, st.revisions, sz,
+		        st.members, st.revisions, init ? "received" : "increment",
+		        sz,
 		        (unsigned long long)st.bytes);
 		fprintf(stderr, "ds replica: replica at %016llX (%s), was "
 		        "%016llX (%s)\n", (unsigned long long)st.new_tid,

@@ -6,7 +6,8 @@
 # with a message naming it instead of misreading it (as a storage, a
 # replica or a master), mkds refuses to overwrite it, and after it is
 # removed mkds succeeds. A kill after the last file was written leaves a
-# complete storage, which must then pass ds check.
+# complete storage: byte-identical, but for its random identity, to a clean
+# mkds's (which passes ds check).
 . "$(dirname "$0")/lib.sh"
 
 CRASH_SUB=mkds

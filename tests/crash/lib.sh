@@ -353,6 +353,14 @@ crash_bisect() {
 	done
 }
 
+# The "index outcome" lines of a kind: sampled, then bisected.
+crash_points_of() {
+	cat "$1"
+	if [ -e "$1.refined" ]; then
+		cat "$1.refined"
+	fi
+}
+
 crash_enumerate() {
 	local ref=$SCRATCH/ref n budget kind at out start prev prev_out
 	local refined=0 list total=0 line
@@ -414,8 +422,17 @@ crash_enumerate() {
 				refined=$(wc -l <"$list.refined")
 			fi
 		fi
+		# where the outcome changes between neighbouring calls (the
+		# commit points, for kills)
+		crash_points_of "$list" | sort -n -u |
+			awk -v name="$E2E_NAME" -v kind="$kind" '
+			NR > 1 && $1 == pa + 1 && $2 != po && $2 != "-" && po != "-" {
+				printf "%s: %s: outcome %s at call %d, %s at call %d\n",
+				       name, kind, po, pa, $2, $1
+			}
+			{ pa = $1; po = $2 }' >&2
 		echo "$E2E_NAME: $kind: ${crash_n[$kind]:-0} points," \
-		     "$(cat "$list" "$list.refined" 2>/dev/null |
+		     "$(crash_points_of "$list" |
 		        awk '{c[$2]++} END {for (o in c) printf "%s %d ", o, c[o]}')" >&2
 	done
 

@@ -1,0 +1,256 @@
+#!/bin/bash
+# bench/run.sh - the replication benchmark of issue 6, in one command.
+#
+#   bench/run.sh [--gen-only] [--runs N] [--sizes "small large"]
+#
+# Builds the project (RelWithDebInfo) in build-bench/, generates the stores
+# with `ds gen` (kept in $BENCH_DIR, default /var/tmp/ds-bench, and reused
+# by later runs), starts sshd on 127.0.0.1 (tests/e2e/lib.sh) and, for each
+# store size and each lag D (10 and 1000 transactions of 10 objects), times
+# with hyperfine, restoring the lagging replica before every run:
+#   ds      ds replica over ssh
+#   rsync   rsync -a of A/ over the same ssh
+#   floor   tar of exactly the changed files through one ssh pipe,
+#           extracted, then one sync -f of the replica's filesystem
+# then measures the master's snapshot hold (ds replica -v), the peak RSS of
+# both sides (/usr/bin/time -v, the master's through an -e wrapper) and the
+# engine's commits per second with fsync on (bench/commit_rate.c, linked
+# with the library). It prints a table of medians and ratios.
+#
+# Store sizes (env overrides): SMALL_OBJECTS/SMALL_TXNS, LARGE_OBJECTS/
+# LARGE_TXNS. A lagging replica shares A/'s unchanged files with the master
+# through hard links (cp -al): every writer involved (the engine's flusher,
+# rsync, tar, the restore) replaces files by rename or unlink, and the only
+# files ds replica rewrites in place are ones the master has replaced since
+# (so the replica's inode is its own) or x.oid with identical bytes.
+set -euo pipefail
+umask 022
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+BUILD=${BUILD:-$SRC/build-bench}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/ds-bench}
+RUNS=${RUNS:-3}
+SIZES=${SIZES:-"small large"}
+GEN_ONLY=0
+SMALL_OBJECTS=${SMALL_OBJECTS:-20000}
+SMALL_TXNS=${SMALL_TXNS:-8000}
+LARGE_OBJECTS=${LARGE_OBJECTS:-200000}
+LARGE_TXNS=${LARGE_TXNS:-40000}
+PER_TXN=10
+LAGS="10 1000"
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--gen-only) GEN_ONLY=1 ;;
+	--runs) RUNS=$2; shift ;;
+	--sizes) SIZES=$2; shift ;;
+	-h|--help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
+	*) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+log() { echo "bench: $(date -u +%H:%M:%S) $*" >&2; }
+
+# ---- build --------------------------------------------------------------
+build() {
+	log "building $BUILD (RelWithDebInfo)"
+	cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		>/dev/null
+	ninja -j2 -C "$BUILD" ds dirstorage >/dev/null
+	DS=$BUILD/ds
+	DSDIR=$BUILD
+	cc -O2 -g -Wall -Wextra -Werror -I"$SRC/include" \
+		-o "$BENCH_DIR/commit_rate" "$HERE/commit_rate.c" \
+		"$BUILD/libdirstorage.a" -lcrypto -larchive -ljansson -lcurl \
+		-lpthread -lm
+}
+
+# ---- stores ---------------------------------------------------------------
+# $BENCH_DIR/<size>/M             the master, D=1000 transactions ahead
+# $BENCH_DIR/<size>/R<D>          a replica lagging by D transactions
+# $BENCH_DIR/<size>/R<D>.restore/ what restores R<D> (see mkrestore)
+objects_of() { if [ "$1" = small ]; then echo "$SMALL_OBJECTS"; else echo "$LARGE_OBJECTS"; fi; }
+txns_of() { if [ "$1" = small ]; then echo "$SMALL_TXNS"; else echo "$LARGE_TXNS"; fi; }
+
+# lagging_copy M R: R = M now (A/ hard-linked, the rest copied)
+lagging_copy() {
+	mkdir "$2"
+	cp -al "$1/A" "$2/A"
+	for d in B config journal misc; do
+		cp -a "$1/$d" "$2/$d"
+	done
+}
+
+gen_size() {
+	local size=$1 d=$BENCH_DIR/$1 n t base t0
+	n=$(objects_of "$size")
+	t=$(txns_of "$size")
+	if [ -f "$d/.done" ]; then
+		log "$size: stores exist in $d"
+		return 0
+	fi
+	rm -rf "$d"
+	mkdir -p "$d"
+	base=$((t - 1000))
+	t0=$(date +%s)
+	log "$size: ds gen $n objects, $base transactions of $PER_TXN"
+	"$DS" gen -q --nosync --objects "$n" --transactions "$base" \
+		--per-txn "$PER_TXN" --seed 1 "$d/M"
+	sync -f "$d/M"
+	echo "gen_base_s $(( $(date +%s) - t0 ))" >"$d/gen.times"
+	log "$size: base done in $(( $(date +%s) - t0 )) s"
+	lagging_copy "$d/M" "$d/R1000"
+	# the increments: 10 new objects, then rewrites of those (no object
+	# over 100 KB, so both sizes get byte-identical increments)
+	"$DS" gen -q --nosync --objects 10 --big 0 --transactions 990 \
+		--per-txn "$PER_TXN" --seed 2 "$d/M"
+	sync -f "$d/M"
+	lagging_copy "$d/M" "$d/R10"
+	"$DS" gen -q --nosync --objects 10 --big 0 --transactions 10 \
+		--per-txn "$PER_TXN" --seed 3 "$d/M"
+	sync -f "$d/M"
+	echo "gen_total_s $(( $(date +%s) - t0 ))" >>"$d/gen.times"
+	(cd "$d/M" && find . -type f | wc -l) >"$d/files"
+	du -sk "$d/M" | cut -f1 >"$d/kbytes"
+	for lag in $LAGS; do
+		mkrestore "$d" "$lag"
+	done
+	touch "$d/.done"
+	log "$size: stores ready in $(( $(date +%s) - t0 )) s," \
+	    "$(cat "$d/files") files"
+}
+
+# mkrestore DIR D: what the increment changes in R<D>, from one rsync dry
+# run (a tree walk, once, at setup): new files and directories to remove,
+# a tar of the changed files as they are in R<D>, copies of the small
+# directories; and the list of every file of the increment for the floor.
+mkrestore() {
+	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore
+	rm -rf "$x"
+	mkdir -p "$x"
+	rsync -ani "$d/M/A/" "$r/A/" >"$x/itemize"
+	awk '$1 ~ /^[>c]f\+\+\+/ { print substr($0, 13) }' "$x/itemize" \
+		>"$x/newfiles"
+	awk '$1 ~ /^[>c]f/ && $1 !~ /^[>c]f\+\+\+/ { print substr($0, 13) }' \
+		"$x/itemize" >"$x/changed"
+	awk '$1 ~ /^cd\+\+\+/ { print substr($0, 13) }' "$x/itemize" |
+		sort -r >"$x/newdirs"
+	cat "$x/newfiles" "$x/changed" >"$x/floorlist"
+	tar -C "$r/A" -cf "$x/changed.tar" -T "$x/changed"
+	for s in B config journal misc; do
+		cp -a "$r/$s" "$x/$s"
+	done
+	cat >"$x/restore.sh" <<-EOF
+	#!/bin/bash
+	# restore $r to its lagging state
+	set -e
+	cd "$r/A"
+	xargs -r -d '\n' rm -f <"$x/newfiles"
+	xargs -r -d '\n' rmdir <"$x/newdirs" 2>/dev/null || true
+	tar -xf "$x/changed.tar"
+	cd "$r"
+	rm -rf B config journal misc
+	cp -a "$x/B" "$x/config" "$x/journal" "$x/misc" .
+	sync -f .
+	EOF
+	chmod +x "$x/restore.sh"
+	log "R$lag: $(wc -l <"$x/newfiles") new files, $(wc -l \
+	     <"$x/changed") changed, $(wc -l <"$x/newdirs") new directories"
+}
+
+mkdir -p "$BENCH_DIR"
+build
+for size in $SIZES; do
+	gen_size "$size"
+done
+[ "$GEN_ONLY" -eq 1 ] && exit 0
+
+# ---- sshd -------------------------------------------------------------------
+# lib.sh wants the e2e environment; only its sshd helpers are used here
+export DS_BIN=$DS DS_FIXTURE_DIR=/nonexistent DS_MANIFEST_DIR=/nonexistent
+. "$SRC/tests/e2e/lib.sh"
+trap - EXIT
+trap 'stop_sshd; rm -rf "$SCRATCH"' EXIT
+start_sshd 2>/dev/null
+log "sshd on 127.0.0.1:$SSHD_PORT"
+
+# the master side under /usr/bin/time -v: an -e wrapper that rewrites the
+# remote command
+cat >"$BENCH_DIR/ssh-timed" <<EOF
+#!/bin/bash
+# ssh-timed HOST CMD...: ssh HOST /usr/bin/time -v -o FILE CMD...
+host=\$1; shift
+exec $SSH_CMD "\$host" /usr/bin/time -v -o "$BENCH_DIR/master.time" "\$@"
+EOF
+chmod +x "$BENCH_DIR/ssh-timed"
+
+OUT=$BENCH_DIR/results
+mkdir -p "$OUT"
+TABLE=$OUT/table.md
+
+median_of() { # hyperfine json -> median seconds of command $2
+	jq -r ".results[$2].median" "$1"
+}
+
+echo "| store | files | D | ds replica (s) | rsync -a (s) | floor (s) | rsync/ds | ds/floor | snapshot hold | RSS replica | RSS master |" >"$TABLE"
+echo "|---|---|---|---|---|---|---|---|---|---|---|" >>"$TABLE"
+for size in $SIZES; do
+	d=$BENCH_DIR/$size
+	for lag in $LAGS; do
+		r=$d/R$lag
+		x=$r.restore
+		log "$size D=$lag: hyperfine, $RUNS runs each"
+		hyperfine -N --runs "$RUNS" --prepare "$x/restore.sh" \
+			--export-json "$OUT/$size-$lag.json" \
+			-n ds "$DS replica -q -e '$SSH_CMD' -d $DSDIR dshost:$d/M $r" \
+			-n rsync "rsync -a -e '$SSH_CMD' dshost:$d/M/A/ $r/A/" \
+			-n floor "bash -c \"$SSH_CMD dshost 'tar -C $d/M/A -cf - -T $x/floorlist' | tar -C $r/A -xf - && sync -f $r\"" \
+			>"$OUT/$size-$lag.hyperfine" 2>&1
+		# once more, verbose and under /usr/bin/time on both sides
+		"$x/restore.sh"
+		/usr/bin/time -v -o "$OUT/$size-$lag.replica.time" \
+			"$DS" replica -v -e "$BENCH_DIR/ssh-timed" -d "$DSDIR" \
+			"dshost:$d/M" "$r" 2>"$OUT/$size-$lag.verbose"
+		cp "$BENCH_DIR/master.time" "$OUT/$size-$lag.master.time"
+		cmp -s "$d/M/A/x.serial" "$r/A/x.serial" ||
+			{ log "$size D=$lag: replica's x.serial differs"; exit 1; }
+		"$x/restore.sh"
+		j=$OUT/$size-$lag.json
+		tds=$(median_of "$j" 0)
+		trs=$(median_of "$j" 1)
+		tfl=$(median_of "$j" 2)
+		hold=$(grep -io 'snapshot mode held[^,;]*' \
+		       "$OUT/$size-$lag.verbose" | head -1 | sed 's/.*held *//I')
+		rss_r=$(awk -F': ' '/Maximum resident/ { print $2 }' \
+		        "$OUT/$size-$lag.replica.time")
+		rss_m=$(awk -F': ' '/Maximum resident/ { print $2 }' \
+		        "$OUT/$size-$lag.master.time")
+		printf '| %s | %s | %s | %.3f | %.3f | %.3f | %.1f× | %.2f× | %s | %d KiB | %d KiB |\n' \
+			"$size" "$(cat "$d/files")" "$lag" "$tds" "$trs" "$tfl" \
+			"$(echo "$trs / $tds" | bc -l)" \
+			"$(echo "$tds / $tfl" | bc -l)" "${hold:-?}" \
+			"$rss_r" "$rss_m" >>"$TABLE"
+	done
+done
+
+# ---- engine commit rate ---------------------------------------------------
+log "engine commits per second (fsync on)"
+rm -rf "$BENCH_DIR/commit-store"
+"$BENCH_DIR/commit_rate" "$BENCH_DIR/commit-store" 200 1 >"$OUT/commit-1"
+rm -rf "$BENCH_DIR/commit-store"
+"$BENCH_DIR/commit_rate" "$BENCH_DIR/commit-store" 200 10 >"$OUT/commit-10"
+rm -rf "$BENCH_DIR/commit-store"
+
+echo
+echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' \
+	/proc/meminfo) MiB, $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC'); hyperfine medians of $RUNS runs"
+for size in $SIZES; do
+	echo "$size: $(objects_of "$size") objects + 20, $(cat "$BENCH_DIR/$size/files") files, $(( $(cat "$BENCH_DIR/$size/kbytes") / 1024 )) MiB; $(tr '\n' ' ' <"$BENCH_DIR/$size/gen.times")"
+done
+echo
+cat "$TABLE"
+echo
+cat "$OUT/commit-1" "$OUT/commit-10"
