@@ -474,6 +474,13 @@ recv_revision(struct recv *r, int64_t size, ds_oid oid, ds_tid serial,
 		return ds_error_set(err, DS_EPROTO,
 		                    "%s: reserved bytes 24..39 are not zero",
 		                    r->what);
+	/* The md5 covers bytes 56.., not the undo source (16..23): at least
+	 * hold it to what ds check requires, an earlier revision or none. */
+	if (ds_get_u64(hdr + 16) >= serial)
+		return ds_error_set(err, DS_EPROTO,
+		                    "%s: undo source %016llX is not earlier than "
+		                    "the revision", r->what,
+		                    (unsigned long long)ds_get_u64(hdr + 16));
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
 		rc = ds_error_set(err, DS_ENOMEM, "%s: md5: out of memory",

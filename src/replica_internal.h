@@ -47,7 +47,9 @@ struct archive_summary {
  * back to exp->base_tid exactly), and nothing but zero bytes after the
  * end. Memory stays bounded by the largest transaction file.
  * Errors: DS_EPROTO (the stream is refused: the message says why and
- * names the member), DS_EIO (spool write), DS_ENOMEM, or rd's error.
+ * names the member), DS_EREFUSED (the master's x.serial is older than
+ * the replica's: the replica is newer than the master), DS_EIO (spool
+ * write), DS_ENOMEM, or rd's error.
  * On a read error (rd returned -1) the status of rd is returned and
  * *read_failed is set to 1 (may be NULL). */
 int archive_receive(archive_read_fn rd, void *rctx, int spool_fd,

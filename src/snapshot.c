@@ -321,8 +321,13 @@ snapshot_access(ds_snapshot *s, const char *conf, const char *access,
 		                       access, err)) != DS_OK)
 			return rc;
 	}
-	if ((rc = ds_file_read(path, 4096, &buf, &len, err)) != DS_OK)
-		return rc;
+	if ((rc = ds_file_read(path, 4096, &buf, &len, err)) != DS_OK) {
+		/* a missing or oversized access file is a configuration
+		 * mistake (needs a human), not "this is not a storage" */
+		if ((rc == DS_ENOTFOUND || rc == DS_ECORRUPT) && err != NULL)
+			err->status = DS_ECONFIG;
+		return rc == DS_ENOTFOUND || rc == DS_ECORRUPT ? DS_ECONFIG : rc;
+	}
 	line = (char *)buf;
 	line[len] = '\0';  /* ds_file_read leaves one spare byte */
 	end = strchr(line, '\n');

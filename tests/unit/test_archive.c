@@ -278,6 +278,12 @@ test_damaged_streams(void **state)
 	memcpy(b2, buf, len);
 	b2[ms[2].off + 512 + 70] ^= 0x01;
 	refused(b2, len, base, DS_EPROTO, "md5");
+	/* an undo source (bytes 16..23, outside the md5) that is not
+	 * earlier than the revision itself (fuzz finding
+	 * fuzz/regressions/archive/revision-undo-from-unchecked) */
+	memcpy(b2, buf, len);
+	memset(b2 + ms[4].off + 512 + 16, 0xFF, 8);
+	refused(b2, len, base, DS_EPROTO, "undo source");
 	/* a damaged header (checksum) */
 	memcpy(b2, buf, len);
 	b2[ms[6].off + 10] ^= 0x01;
