@@ -18,7 +18,8 @@
 # with the library). It prints a table of medians and ratios.
 #
 # Store sizes (env overrides): SMALL_OBJECTS/SMALL_TXNS, LARGE_OBJECTS/
-# LARGE_TXNS. A lagging replica shares A/'s unchanged files with the master
+# LARGE_TXNS, then LARGE_EXTRA_TXNS more transactions on
+# LARGE_EXTRA_OBJECTS new objects (--big 0) to reach ~1M files quickly. A lagging replica shares A/'s unchanged files with the master
 # through hard links (cp -al): every writer involved (the engine's flusher,
 # rsync, tar, the restore) replaces files by rename or unlink, and the only
 # files ds replica rewrites in place are ones the master has replaced since
@@ -26,6 +27,9 @@
 set -euo pipefail
 umask 022
 export LC_ALL=C
+# the whole script is one compound command, read before it runs: editing
+# this file while a run is going does not change that run
+{
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
@@ -38,6 +42,8 @@ SMALL_OBJECTS=${SMALL_OBJECTS:-20000}
 SMALL_TXNS=${SMALL_TXNS:-8000}
 LARGE_OBJECTS=${LARGE_OBJECTS:-200000}
 LARGE_TXNS=${LARGE_TXNS:-40000}
+LARGE_EXTRA_OBJECTS=${LARGE_EXTRA_OBJECTS:-1000}
+LARGE_EXTRA_TXNS=${LARGE_EXTRA_TXNS:-40000}
 PER_TXN=10
 LAGS="10 1000"
 
@@ -77,31 +83,53 @@ txns_of() { if [ "$1" = small ]; then echo "$SMALL_TXNS"; else echo "$LARGE_TXNS
 
 # lagging_copy M R: R = M now (A/ hard-linked, the rest copied)
 lagging_copy() {
+	local sub
 	mkdir "$2"
 	cp -al "$1/A" "$2/A"
-	for d in B config journal misc; do
-		cp -a "$1/$d" "$2/$d"
+	for sub in B config journal misc; do
+		cp -a "$1/$sub" "$2/$sub"
 	done
 }
 
 gen_size() {
-	local size=$1 d=$BENCH_DIR/$1 n t base t0
+	local size=$1 d=$BENCH_DIR/$1 n t base t0 extra_n extra_t
 	n=$(objects_of "$size")
 	t=$(txns_of "$size")
+	extra_n=0
+	extra_t=0
+	if [ "$size" = large ]; then
+		extra_n=$LARGE_EXTRA_OBJECTS
+		extra_t=$LARGE_EXTRA_TXNS
+	fi
 	if [ -f "$d/.done" ]; then
 		log "$size: stores exist in $d"
 		return 0
 	fi
-	rm -rf "$d"
-	mkdir -p "$d"
-	base=$((t - 1000))
 	t0=$(date +%s)
-	log "$size: ds gen $n objects, $base transactions of $PER_TXN"
-	"$DS" gen -q --nosync --objects "$n" --transactions "$base" \
-		--per-txn "$PER_TXN" --seed 1 "$d/M"
-	sync -f "$d/M"
-	echo "gen_base_s $(( $(date +%s) - t0 ))" >"$d/gen.times"
-	log "$size: base done in $(( $(date +%s) - t0 )) s"
+	base=$((t - 1000))
+	if [ ! -f "$d/.phase1" ]; then
+		rm -rf "$d"
+		mkdir -p "$d"
+		log "$size: ds gen $n objects, $base transactions of $PER_TXN"
+		"$DS" gen -q --nosync --objects "$n" --transactions "$base" \
+			--per-txn "$PER_TXN" --seed 1 "$d/M"
+		sync -f "$d/M"
+		echo "gen_phase1_s $(( $(date +%s) - t0 ))" >"$d/gen.times"
+		touch "$d/.phase1"
+	fi
+	rm -rf "$d/R1000" "$d/R10" "$d"/*.restore
+	if [ "$extra_t" -gt 0 ] && [ ! -f "$d/.phase2" ]; then
+		# more history on a small part of the objects (no object over
+		# 100 KB): files, not bytes, are what a tree walk pays for
+		log "$size: ds gen $extra_n more objects, $extra_t transactions"
+		"$DS" gen -q --nosync --objects "$extra_n" --big 0 \
+			--transactions "$extra_t" --per-txn "$PER_TXN" --seed 4 \
+			"$d/M"
+		sync -f "$d/M"
+		echo "gen_phase2_s $(( $(date +%s) - t0 ))" >>"$d/gen.times"
+		touch "$d/.phase2"
+	fi
+	log "$size: base done; lagging replicas"
 	lagging_copy "$d/M" "$d/R1000"
 	# the increments: 10 new objects, then rewrites of those (no object
 	# over 100 KB, so both sizes get byte-identical increments)
@@ -128,7 +156,7 @@ gen_size() {
 # a tar of the changed files as they are in R<D>, copies of the small
 # directories; and the list of every file of the increment for the floor.
 mkrestore() {
-	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore
+	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore s
 	rm -rf "$x"
 	mkdir -p "$x"
 	rsync -ani "$d/M/A/" "$r/A/" >"$x/itemize"
@@ -222,8 +250,11 @@ for size in $SIZES; do
 		tds=$(median_of "$j" 0)
 		trs=$(median_of "$j" 1)
 		tfl=$(median_of "$j" 2)
-		hold=$(grep -io 'snapshot mode held[^,;]*' \
-		       "$OUT/$size-$lag.verbose" | head -1 | sed 's/.*held *//I')
+		hold=$(sed -n 's/.*master held in snapshot mode: \([0-9.]*\) s.*/\1/p' \
+		       "$OUT/$size-$lag.verbose" | head -1)
+		total=$(sed -n 's/.*; total time \([0-9.]*\) s.*/\1/p' \
+		        "$OUT/$size-$lag.verbose" | head -1)
+		holdpct=$(echo "100 * ${hold:-0} / ${total:-1}" | bc -l)
 		rss_r=$(awk -F': ' '/Maximum resident/ { print $2 }' \
 		        "$OUT/$size-$lag.replica.time")
 		rss_m=$(awk -F': ' '/Maximum resident/ { print $2 }' \
@@ -231,7 +262,8 @@ for size in $SIZES; do
 		printf '| %s | %s | %s | %.3f | %.3f | %.3f | %.1f× | %.2f× | %s | %d KiB | %d KiB |\n' \
 			"$size" "$(cat "$d/files")" "$lag" "$tds" "$trs" "$tfl" \
 			"$(echo "$trs / $tds" | bc -l)" \
-			"$(echo "$tds / $tfl" | bc -l)" "${hold:-?}" \
+			"$(echo "$tds / $tfl" | bc -l)" \
+			"${hold:-?} s of ${total:-?} s ($(printf %.0f "$holdpct")%)" \
 			"$rss_r" "$rss_m" >>"$TABLE"
 	done
 done
@@ -254,3 +286,5 @@ echo
 cat "$TABLE"
 echo
 cat "$OUT/commit-1" "$OUT/commit-10"
+exit 0
+}
