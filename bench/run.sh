@@ -243,7 +243,7 @@ for size in $SIZES; do
 			"$DS" replica -v -e "$BENCH_DIR/ssh-timed" -d "$DSDIR" \
 			"dshost:$d/M" "$r" 2>"$OUT/$size-$lag.verbose"
 		cp "$BENCH_DIR/master.time" "$OUT/$size-$lag.master.time"
-		cmp -s "$d/M/A/x.serial" "$r/A/x.serial" ||
+		cmp -s "$d/M/A/x/serial" "$r/A/x/serial" ||
 			{ log "$size D=$lag: replica's x.serial differs"; exit 1; }
 		"$x/restore.sh"
 		j=$OUT/$size-$lag.json

@@ -200,9 +200,7 @@ ds_storage_create(const char *home, const char *classname,
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		if ((rc = mkds_mkdir(made, home, dirs[i], err)) != DS_OK)
 			goto out;
-	if ((rc = mkds_file(made, home, "config/settings", settings, slen,
-	                    err)) != DS_OK ||
-	    (rc = mkds_file(made, home, "config/identity", identity, 32,
+	if ((rc = mkds_file(made, home, "config/identity", identity, 32,
 	                    err)) != DS_OK)
 		goto out;
 	for (size_t i = 0; i < sizeof(xnames) / sizeof(xnames[0]); i++)
@@ -211,12 +209,33 @@ ds_storage_create(const char *home, const char *classname,
 			goto out;
 
 	/* The files are fsynced; now their directory entries, deepest
-	 * directory first, and last HOME's own entry in its parent. Until
-	 * then a crash could leave a storage without its settings. */
+	 * directory first, so that everything else is durable before the
+	 * settings file appears. */
 	for (size_t i = made->n; i-- > 0;)
 		if (made->is_dir[i] &&
 		    (rc = ds_io_fsync_dir(made->path[i], err)) != DS_OK)
 			goto out;
+	/* config/settings is what makes a directory a storage (every tool
+	 * refuses a home without it), so it is written last: a crash before
+	 * this point leaves debris that no tool mistakes for a storage, and
+	 * never a storage missing x.packed or its identity. */
+	{
+		/* written under a temporary name and renamed, so that a crash
+		 * never leaves a torn settings file */
+		char tmp[MKDS_PATH_MAX], final[MKDS_PATH_MAX];
+		if ((rc = mkds_file(made, home, "config/.settings.new",
+		                    settings, slen, err)) != DS_OK)
+			goto out;
+		snprintf(tmp, sizeof(tmp), "%s/config/.settings.new", home);
+		snprintf(final, sizeof(final), "%s/config/settings", home);
+		if ((rc = ds_io_rename(tmp, final, err)) != DS_OK ||
+		    (rc = mkds_record(made, final, 0, err)) != DS_OK)
+			goto out;
+	}
+	snprintf(parent, sizeof(parent), "%s/config", home);
+	if ((rc = ds_io_fsync_dir(parent, err)) != DS_OK)
+		goto out;
+	/* last, HOME's own entry in its parent */
 	snprintf(parent, sizeof(parent), "%s", home);
 	if ((rc = ds_io_fsync_dir(dirname(parent), err)) != DS_OK)
 		goto out;

@@ -52,7 +52,8 @@ struct replica_ctx {
 	unsigned char hdr[512];
 	size_t hdr_fill;
 	uint64_t written;
-	ds_error cb_err;
+	ds_error cb_err;            /* the first spool write error */
+	char spool[PATH_MAX + 64];  /* names the spool in messages */
 };
 
 /* ---- messages ---- */
@@ -244,10 +245,13 @@ replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 	const unsigned char *p = buf;
 	size_t n = len;
 
+	/* after a spool error, swallow the rest (see fail below) */
+	if (c->cb_err.status != DS_OK)
+		return (la_ssize_t)len;
 	while (n > 0) {
 		if (c->pass > 0) {
 			size_t k = c->pass < n ? (size_t)c->pass : n;
-			if (ds_io_write_all(c->fd, p, k, "increment spool",
+			if (ds_io_write_all(c->fd, p, k, c->spool,
 			                    &c->cb_err) != DS_OK)
 				goto fail;
 			c->pass -= k;
@@ -278,7 +282,7 @@ replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 				}
 				c->pass = (size + 511) / 512 * 512;
 			}
-			if (ds_io_write_all(c->fd, c->hdr, 512, "increment spool",
+			if (ds_io_write_all(c->fd, c->hdr, 512, c->spool,
 			                    &c->cb_err) != DS_OK)
 				goto fail;
 			c->written += 512;
@@ -286,8 +290,11 @@ replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 	}
 	return (la_ssize_t)len;
 fail:
-	archive_set_error(a, EIO, "%s", c->cb_err.msg);
-	return -1;
+	/* Not reported to libarchive: an archive in its FATAL state leaks
+	 * its client buffer on free (libarchive 3.6). The error waits in
+	 * cb_err, which every caller checks after each archive call. */
+	(void)a;
+	return (la_ssize_t)len;
 }
 
 static int
@@ -344,7 +351,14 @@ replica_tar_add(struct replica_ctx *c, const char *relpath, ds_error *err)
 	archive_entry_set_gid(c->entry, 0);
 	archive_entry_set_uname(c->entry, "root");
 	archive_entry_set_gname(c->entry, "root");
-	if (archive_write_header(c->a, c->entry) != ARCHIVE_OK) {
+	if (archive_write_header(c->a, c->entry) != ARCHIVE_OK ||
+	    c->cb_err.status != DS_OK) {
+		if (c->cb_err.status != DS_OK) {
+			rc = c->cb_err.status;
+			if (err != NULL)
+				*err = c->cb_err;
+			goto out;
+		}
 		rc = ds_error_set(err, c->cb_err.status ? c->cb_err.status : DS_EIO,
 		                  "increment: %s: %s", relpath,
 		                  archive_error_string(c->a));
@@ -368,7 +382,14 @@ replica_tar_add(struct replica_ctx *c, const char *relpath, ds_error *err)
 			                  "it was being read", path);
 			goto out;
 		}
-		if (archive_write_data(c->a, c->copybuf, (size_t)n) != n) {
+		if (archive_write_data(c->a, c->copybuf, (size_t)n) != n ||
+		    c->cb_err.status != DS_OK) {
+			if (c->cb_err.status != DS_OK) {
+				rc = c->cb_err.status;
+				if (err != NULL)
+					*err = c->cb_err;
+				goto out;
+			}
 			rc = ds_error_set(err, c->cb_err.status ? c->cb_err.status :
 			                  DS_EIO, "increment: %s: %s", relpath,
 			                  archive_error_string(c->a));
@@ -482,8 +503,9 @@ replica_init_all(struct replica_ctx *c, ds_error *err)
 
 /* ---- spooling and sending ---- */
 
+/* desc (descsz bytes) receives how messages name the spool. */
 static int
-replica_spool_open(int *fd, ds_error *err)
+replica_spool_open(int *fd, char *desc, size_t descsz, ds_error *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[PATH_MAX];
@@ -493,14 +515,18 @@ replica_spool_open(int *fd, ds_error *err)
 	/* O_TMPFILE: never visible, vanishes with us (no fsync needed: the
 	 * spool only has to outlive this process). */
 	*fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (*fd >= 0)
+	if (*fd >= 0) {
+		snprintf(desc, descsz, "increment spool (unnamed file in %s)",
+		         tmp);
 		return DS_OK;
+	}
 	if (snprintf(path, sizeof(path), "%s/ds-increment-XXXXXX", tmp) >=
 	    (int)sizeof(path))
 		return ds_error_set(err, DS_EINVAL, "spool: %s: too long", tmp);
 	*fd = mkostemp(path, O_CLOEXEC);
 	if (*fd < 0)
 		return ds_error_sys(err, errno, "spool: create", path);
+	snprintf(desc, descsz, "increment spool %s (unlinked)", path);
 	unlink(path);
 	return DS_OK;
 }
@@ -700,7 +726,8 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	if ((rc = ds_snapshot_acquire(home, &sopts, &snap, err)) != DS_OK)
 		goto out;
 	t0 = replica_now();
-	if ((rc = replica_spool_open(&c.fd, err)) != DS_OK ||
+	if ((rc = replica_spool_open(&c.fd, c.spool, sizeof(c.spool), err)) !=
+	    DS_OK ||
 	    (rc = replica_tar_open(&c, err)) != DS_OK)
 		goto release;
 	if (init) {
@@ -719,8 +746,13 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 		}
 	}
 	if (rc == DS_OK && archive_write_close(c.a) != ARCHIVE_OK)
-		rc = ds_error_set(err, c.cb_err.status ? c.cb_err.status : DS_EIO,
-		                  "increment: %s", archive_error_string(c.a));
+		rc = ds_error_set(err, DS_EIO, "increment: %s",
+		                  archive_error_string(c.a));
+	if (rc == DS_OK && c.cb_err.status != DS_OK) {
+		rc = c.cb_err.status;
+		if (err != NULL)
+			*err = c.cb_err;
+	}
 release:
 	held = replica_now() - t0;
 	{

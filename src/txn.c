@@ -210,17 +210,27 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 	return DS_OK;
 }
 
+static int txn_remember(ds_txn *t, const char *name, ds_error *err);
+
 /* Write one file into the transaction directory; remember its name
- * (first-write order) so that vote can fsync it and abort remove it. */
+ * (first-write order) so that vote can fsync it and abort remove it. The
+ * name is remembered BEFORE the write: a write that fails part way leaves
+ * a partial file that abort must remove too. */
 static int
 txn_write(ds_txn *t, const char *name, const void *buf, size_t len,
           ds_error *err)
 {
 	int rc;
 
-	rc = journal_write(t->s, t->tid, name, buf, len, err);
+	rc = txn_remember(t, name, err);
 	if (rc != DS_OK)
 		return rc;
+	return journal_write(t->s, t->tid, name, buf, len, err);
+}
+
+static int
+txn_remember(ds_txn *t, const char *name, ds_error *err)
+{
 	if (storage_map_get(&t->written, name) != NULL)
 		return DS_OK;
 	if (t->nnames == t->capnames) {

@@ -21,7 +21,10 @@
 #      one, new state at the next), bisects between them to find the exact
 #      call where the outcome changes (the commit point) and tests it;
 #   5. prints "crash points: N, kills: K, enospc: E, eio: I, ..." and either
-#      "all invariants held" or every finding with its exact reproduction.
+#      "all invariants held" or every finding with its exact reproduction
+#      (and, with gdb installed, the name of the call: crash_name_call).
+# A sanitizer report in the command's stderr is a finding too (for runs
+# against a -DDS_SANITIZE=ON -DDS_FAULT_INJECTION=ON build).
 # A finding does not stop the enumeration: all of them are listed at the
 # end and the scenario fails.
 #
