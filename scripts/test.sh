@@ -14,6 +14,9 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
+# a newcomer may run this first on a fresh machine: install what the build
+# and the tests need (a quick no-op when everything is there)
+bash scripts/setup-deps.sh </dev/null || exit 1
 JOBS=${DS_JOBS:-2}
 BUILD=${DS_BUILD_DIR:-build}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
