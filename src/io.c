@@ -197,18 +197,27 @@ ds_io_mkdirs(const char *path, mode_t mode, ds_error *err)
 {
 	char buf[4096];
 	size_t len = strlen(path);
+	struct stat st;
+	char *slash;
 	int rc;
 
+	/* Most calls (one per file a replica increment applies) find the
+	 * directory there already: one stat, no mkdir and no fault point. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return DS_OK;
 	if (len >= sizeof(buf))
 		return ds_error_set(err, DS_EINVAL, "mkdir %s: path too long",
 		                    path);
 	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i < len; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		rc = ds_io_mkdir(buf, mode, 1, err);
-		buf[i] = '/';
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	/* the parent first (recursively, from the deepest existing one), so
+	 * no mkdir is attempted on an ancestor that exists */
+	slash = strrchr(buf, '/');
+	if (slash != NULL && slash != buf) {
+		*slash = '\0';
+		rc = ds_io_mkdirs(buf, mode, err);
+		*slash = '/';
 		if (rc != DS_OK)
 			return rc;
 	}
