@@ -140,7 +140,7 @@ gen_size() {
 	"$DS" gen -q --nosync --objects 10 --big 0 --transactions 10 \
 		--per-txn "$PER_TXN" --seed 3 "$d/M"
 	sync -f "$d/M"
-	echo "gen_total_s $(( $(date +%s) - t0 ))" >>"$d/gen.times"
+	echo "gen_increments_and_copies_s $(( $(date +%s) - t0 ))" >>"$d/gen.times"
 	(cd "$d/M" && find . -type f | wc -l) >"$d/files"
 	du -sk "$d/M" | cut -f1 >"$d/kbytes"
 	for lag in $LAGS; do
@@ -280,7 +280,7 @@ echo
 echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' \
 	/proc/meminfo) MiB, $(uname -r); $(date -u '+%Y-%m-%d %H:%M UTC'); hyperfine medians of $RUNS runs"
 for size in $SIZES; do
-	echo "$size: $(objects_of "$size") objects + 20, $(cat "$BENCH_DIR/$size/files") files, $(( $(cat "$BENCH_DIR/$size/kbytes") / 1024 )) MiB; $(tr '\n' ' ' <"$BENCH_DIR/$size/gen.times")"
+	echo "$size: $(( $(objects_of "$size") + 20 + $([ "$size" = large ] && echo "$LARGE_EXTRA_OBJECTS" || echo 0) )) objects, $(cat "$BENCH_DIR/$size/files") files, $(( $(cat "$BENCH_DIR/$size/kbytes") / 1024 )) MiB; $(tr '\n' ' ' <"$BENCH_DIR/$size/gen.times")"
 done
 echo
 cat "$TABLE"

@@ -15,7 +15,7 @@ PACKAGES=(
 	libcurl4-openssl-dev
 	openssh-server openssh-client util-linux
 	jq tar gzip coreutils findutils sed mawk
-	strace rsync hyperfine time bc python3 bsdutils
+	strace rsync hyperfine time bc python3 bsdutils valgrind
 )
 
 missing=()

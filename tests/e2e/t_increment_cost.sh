@@ -1,8 +1,8 @@
 #!/bin/bash
 # An increment costs what changed, not what is stored (issue 6): the same
 # increment (20 transactions of 10 objects, byte-identical content from
-# the same seed) is replicated from a master of 2,000 objects and from one
-# of 20,000, and the system calls of each side (the replica, and the
+# the same seed) is replicated from a master of 1,000 objects and from one
+# of 10,000, and the system calls of each side (the replica, and the
 # master side run locally as its child) are counted with strace -f. Any
 # tree walk, directory listing or read of files the increment does not
 # need grows with the store and makes the counts differ; they must agree
@@ -58,13 +58,13 @@ within() {
 	diff=$((large > small ? large - small : small - large))
 	echo "$what: small store $small, large store $large (differ by $diff)" >&2
 	[ $((diff * 100)) -le $((small * MARGIN_PCT)) ] ||
-		fail "$what: $large system calls on the 20,000-object store" \
-		     "against $small on the 2,000-object one: the increment's" \
+		fail "$what: $large system calls on the 10,000-object store" \
+		     "against $small on the 1,000-object one: the increment's" \
 		     "cost depends on the size of the storage"
 }
 
-make_pair small 2000
-make_pair large 20000
+make_pair small 1000
+make_pair large 10000
 # the two masters differ tenfold in files, the increments not at all
 n_small=$(find "$SCRATCH/small/M/A" -type f | wc -l)
 n_large=$(find "$SCRATCH/large/M/A" -type f | wc -l)
