@@ -164,105 +164,27 @@ tree_md5() {
 #   ssh -F "$SSH_CONFIG" dshost COMMAND
 # logs in without a password or a prompt (BatchMode yes, the host key
 # pinned in its own known_hosts). $SSH_CMD is that ssh command line, ready
-# for `ds replica -e "$SSH_CMD" dshost:DIR REPLICA`.
+# for `ds replica -e "$SSH_CMD" dshost:DIR REPLICA`. The files (keys,
+# authorized_keys, sshd.log) are in $SSHD_DIR. The server itself is
+# scripts/loopback-sshd.sh, which the demo uses too.
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/loopback-sshd.sh"
 SSHD_DIR=
 SSH_CONFIG=
 SSH_CMD=
 SSHD_PORT=
 
 start_sshd() {
-	local user tries port i
 	SSHD_DIR=$SCRATCH/sshd
-	mkdir -p "$SSHD_DIR"
-	chmod 700 "$SSHD_DIR"
-	user=$(id -un)
-	ssh-keygen -q -t ed25519 -N '' -C ds-e2e-host -f "$SSHD_DIR/host_key"
-	ssh-keygen -q -t ed25519 -N '' -C ds-e2e-client -f "$SSHD_DIR/client_key"
-	cp "$SSHD_DIR/client_key.pub" "$SSHD_DIR/authorized_keys"
-	chmod 600 "$SSHD_DIR/authorized_keys"
-	# sshd started by root needs its privilege separation directory
-	if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ]; then
-		mkdir -p /run/sshd
-		chmod 755 /run/sshd
-	fi
-	for tries in 1 2 3 4 5 6 7 8 9 10; do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		cat >"$SSHD_DIR/sshd_config" <<-EOF
-		Port $port
-		ListenAddress 127.0.0.1
-		HostKey $SSHD_DIR/host_key
-		PidFile $SSHD_DIR/sshd.pid
-		AuthorizedKeysFile $SSHD_DIR/authorized_keys
-		StrictModes no
-		UsePAM no
-		PubkeyAuthentication yes
-		PasswordAuthentication no
-		KbdInteractiveAuthentication no
-		PermitRootLogin prohibit-password
-		AllowUsers $user
-		X11Forwarding no
-		AllowTcpForwarding no
-		PrintMotd no
-		LogLevel INFO
-		EOF
-		: >"$SSHD_DIR/sshd.log"
-		/usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config" \
-			2>>"$SSHD_DIR/sshd.log" </dev/null &
-		SSHD_PID=$!
-		for i in $(seq 1 100); do
-			if grep -q "Server listening on 127.0.0.1 port $port" \
-			        "$SSHD_DIR/sshd.log"; then
-				break
-			fi
-			kill -0 "$SSHD_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$SSHD_PID" 2>/dev/null &&
-		   grep -q "Server listening on 127.0.0.1 port $port" \
-		        "$SSHD_DIR/sshd.log"; then
-			SSHD_PORT=$port
-			break
-		fi
-		if kill -0 "$SSHD_PID" 2>/dev/null; then
-			kill "$SSHD_PID" 2>/dev/null || true
-		fi
-		wait "$SSHD_PID" 2>/dev/null || true
-		SSHD_PID=
-		# only a port in use is worth another try
-		grep -q "Address already in use" "$SSHD_DIR/sshd.log" || break
-	done
-	if [ -z "$SSHD_PORT" ]; then
-		cat "$SSHD_DIR/sshd.log" >&2
-		fail "could not start sshd (log above)"
-	fi
-	echo "dshost $(cut -d' ' -f1,2 "$SSHD_DIR/host_key.pub")" \
-		>"$SSHD_DIR/known_hosts"
-	SSH_CONFIG=$SSHD_DIR/ssh_config
-	cat >"$SSH_CONFIG" <<-EOF
-	Host dshost
-	    HostName 127.0.0.1
-	    Port $SSHD_PORT
-	    User $user
-	    HostKeyAlias dshost
-	    IdentityFile $SSHD_DIR/client_key
-	    IdentitiesOnly yes
-	    UserKnownHostsFile $SSHD_DIR/known_hosts
-	    GlobalKnownHostsFile /dev/null
-	    StrictHostKeyChecking yes
-	    BatchMode yes
-	    PasswordAuthentication no
-	    ConnectTimeout 10
-	    ControlMaster no
-	    LogLevel ERROR
-	EOF
-	SSH_CMD="ssh -F $SSH_CONFIG"
+	loopback_sshd_start "$SSHD_DIR" || fail "could not start sshd (log above)"
+	SSHD_PID=$LOOPBACK_SSHD_PID
+	SSHD_PORT=$LOOPBACK_SSHD_PORT
+	SSH_CONFIG=$LOOPBACK_SSH_CONFIG
+	SSH_CMD=$LOOPBACK_SSH
 	export SSH_CONFIG SSH_CMD SSHD_PORT
 	echo "sshd: pid $SSHD_PID on 127.0.0.1:$SSHD_PORT (ssh -F $SSH_CONFIG dshost)" >&2
 }
 
 stop_sshd() {
-	[ -n "$SSHD_PID" ] || return 0
-	kill "$SSHD_PID" 2>/dev/null || true
-	wait "$SSHD_PID" 2>/dev/null || true
+	loopback_sshd_stop
 	SSHD_PID=
 }
