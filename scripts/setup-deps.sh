@@ -3,7 +3,8 @@
 # Debian 12 (bookworm): compiler, CMake + Ninja, the libraries it links
 # (libarchive, OpenSSL libcrypto, jansson, libcurl), cmocka for unit tests,
 # and what the end-to-end tests run (OpenSSH server and client for the
-# loopback sshd, jq to read the fixture manifests).
+# loopback sshd, jq to read the fixture manifests), and clang with its
+# libFuzzer runtime for the bounded fuzzing runs.
 #
 # Quick no-op when everything is already installed. Uses sudo when not
 # run as root. Non-interactive (CI runs it with no stdin).
@@ -16,6 +17,7 @@ PACKAGES=(
 	openssh-server openssh-client util-linux
 	jq tar gzip coreutils findutils sed mawk
 	strace rsync hyperfine time bc python3 bsdutils valgrind
+	clang libclang-rt-14-dev
 )
 
 missing=()

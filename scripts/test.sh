@@ -5,11 +5,16 @@
 #   build-fault/ the fault-injection hooks compiled in (-DDS_FAULT_INJECTION):
 #                only the crash-point and error-injection scenarios
 #                (ctest -R '^crash/', tests/crash/, see tests/README.md)
+#   build-fuzz/  clang, libFuzzer + ASan + UBSan (-DDS_FUZZ=ON): only the
+#                bounded fuzzing runs (ctest -L fuzz: each target's past
+#                findings, then DS_FUZZ_TIME seconds from the seed corpus,
+#                default 10; see fuzz/README.md)
 # Runs ctest (unit tests and end-to-end scenarios) in each, prints ctest's
 # summaries at the end (and the crash scenarios' figures), and exits
 # non-zero if anything failed to configure, build or pass.
 #
 # Environment: DS_JOBS (parallel build and test jobs, default 2);
+# DS_FUZZ_TIME (seconds per fuzz target, default 10);
 # DS_BUILD_DIR (default build; the sanitizer build goes to $DS_BUILD_DIR-asan).
 set -uo pipefail
 
@@ -38,7 +43,7 @@ run_config() {
 		return
 	fi
 	echo "=== $name: ctest"
-	rm -rf "$dir/crash-figures"
+	rm -rf "$dir/crash-figures" "$dir/fuzz-figures"
 	# shellcheck disable=SC2086  # CTEST_ARGS is a list of words
 	ctest --test-dir "$dir" --output-on-failure -j "$JOBS" ${CTEST_ARGS:-} \
 		2>&1 | tee "$log"
@@ -59,12 +64,22 @@ run_config() {
 			summary+=("    $line")
 		done < <(cat "$dir"/crash-figures/*.txt 2>/dev/null || true)
 	fi
+	# the fuzz targets' figures ("fuzz_x: N executions in S s ...",
+	# written by fuzz/run.sh)
+	if [ -d "$dir/fuzz-figures" ]; then
+		while IFS= read -r line; do
+			summary+=("    $line")
+		done < <(cat "$dir"/fuzz-figures/*.txt 2>/dev/null || true)
+	fi
 }
 
 run_config release "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF
 run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON
 CTEST_ARGS="-R ^crash/" run_config fault "$BUILD-fault" \
 	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF -DDS_FAULT_INJECTION=ON
+CTEST_ARGS="-L fuzz" run_config fuzz "$BUILD-fuzz" \
+	-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DDS_SANITIZE=ON -DDS_FUZZ=ON -DDS_FUZZ_TIME="${DS_FUZZ_TIME:-10}"
 
 echo
 echo "=== summary"
