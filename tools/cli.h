@@ -29,6 +29,14 @@ int cli_fail(const char *sub, const ds_error *err);
 void cli_errorf(const char *sub, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The operands "DIR ID" after getopt (argv[optind], argv[optind + 1]),
+ * what = "oid" or "tid": on a wrong count or an id that is not 16 hex
+ * digits prints "ds <sub>: ..." (and the usage for a wrong count) and
+ * returns DS_EXIT_USAGE; else stores the id and returns DS_EXIT_OK. */
+int cli_operands_dir_id(const char *sub, int argc, char **argv,
+                        const char *what, void (*usage)(FILE *out),
+                        uint64_t *id);
+
 /* A ds_log_fn for library messages: prints "ds <sub>: <msg>" on stderr
  * when level <= cli_verbosity; ctx is the subcommand name (const char *). */
 void cli_log(int level, const char *msg, void *ctx);

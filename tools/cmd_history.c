@@ -81,16 +81,9 @@ cmd_history(int argc, char **argv)
 			return DS_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 2) {
-		cli_errorf("history", "expected a storage directory and an oid");
-		cmd_history_usage(stderr);
-		return DS_EXIT_USAGE;
-	}
-	if (ds_id_parse(argv[optind + 1], &oid) != DS_OK) {
-		cli_errorf("history", "'%s' is not an oid (16 hex digits)",
-		           argv[optind + 1]);
-		return DS_EXIT_USAGE;
-	}
+	ch = cli_operands_dir_id("history", argc, argv, "oid", cmd_history_usage, &oid);
+	if (ch != DS_EXIT_OK)
+		return ch;
 	ds_error_clear(&err);
 	if (ds_storage_open(argv[optind], DS_OPEN_READONLY, &s, &err) != DS_OK)
 		return cli_fail("history", &err);

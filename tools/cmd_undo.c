@@ -80,16 +80,9 @@ cmd_undo(int argc, char **argv)
 			return DS_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 2) {
-		cli_errorf("undo", "expected a storage directory and a tid");
-		cmd_undo_usage(stderr);
-		return DS_EXIT_USAGE;
-	}
-	if (ds_id_parse(argv[optind + 1], &tid) != DS_OK) {
-		cli_errorf("undo", "'%s' is not a tid (16 hex digits)",
-		           argv[optind + 1]);
-		return DS_EXIT_USAGE;
-	}
+	ch = cli_operands_dir_id("undo", argc, argv, "tid", cmd_undo_usage, &tid);
+	if (ch != DS_EXIT_OK)
+		return ch;
 	ds_id_format(tid, hex);
 	for (int i = 0; i < 17; i++)
 		lower[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -74,6 +75,24 @@ cli_errorf(const char *sub, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int
+cli_operands_dir_id(const char *sub, int argc, char **argv, const char *what,
+                    void (*usage)(FILE *out), uint64_t *id)
+{
+	if (argc - optind != 2) {
+		cli_errorf(sub, "expected a storage directory and %s %s",
+		           what[0] == 'o' ? "an" : "a", what);
+		usage(stderr);
+		return DS_EXIT_USAGE;
+	}
+	if (ds_id_parse(argv[optind + 1], id) != DS_OK) {
+		cli_errorf(sub, "'%s' is not %s %s (16 hex digits)",
+		           argv[optind + 1], what[0] == 'o' ? "an" : "a", what);
+		return DS_EXIT_USAGE;
+	}
+	return DS_EXIT_OK;
 }
 
 int

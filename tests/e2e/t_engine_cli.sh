@@ -53,6 +53,17 @@ fi
 must_fail 1 ds cat "$S" 00000000000FFFFF
 assert_contains "$LAST_STDERR" "no such object"
 must_fail 2 ds cat "$S" nothex
+assert_contains "$LAST_STDERR" "ds cat: 'nothex' is not an oid (16 hex digits)"
+# the DIR ID operands, checked alike by cat, history and undo
+must_fail 2 ds history "$S" 12
+assert_contains "$LAST_STDERR" "ds history: '12' is not an oid (16 hex digits)"
+must_fail 2 ds undo "$S" 0123
+assert_contains "$LAST_STDERR" "ds undo: '0123' is not a tid (16 hex digits)"
+must_fail 2 ds undo "$S"
+assert_contains "$LAST_STDERR" "ds undo: expected a storage directory and a tid"
+assert_contains "$LAST_STDERR" "usage: ds undo"
+must_fail 2 ds cat "$S" 0000000000000001 extra
+assert_contains "$LAST_STDERR" "ds cat: expected a storage directory and an oid"
 # reading leaves A as it was, and the storage a snapshot
 tree_md5 "$S/A" >"$SCRATCH/a.after"
 cmp -s "$SCRATCH/a.before" "$SCRATCH/a.after" || fail "ds cat changed A"
