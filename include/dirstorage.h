@@ -441,11 +441,13 @@ int ds_txn_vote(ds_txn *t, ds_error *err);
 /* Commit point: rename working_<TID>_temp to working_<TID>_done, fsync
  * journal/; the transaction is then visible to reads and queued for
  * flushing (may block while [journal] backlog batches wait). Votes first
- * if not voted. Frees t in every case. *tid (may be NULL) gets the tid.
+ * if not voted. Frees t in every case. *tid (may be NULL) gets the tid
+ * when the transaction was committed, and is left alone otherwise: set
+ * it to 0 first to tell the two failures below apart.
  * Errors: DS_ESTATE (t failed: nothing committed, t aborted), DS_EIO
- * (before the rename: nothing committed; after it, only the fsync of
- * journal/ failed and the transaction is visible but may not survive a
- * crash). */
+ * (before the rename: nothing committed, *tid untouched; after it, only
+ * the fsync of journal/ failed: *tid is set, the transaction is visible
+ * but may not survive a crash, and must not be committed again). */
 int ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err);
 /* Drop the transaction: its files and directory are removed. Frees t.
  * Accepts NULL. */

@@ -169,6 +169,22 @@ commit_parse_item(const char *arg, struct commit_item *it)
 	return ds_id_parse(head, &it->oid) == DS_OK ? 0 : -1;
 }
 
+/* The committed transaction's tid, then "new OID FILE" per new object. */
+static void
+commit_print(ds_tid tid, const struct commit_item *items, size_t nitems)
+{
+	char hex[17];
+
+	ds_id_format(tid, hex);
+	printf("%s\n", hex);
+	for (size_t i = 0; i < nitems; i++)
+		if (items[i].is_new) {
+			ds_id_format(items[i].oid, hex);
+			printf("new %s %s\n", hex, items[i].file);
+		}
+	fflush(stdout);
+}
+
 int
 cmd_commit(int argc, char **argv)
 {
@@ -190,7 +206,7 @@ cmd_commit(int argc, char **argv)
 	ds_storage *s = NULL;
 	ds_txn *t = NULL;
 	ds_error err;
-	ds_tid tid;
+	ds_tid tid = 0;
 	char hex[17];
 	int ch, rc = DS_EXIT_OK, stdin_used = 0;
 
@@ -317,19 +333,22 @@ cmd_commit(int argc, char **argv)
 	}
 	rc = ds_txn_finish(t, &tid, &err);
 	t = NULL;
+	if (rc != DS_OK && tid != 0) {
+		/* renamed into place (visible) but the fsync of journal/
+		 * failed: print the tid even with -q, so that a script does
+		 * not commit the same change again, and say what is at risk */
+		commit_print(tid, items, nitems);
+		ds_id_format(tid, hex);
+		cli_errorf("commit", "transaction %s is committed and visible, "
+		           "but it may not survive a crash: %s", hex, err.msg);
+		rc = cli_exit_code(err.status);
+		goto out_close;
+	}
 	if (rc != DS_OK)
 		goto fail;
 	/* committed: say so before closing (close may still fail) */
-	if (cli_verbosity > 0) {
-		ds_id_format(tid, hex);
-		printf("%s\n", hex);
-		for (size_t i = 0; i < nitems; i++)
-			if (items[i].is_new) {
-				ds_id_format(items[i].oid, hex);
-				printf("new %s %s\n", hex, items[i].file);
-			}
-		fflush(stdout);
-	}
+	if (cli_verbosity > 0)
+		commit_print(tid, items, nitems);
 	rc = ds_storage_close(s, 0, &err);
 	s = NULL;
 	if (rc != DS_OK)
@@ -339,6 +358,7 @@ cmd_commit(int argc, char **argv)
 fail:
 	rc = cli_fail("commit", &err);
 	ds_txn_abort(t);
+out_close:
 	if (s != NULL)
 		ds_storage_close(s, 0, NULL);
 out:

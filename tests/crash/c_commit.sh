@@ -12,7 +12,9 @@
 #  - the storage holds the old state (newest transaction and both objects'
 #    pickles unchanged) or the new one (exactly one more transaction, by
 #    our user, with the new pickles); if the command printed a tid, it is
-#    the new state with that tid;
+#    the new state with that tid; a command that failed but whose
+#    transaction is there printed its tid (even with the fsync of
+#    journal/ after the commit point failing);
 #  - the same commit run again succeeds.
 # The storage is a small one made by ds (mkds and two commits), so that
 # every call index of every fault kind fits the suite's time.
@@ -22,6 +24,8 @@ CRASH_SUB=commit
 CRASH_KIND_BUDGET=100    # about 75 calls: every kill
 CRASH_ERROR_BUDGET=15
 CRASH_STICKY_BUDGET=6
+CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=40
 
 P=$SCRATCH/pickles
 mkdir -p "$P"
@@ -122,6 +126,15 @@ crash_check_failed() {
 			     "(abort leaves nothing behind)" ;;
 	esac
 	at_boundary "$1"
+	# a failed ds commit whose transaction is nevertheless committed
+	# (the fsync of journal/ after the commit rename, or the flush at
+	# close, failed) has printed its tid: a script must not commit the
+	# same change again
+	if [ "$(cat "$CRASH_OUTCOME_FILE")" = new ]; then
+		[ -n "$(printed_tid)" ] || fail "ds commit failed, printed no" \
+			"tid, but its transaction $(cat "$SCRATCH/top") is" \
+			"committed: $(head -c 300 "$CRASH_ERR")"
+	fi
 }
 
 crash_check_done() {
