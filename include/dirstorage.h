@@ -762,6 +762,14 @@ struct ds_replica_opts {
 	                              * side sends nothing, neither output
 	                              * nor messages, for this long (s);
 	                              * 0 means 600 */
+	uint64_t max_size;           /* refuse an increment (or an init
+	                              * stream) longer than this many bytes
+	                              * as it arrives (DS_EPROTO); 0: as
+	                              * long as it fits twice (spool and
+	                              * extraction) in the free space of the
+	                              * replica's filesystem keeping 1% of
+	                              * it free (else DS_EIO, ENOSPC);
+	                              * UINT64_MAX: no limit */
 };
 
 struct ds_replica_stats {

@@ -266,7 +266,8 @@ struct recv {
 	uint64_t total;          /* raw bytes read */
 	uint64_t end;            /* end of the last member's data */
 	int eof;
-	int failed;              /* 1: rd failed; 2: spool write failed */
+	int failed;              /* 1: rd failed; 2: spool write failed;
+	                          * 3: longer than exp->max_bytes */
 	ds_error cb_err;
 	/* the state machine */
 	int state;
@@ -306,6 +307,28 @@ recv_pull(struct recv *r)
 		return -1;
 	}
 	r->total += (uint64_t)n;
+	/* checked as the bytes arrive: the spool never outgrows the limit
+	 * by more than one buffer, however long the master goes on */
+	if (r->exp->max_bytes != 0 && r->total > r->exp->max_bytes) {
+		r->failed = 3;
+		if (r->exp->max_auto) {
+			ds_error_set(&r->cb_err, DS_EIO, "increment refused "
+			             "after %llu bytes: it would not fit on the "
+			             "replica's filesystem (%llu bytes free; the "
+			             "spool and its extraction need twice the "
+			             "increment, and 1%% is kept free); make room "
+			             "or set a limit with --max-size",
+			             (unsigned long long)r->total,
+			             (unsigned long long)r->exp->fs_avail);
+			r->cb_err.sys_errno = ENOSPC;
+		} else {
+			ds_error_set(&r->cb_err, DS_EPROTO, "increment refused "
+			             "after %llu bytes: larger than --max-size "
+			             "%llu", (unsigned long long)r->total,
+			             (unsigned long long)r->exp->max_bytes);
+		}
+		return -1;
+	}
 	if (r->exp->progress)
 		r->exp->progress(r->total, r->exp->progress_ctx);
 	return n;

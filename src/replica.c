@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,6 +264,41 @@ replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
 	return DS_OK;
 }
 
+/* The limit on the stream's length (struct archive_expect): the
+ * operator's --max-size, or else what the replica's filesystem can take.
+ * Applying an increment needs its bytes twice (the spool, which becomes
+ * journal/replica.tar, and the extracted files), and a replica whose
+ * disk filled up half-way through the apply would be stuck at its commit
+ * point; so the stream may take at most half of the space available to
+ * us (f_bavail: root's reserve is not counted) less 1% of the
+ * filesystem. Measured once, when the fetch starts. */
+static int
+replica_limit(const struct ds_replica_opts *o, int spool_fd,
+              const char *spool_path, struct archive_expect *exp,
+              ds_error *err)
+{
+	struct statvfs sv;
+	uint64_t avail, keep;
+
+	if (o->max_size == UINT64_MAX)
+		return DS_OK;
+	if (o->max_size != 0) {
+		exp->max_bytes = o->max_size;
+		return DS_OK;
+	}
+	if (fstatvfs(spool_fd, &sv) != 0)
+		return ds_error_sys(err, errno, "statvfs", spool_path);
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	keep = (uint64_t)sv.f_blocks * sv.f_frsize / 100;
+	exp->max_auto = 1;
+	exp->fs_avail = avail;
+	/* at least one byte: 0 would mean "no limit" */
+	exp->max_bytes = avail > keep ? (avail - keep) / 2 : 1;
+	if (exp->max_bytes == 0)
+		exp->max_bytes = 1;
+	return DS_OK;
+}
+
 /* Open spool_path afresh (a leftover from a killed run is not part of
  * anything: it never reached journal/). */
 static int
@@ -361,6 +397,9 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	exp.base_tid = tid;
 	exp.progress = o->progress;
 	exp.progress_ctx = o->progress_ctx;
+	rc = replica_limit(o, fd, spool, &exp, err);
+	if (rc != DS_OK)
+		goto out;
 	rc = replica_fetch(o, request, fd, spool, &exp, &sum, stats, err);
 	if (rc != DS_OK)
 		goto out;
@@ -531,6 +570,9 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	exp.init = 1;
 	exp.progress = o->progress;
 	exp.progress_ctx = o->progress_ctx;
+	rc = replica_limit(o, fd, spool, &exp, err);
+	if (rc != DS_OK)
+		goto out;
 	rc = replica_fetch(o, "replica init 0\n", fd, spool, &exp, &sum, stats,
 	                   err);
 	if (rc != DS_OK)

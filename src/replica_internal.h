@@ -23,6 +23,14 @@ struct archive_expect {
 	ds_tid base_tid;       /* increments: the replica's x.serial */
 	void (*progress)(uint64_t bytes, void *ctx); /* may be NULL */
 	void *progress_ctx;
+	/* Refuse the stream as soon as it grows past max_bytes (0: no
+	 * limit), so a hostile or broken master cannot fill the replica's
+	 * disk; max_auto says the limit is the room on the filesystem
+	 * (replica_limit in replica.c), not the operator's --max-size, and
+	 * chooses the message. */
+	uint64_t max_bytes;
+	int max_auto;
+	uint64_t fs_avail;     /* for the message when max_auto */
 };
 
 struct archive_summary {
@@ -47,9 +55,11 @@ struct archive_summary {
  * back to exp->base_tid exactly), and nothing but zero bytes after the
  * end. Memory stays bounded by the largest transaction file.
  * Errors: DS_EPROTO (the stream is refused: the message says why and
- * names the member), DS_EREFUSED (the master's x.serial is older than
- * the replica's: the replica is newer than the master), DS_EIO (spool
- * write), DS_ENOMEM, or rd's error.
+ * names the member; also a stream longer than exp->max_bytes when that
+ * is the operator's limit), DS_EREFUSED (the master's x.serial is older
+ * than the replica's: the replica is newer than the master), DS_EIO
+ * (spool write; or, sys_errno ENOSPC, a stream longer than the room on
+ * the replica's filesystem, exp->max_auto), DS_ENOMEM, or rd's error.
  * On a read error (rd returned -1) the status of rd is returned and
  * *read_failed is set to 1 (may be NULL). */
 int archive_receive(archive_read_fn rd, void *rctx, int spool_fd,

@@ -10,9 +10,11 @@
  *                                                  ssh forced command
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,12 @@ cmd_replica_usage(FILE *out)
 	        "                  (default 600)\n"
 	        "      --init      create REPLICA (which must not exist) from "
 	        "the master\n"
+	        "      --max-size SIZE\n"
+	        "                  refuse an increment larger than SIZE "
+	        "(bytes, or with K, M, G,\n"
+	        "                  T; 'unlimited'); default: what fits twice "
+	        "on the replica's\n"
+	        "                  filesystem, keeping 1%% of it free\n"
 	        "      --serve-only DIR\n"
 	        "                  serve replication of DIR and nothing else, "
 	        "whatever the client\n"
@@ -80,6 +88,39 @@ replica_parse_secs(const char *s, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* --max-size: bytes with an optional K, M, G or T (powers of 1024), or
+ * "unlimited" (UINT64_MAX); at least 1. */
+static int
+replica_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (strcmp(s, "unlimited") == 0) {
+		*out = UINT64_MAX;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || v == 0)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || (shift > 0 && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return *out == UINT64_MAX ? -1 : 0;
 }
 
 /* The master side: read the request on stdin, write the increment on
@@ -263,6 +304,7 @@ cmd_replica(int argc, char **argv)
 		{"init", no_argument, NULL, 'I'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"serve-only", required_argument, NULL, 'S'},
+		{"max-size", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ds_replica_opts o;
@@ -317,6 +359,14 @@ cmd_replica(int argc, char **argv)
 			break;
 		case 'S':
 			serve = optarg;
+			break;
+		case 'M':
+			if (replica_parse_size(optarg, &o.max_size) != 0) {
+				cli_errorf("replica", "--max-size: not a size "
+				           "(bytes, with K, M, G or T, or "
+				           "'unlimited'): %s", optarg);
+				return DS_EXIT_USAGE;
+			}
 			break;
 		case 'I':
 			init = 1;
