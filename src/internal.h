@@ -30,8 +30,10 @@ int ds_error_sys(ds_error *err, int errnum, const char *op, const char *path);
  * a test build (-DDS_FAULT_INJECTION) can fail or crash at the Nth call:
  * environment DS_FAULT_AT=N (1-based call index), DS_FAULT_KIND=
  * kill|enospc|eio, DS_FAULT_STICKY=1 (fail every call from N on), and
- * DS_FAULT_COUNT_FILE=path (write the number of calls made at exit). In a
- * release build the hook compiles to nothing.
+ * DS_FAULT_COUNT_FILE=path (write the number of calls made at exit), and
+ * DS_IO_TRACE=DIR, DS_IO_TRACE_ROOT=PATH (record every successful call for
+ * the simulated power loss; format at the top of io.c). In a release build
+ * the hook compiles to nothing.
  * Each returns DS_OK or fills err with the operation, the path and the
  * reason (DS_EIO, DS_ENOTFOUND, DS_EEXIST). */
 int ds_io_open(const char *path, int flags, mode_t mode, int *fd,

@@ -30,9 +30,12 @@
  *     _done directory still exists and a rename of what is left is
  *     idempotent with respect to the result.
  *  7. fsync of every destination directory touched (and of the parent of
- *     every directory created): the renames into A/B must be durable
- *     BEFORE the _done directories disappear, otherwise a crash could lose
- *     both the journal copy and the database copy of a file.
+ *     every directory created, ancestors first): the renames into A/B must
+ *     be durable BEFORE the _done directories disappear, otherwise a crash
+ *     could lose both the journal copy and the database copy of a file.
+ *     Steps 6 and 7 run twice: everything but x.oid and x.serial, then
+ *     those two, so that x.serial never names a transaction whose t file
+ *     is not durably in A/B yet.
  *  8. rmdir of the now empty _done directories, then fsync of journal/, so
  *     that a removed transaction directory cannot reappear after a crash
  *     and replay older files over newer ones flushed later.
@@ -265,8 +268,8 @@ journal_ensure_dir(const char *root, const char *dir,
 }
 
 struct journal_sync_ctx {
-	int rc;
-	ds_error *err;
+	const char **keys;
+	size_t n;
 };
 
 static void
@@ -275,19 +278,39 @@ journal_sync_one(const char *key, void *val, void *arg)
 	struct journal_sync_ctx *c = arg;
 
 	(void)val;
-	if (c->rc == DS_OK)
-		c->rc = ds_io_fsync_dir(key, c->err);
+	c->keys[c->n++] = key;
 }
 
 static int
+journal_sync_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* fsync every directory of dirset, each one's ancestors first (sorted
+ * paths: a prefix sorts before its extensions). The order matters for a
+ * directory this flush created: once its own entries are durable (they
+ * are renames out of the journal, so the journal loses them), it must
+ * already be durably linked into its parent, or a power cut in between
+ * loses the files (finding F5 of the simulated power loss,
+ * tests/README.md). */
+static int
 journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
 {
-	struct journal_sync_ctx c = {DS_OK, err};
+	struct journal_sync_ctx c = {NULL, 0};
+	int rc = DS_OK;
 
-	if (!s->use_dirsync)
+	if (!s->use_dirsync || dirset->live == 0)
 		return DS_OK;
+	c.keys = calloc(dirset->live, sizeof(*c.keys));
+	if (c.keys == NULL)
+		return ds_error_set(err, DS_ENOMEM, "flush: out of memory");
 	storage_map_each(dirset, journal_sync_one, &c);
-	return c.rc;
+	qsort(c.keys, c.n, sizeof(*c.keys), journal_sync_cmp);
+	for (size_t i = 0; i < c.n && rc == DS_OK; i++)
+		rc = ds_io_fsync_dir(c.keys[i], err);
+	free(c.keys);
+	return rc;
 }
 
 /* ---- flushing ---- */
@@ -315,52 +338,73 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 	if (rc != DS_OK)
 		goto out;
 
-	for (struct jdir *d = dirs; d != NULL; d = d->next) {
-		for (size_t i = 0; i < d->nnames; i++) {
-			const char *name = d->names[i];
-			struct jdir *holder;
-			int n;
+	/* Two passes: x.oid and x.serial last, after everything else is
+	 * durable in A/B (the step 7 fsyncs in between). x.serial names the
+	 * newest transaction; a reader (ds log before recovery) follows it
+	 * to the t file, which must already be there even if the disk wrote
+	 * the directories in another order than the renames (finding F6 of
+	 * the simulated power loss, tests/README.md). No extra fsync: A/x's
+	 * moves to the second pass. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct jdir *d = dirs; d != NULL; d = d->next) {
+			for (size_t i = 0; i < d->nnames; i++) {
+				const char *name = d->names[i];
+				struct jdir *holder;
+				int n;
 
-			rc = ds_layout_name_to_path(s->cfg.layout, name, rel,
-			                            sizeof(rel), err);
-			if (rc != DS_OK)
-				goto out;
-			n = snprintf(src, sizeof(src), "%s/%s/%s", jroot,
-			             d->name, name);
-			if (n < 0 || (size_t)n >= sizeof(src)) {
-				rc = ds_error_set(err, DS_EINVAL,
-				                  "flush %s: path too long", name);
-				goto out;
+				if ((strncmp(name, "x.", 2) == 0) != pass)
+					continue;
+
+				rc = ds_layout_name_to_path(s->cfg.layout,
+				                            name, rel, sizeof(rel),
+				                            err);
+				if (rc != DS_OK)
+					goto out;
+				n = snprintf(src, sizeof(src), "%s/%s/%s", jroot,
+				             d->name, name);
+				if (n < 0 || (size_t)n >= sizeof(src)) {
+					rc = ds_error_set(err, DS_EINVAL,
+					                  "flush %s: path too long",
+					                  name);
+					goto out;
+				}
+				rc = ds_path_join(dst, sizeof(dst), root, rel,
+				                  err);
+				if (rc != DS_OK)
+					goto out;
+				journal_parent(dst, parent, sizeof(parent));
+				rc = journal_ensure_dir(root, parent, &dirset,
+				                        err);
+				if (rc != DS_OK)
+					goto out;
+				/* step 6, under mu so that a reader finds the
+				 * file either in the journal or at its new
+				 * place */
+				pthread_mutex_lock(&s->mu);
+				holder = storage_map_get(&s->reloc, name);
+				if (holder == NULL || holder == d) {
+					rc = ds_io_rename(src, dst, err);
+					if (rc == DS_OK && holder != NULL)
+						storage_map_del(&s->reloc,
+						                name);
+				} else {
+					/* overwritten by a later transaction
+					 * that is still in the journal: drop
+					 * this copy */
+					rc = ds_io_unlink(src, err);
+				}
+				pthread_mutex_unlock(&s->mu);
+				if (rc != DS_OK)
+					goto out;
 			}
-			rc = ds_path_join(dst, sizeof(dst), root, rel, err);
-			if (rc != DS_OK)
-				goto out;
-			journal_parent(dst, parent, sizeof(parent));
-			rc = journal_ensure_dir(root, parent, &dirset, err);
-			if (rc != DS_OK)
-				goto out;
-			/* step 6, under mu so that a reader finds the file
-			 * either in the journal or at its new place */
-			pthread_mutex_lock(&s->mu);
-			holder = storage_map_get(&s->reloc, name);
-			if (holder == NULL || holder == d) {
-				rc = ds_io_rename(src, dst, err);
-				if (rc == DS_OK && holder != NULL)
-					storage_map_del(&s->reloc, name);
-			} else {
-				/* overwritten by a later transaction that is
-				 * still in the journal: drop this copy */
-				rc = ds_io_unlink(src, err);
-			}
-			pthread_mutex_unlock(&s->mu);
-			if (rc != DS_OK)
-				goto out;
 		}
+		/* step 7 */
+		rc = journal_sync_dirset(s, &dirset, err);
+		if (rc != DS_OK)
+			goto out;
+		storage_map_free(&dirset);
+		storage_map_init(&dirset);
 	}
-	/* step 7 */
-	rc = journal_sync_dirset(s, &dirset, err);
-	if (rc != DS_OK)
-		goto out;
 	/* step 8 */
 	for (struct jdir *d = dirs; d != NULL; d = d->next) {
 		rc = ds_path_join(src, sizeof(src), jroot, d->name, err);
@@ -445,10 +489,11 @@ nomem:
 
 /* ---- recombination ---- */
 
+/* Move everything in b over a, but the entry named skip (may be NULL). */
 static int
 journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
                       const char *a, struct storage_map *dirset,
-                      ds_error *err)
+                      const char *skip, ds_error *err)
 {
 	struct journal_list l;
 	char bp[STORAGE_PATH_MAX], ap[STORAGE_PATH_MAX];
@@ -459,6 +504,8 @@ journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
 	if (rc != DS_OK)
 		return rc;
 	for (size_t i = 0; i < l.n; i++) {
+		if (skip != NULL && strcmp(l.v[i], skip) == 0)
+			continue;
 		rc = ds_path_join(bp, sizeof(bp), b, l.v[i], err);
 		if (rc == DS_OK)
 			rc = ds_path_join(ap, sizeof(ap), a, l.v[i], err);
@@ -472,7 +519,7 @@ journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
 			rc = journal_ensure_dir(aroot, ap, dirset, err);
 			if (rc == DS_OK)
 				rc = journal_recombine_dir(s, aroot, bp, ap,
-				                           dirset, err);
+				                           dirset, NULL, err);
 			if (rc == DS_OK)
 				rc = ds_io_rmdir(bp, err);
 		} else {
@@ -502,9 +549,19 @@ journal_recombine(ds_storage *s, ds_error *err)
 	rc = storage_path(s, a, sizeof(a), "A", err);
 	if (rc == DS_OK)
 		rc = storage_path(s, b, sizeof(b), "B", err);
+	/* B/x (x.oid, x.serial) last, after the rest is durable in A: as in
+	 * a flush (F6), A/x/serial must never name a transaction whose t
+	 * file is not in A yet, whatever order the disk writes them in */
 	if (rc == DS_OK)
-		rc = journal_recombine_dir(s, a, b, a, &dirset, err);
+		rc = journal_recombine_dir(s, a, b, a, &dirset, "x", err);
 	/* step 10 */
+	if (rc == DS_OK)
+		rc = journal_sync_dirset(s, &dirset, err);
+	if (rc == DS_OK) {
+		storage_map_free(&dirset);
+		storage_map_init(&dirset);
+		rc = journal_recombine_dir(s, a, b, a, &dirset, NULL, err);
+	}
 	if (rc == DS_OK)
 		rc = journal_sync_dirset(s, &dirset, err);
 	if (rc == DS_OK && s->use_dirsync)

@@ -25,7 +25,7 @@ CRASH_KIND_BUDGET=100    # about 75 calls: every kill
 CRASH_ERROR_BUDGET=15
 CRASH_STICKY_BUDGET=6
 CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
-CRASH_POWERLOSS_BUDGET=40
+CRASH_POWERLOSS_BUDGET=15
 
 P=$SCRATCH/pickles
 mkdir -p "$P"

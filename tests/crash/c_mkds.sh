@@ -14,6 +14,8 @@ CRASH_SUB=mkds
 CRASH_DESC="ds mkds \$RUN/s"
 CRASH_KIND_BUDGET=1000   # about 30 calls: every one (errors once too)
 CRASH_STICKY_BUDGET=6
+CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=12
 
 # The reference layout: a clean mkds, with the random identity masked.
 layout() {

@@ -14,6 +14,8 @@
 CRASH_SUB=new-oid
 CRASH_DESC="ds new-oid \$RUN/s 5"
 CRASH_KIND_BUDGET=100     # about 30 calls: every one
+CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=12
 
 ORIG=$SCRATCH/orig
 must_pass ds mkds "$ORIG"

@@ -12,6 +12,9 @@
 #  - a failure says so: exit non-zero with a "ds replica: " message (the
 #    master's own message, naming the operation and path, is relayed);
 #  - `ds replica` run again completes.
+# And a simulated power loss of the master machine at each of those calls
+# (lib.sh, CRASH_POWERLOSS): the master then opens, checks clean, is not
+# held, and serves the replica again.
 . "$(dirname "$0")/lib.sh"
 
 CRASH_SUB=replica
@@ -20,6 +23,8 @@ CRASH_KILL_CHILD=1
 CRASH_KIND_BUDGET=20
 CRASH_ERROR_BUDGET=6
 CRASH_STICKY_BUDGET=3
+CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=12
 DSDIR=$(dirname "$DS_BIN")
 SSH=$(crash_fake_ssh)
 tree_md5 "$DS_FIXTURE_DIR/bushy-replica-old/A" >"$SCRATCH/A.old"
@@ -74,6 +79,15 @@ crash_check_killed() {
 	consistent "$1"
 }
 crash_check_failed() { consistent "$1"; }
+
+# Simulated power loss of the master machine (the trace is the master
+# side's): the master storage must open, check clean and serve again. The
+# replica is on another machine: it is whatever the traced full run made.
+crash_powerloss_prepare() {
+	rm -rf "$1/r"
+	cp -a "$CRASH_PL_REC/r" "$1/r"
+}
+crash_check_powerloss() { consistent "$1"; }
 
 crash_check_done() {
 	if [ ! -e "$SCRATCH/A.new" ]; then

@@ -19,6 +19,8 @@ CRASH_DESC="ds snapshot --storage \$RUN/s -- true"
 CRASH_KIND_BUDGET=50      # about 100 calls: every other kill, then bisection
 CRASH_ERROR_BUDGET=15
 CRASH_STICKY_BUDGET=6
+CRASH_POWERLOSS=1          # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=12
 O1=0000000000000001
 
 ORIG=$SCRATCH/orig

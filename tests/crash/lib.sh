@@ -41,6 +41,9 @@
 #                      overrides every budget)
 #   CRASH_ERROR_BUDGET  the same for an error once (default: the kills')
 #   CRASH_STICKY_BUDGET the same for a sticky error (default: the kills')
+#   CRASH_POWERLOSS    1: the simulated power loss too (kind powerloss,
+#                      see crash_powerloss below); CRASH_POWERLOSS_BUDGET
+#                      (crash points), CRASH_POWERLOSS_VARIANTS (per point)
 #   crash_setup DIR    make the starting state in the empty directory DIR
 #   crash_cmd DIR      run the command under test on DIR
 #   crash_check_killed DIR   the invariants after a kill; may call
@@ -57,10 +60,13 @@
 #   DS_CRASH_ALL=1       enumerate every call index (no sampling)
 #   DS_CRASH_BUDGET=N    sample at most N indices per fault kind
 #   DS_CRASH_OFFSET=K    shift the sample (0 = indices 1, 1+k, 1+2k, ...)
-#   DS_CRASH_KINDS="kill enospc eio enospc-sticky eio-sticky" (default)
+#   DS_CRASH_KINDS="kill enospc eio enospc-sticky eio-sticky powerloss"
+#                        (default; powerloss only where CRASH_POWERLOSS=1)
+#   DS_CRASH_PL_VARIANTS=N  power-loss variants per crash point (default
+#                        4; 0: every distinct one)
 #   DS_CRASH_TMPDIR      scratch location (default /dev/shm when writable:
-#                        a kill does not need a disk; power loss does, and
-#                        is not simulated here)
+#                        a kill does not need a disk; nor does the simulated
+#                        power loss, which rebuilds states from a trace)
 # and ctest's DS_BIN, DS_FIXTURE_DIR, DS_MANIFEST_DIR (see tests/e2e/lib.sh,
 # whose helpers - must_pass, must_fail, assert_*, fail, fixture_copy,
 # tree_md5 - this library reuses).
@@ -80,7 +86,14 @@ CRASH_KILL_CHILD=0
 CRASH_KIND_BUDGET=60
 CRASH_ERROR_BUDGET=
 CRASH_STICKY_BUDGET=
-CRASH_KINDS=${DS_CRASH_KINDS:-kill enospc eio enospc-sticky eio-sticky}
+CRASH_KINDS=${DS_CRASH_KINDS:-kill enospc eio enospc-sticky eio-sticky powerloss}
+CRASH_POWERLOSS=0
+CRASH_POWERLOSS_BUDGET=
+CRASH_POWERLOSS_VARIANTS=${DS_CRASH_PL_VARIANTS:-4}
+CRASH_PL_VARIANT=
+CRASH_PL_REC=$SCRATCH/pl-rec
+CRASH_PL_TRACE=$SCRATCH/pl-trace
+CRASH_PL=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/powerloss.py
 CRASH_OUT=$SCRATCH/cmd.out
 CRASH_ERR=$SCRATCH/cmd.err
 CRASH_AT=0
@@ -111,6 +124,11 @@ crash_fake_ssh() {
 		# ssh [-l USER] HOST COMMAND: run COMMAND here
 		while [ $# -gt 1 ]; do shift; done
 		unset DS_FAULT_AT DS_FAULT_KIND DS_FAULT_STICKY DS_FAULT_COUNT_FILE
+		unset DS_IO_TRACE DS_IO_TRACE_ROOT
+		[ -n "${DS_MASTER_IO_TRACE:-}" ] &&
+			export DS_IO_TRACE="$DS_MASTER_IO_TRACE"
+		[ -n "${DS_MASTER_IO_TRACE_ROOT:-}" ] &&
+			export DS_IO_TRACE_ROOT="$DS_MASTER_IO_TRACE_ROOT"
 		[ -n "${DS_MASTER_FAULT_AT:-}" ] &&
 			export DS_FAULT_AT="$DS_MASTER_FAULT_AT"
 		[ -n "${DS_MASTER_FAULT_KIND:-}" ] &&
@@ -203,14 +221,28 @@ crash_finding() {
 	esac
 	{
 		echo "FINDING: $what"
-		if [ "$CRASH_KIND" != none ]; then
+		if [ "$CRASH_KIND" = powerloss ]; then
+			echo "  reproduce: (trace of one clean run in $CRASH_PL_TRACE," \
+			     "recorded with ${CRASH_ENV_PREFIX}IO_TRACE=$CRASH_PL_TRACE" \
+			     "${CRASH_ENV_PREFIX}IO_TRACE_ROOT=$CRASH_PL_REC" \
+			     "$CRASH_DESC, \$RUN=$CRASH_PL_REC)"
+			echo "    python3 $CRASH_PL replay $CRASH_PL_TRACE $CRASH_AT" \
+			     "$CRASH_PL_VARIANT OUT    # OUT is \$RUN after the power cut"
+			call=$(crash_name_call "$CRASH_AT")
+			[ -z "$call" ] || echo "  call $CRASH_AT is $call"
+		elif [ "$CRASH_KIND" != none ]; then
 			echo "  reproduce: ${CRASH_ENV_PREFIX}FAULT_AT=$CRASH_AT" \
 			     "${CRASH_ENV_PREFIX}FAULT_KIND=${CRASH_KIND%-sticky}$sticky" \
 			     "$CRASH_DESC"
 			call=$(crash_name_call "$CRASH_AT")
 			[ -z "$call" ] || echo "  call $CRASH_AT is $call"
 		fi
-		echo "  (state kept in $SCRATCH/finding-$CRASH_KIND-$CRASH_AT)"
+		if [ "$CRASH_KIND" = powerloss ]; then
+			echo "  (state kept in $SCRATCH/finding-$CRASH_KIND-$CRASH_AT-${CRASH_PL_VARIANT/:/},"
+			echo "   after the checks and the rerun; the replay gives it as it was)"
+		else
+			echo "  (state kept in $SCRATCH/finding-$CRASH_KIND-$CRASH_AT)"
+		fi
 		if [ -s "$log" ]; then
 			echo "  check output:"
 			tail -n 15 "$log" | sed 's/^/    /'
@@ -223,7 +255,13 @@ crash_finding() {
 # crash_check FUNCTION DIR: run a check in a subshell with set -e; a
 # failure is a finding. Returns its status.
 crash_check() {
-	local fn=$1 dir=$2 log=$SCRATCH/check.log rc=0
+	local fn=$1 dir=$2 log=$SCRATCH/check.log rc=0 tag what
+	tag=$CRASH_KIND-$CRASH_AT
+	what="$fn failed after $CRASH_KIND at call $CRASH_AT"
+	if [ "$CRASH_KIND" = powerloss ]; then
+		tag=$tag-${CRASH_PL_VARIANT/:/}
+		what="$fn failed after a power loss before call $CRASH_AT ($CRASH_PL_VARIANT)"
+	fi
 	set +e
 	(
 		set -e
@@ -234,9 +272,9 @@ crash_check() {
 	rc=$?
 	set -e
 	if [ "$rc" -ne 0 ]; then
-		crash_finding "$fn failed after $CRASH_KIND at call $CRASH_AT" "$log"
-		rm -rf "$SCRATCH/finding-$CRASH_KIND-$CRASH_AT"
-		cp -a "$dir" "$SCRATCH/finding-$CRASH_KIND-$CRASH_AT" 2>/dev/null || true
+		crash_finding "$what" "$log"
+		rm -rf "$SCRATCH/finding-$tag"
+		cp -a "$dir" "$SCRATCH/finding-$tag" 2>/dev/null || true
 	fi
 	return "$rc"
 }
@@ -364,6 +402,148 @@ crash_points_of() {
 	fi
 }
 
+# ---- simulated power loss (kind "powerloss"; powerloss.py has the model)
+# For a scenario with CRASH_POWERLOSS=1: record one clean run's durable I/O
+# (src/io.c's trace: ${CRASH_ENV_PREFIX}IO_TRACE, so the master side's for
+# DS_MASTER_), then for each sampled crash point K (the trace's call
+# numbers, and "after the last call") and each distinct variant of what the
+# disk may hold after a power cut right before call K (at most
+# CRASH_POWERLOSS_VARIANTS: durable, all, then a dir: and a prefix: one),
+# rebuild the state
+# dir from the trace and run the scenario's checks on it:
+# crash_check_powerloss DIR if the scenario defines one, else
+# crash_check_killed DIR (a power cut is a kill that also loses the page
+# cache), then crash_rerun DIR. $CRASH_OUT and $CRASH_ERR are empty (the
+# command's output is not tied to a crash point), except after the last
+# call: then the command had returned, and what it printed (a tid, oids)
+# must have survived. A scenario may define crash_powerloss_prepare DIR to
+# complete the replayed state (e.g. with the other machine's side,
+# $CRASH_PL_REC is the recorded run).
+declare -A crash_pl_variants   # variant kind -> replays
+crash_pl_n=0
+crash_pl_points=0
+crash_pl_refined=0
+crash_pl_pts=()
+
+crash_powerloss() {
+	local p=$CRASH_ENV_PREFIX rc pts npts budget idx last list
+	local prev prev_out out lo hi mid
+	local rec=$CRASH_PL_REC tr=$CRASH_PL_TRACE
+	crash_fresh "$rec"
+	rm -rf "$tr"
+	mkdir -p "$tr"
+	python3 "$CRASH_PL" init "$rec" "$tr" ||
+		fail "powerloss.py init $rec $tr failed"
+	set +e
+	(
+		export "${p}IO_TRACE=$tr" "${p}IO_TRACE_ROOT=$rec"
+		crash_cmd "$rec"
+	) >"$SCRATCH/pl.out" 2>"$SCRATCH/pl.err" </dev/null
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		cat "$SCRATCH/pl.err" >&2
+		fail "the traced clean run failed with exit $rc: $CRASH_DESC"
+	fi
+	[ -s "$tr/trace" ] || fail "the traced run left no $tr/trace" \
+		"(is ds built with -DDS_FAULT_INJECTION=ON?)"
+	! grep -q '^ABORT' "$tr/trace" ||
+		fail "the trace was aborted: $(grep '^ABORT' "$tr/trace")"
+	pts=$(python3 "$CRASH_PL" points "$tr") ||
+		fail "powerloss.py points $tr failed"
+	npts=$(echo "$pts" | wc -l)
+	last=$(echo "$pts" | tail -n 1)
+	budget=${DS_CRASH_BUDGET:-${CRASH_POWERLOSS_BUDGET:-$CRASH_KIND_BUDGET}}
+	echo "$E2E_NAME: powerloss: $npts crash points in the trace" \
+	     "(calls $(echo "$pts" | head -n 1)..$last)" >&2
+	mapfile -t crash_pl_pts <<<"$pts"
+	list=$SCRATCH/points.powerloss
+	: >"$list"
+	for idx in $(crash_sample "$npts" "$budget"); do
+		crash_pl_at "$idx" "$last"
+		echo "$idx $CRASH_LAST" >>"$list"
+	done
+	# where the durable outcome changes between sampled points (old
+	# before the commit point, new after), bisect to test the exact one
+	prev=
+	prev_out=
+	while read -r idx out <&3; do
+		if [ -n "$prev" ] && [ "$out" != "$prev_out" ] &&
+		   [ "$out" != - ] && [ "$prev_out" != - ]; then
+			lo=$prev
+			hi=$idx
+			while [ $((hi - lo)) -gt 1 ]; do
+				mid=$(( (lo + hi) / 2 ))
+				crash_pl_at "$mid" "$last"
+				crash_pl_refined=$((crash_pl_refined + 1))
+				if [ "$CRASH_LAST" = "$prev_out" ]; then
+					lo=$mid
+				else
+					hi=$mid
+				fi
+			done
+			echo "$E2E_NAME: powerloss: outcome $prev_out before call" \
+			     "${crash_pl_pts[$((lo - 1))]}, $out before call" \
+			     "${crash_pl_pts[$((hi - 1))]} (durable variant)" >&2
+		fi
+		prev=$idx
+		prev_out=$out
+	done 3< <(sort -n "$list")
+}
+
+# crash_pl_at IDX LAST: every variant at the IDX-th (1-based) crash point;
+# CRASH_LAST is the durable variant's outcome.
+crash_pl_at() {
+	local k=${crash_pl_pts[$(($1 - 1))]} i v first= out=$SCRATCH/pl-point
+	crash_pl_points=$((crash_pl_points + 1))
+	rm -rf "$out"
+	python3 "$CRASH_PL" replay-point "$CRASH_PL_TRACE" "$k" \
+		"$CRASH_POWERLOSS_VARIANTS" "$out" >"$SCRATCH/pl-variants" ||
+		fail "powerloss.py replay-point $CRASH_PL_TRACE $k failed"
+	while read -r i v <&4; do
+		crash_pl_point "$k" "$v" "$2" "$out/$i"
+		[ -n "$first" ] || first=$CRASH_LAST
+	done 4<"$SCRATCH/pl-variants"
+	rm -rf "$out"
+	CRASH_LAST=${first:--}
+}
+
+# crash_pl_point K VARIANT LAST REPLAYED: one replay (made by powerloss.py
+# in the directory REPLAYED), with all the checks.
+crash_pl_point() {
+	local k=$1 v=$2 last=$3 dir=$SCRATCH/run outcome check=crash_check_killed
+	CRASH_KIND=powerloss
+	CRASH_AT=$k
+	CRASH_PL_VARIANT=$v
+	rm -f "$CRASH_OUTCOME_FILE"
+	rm -rf "$dir"
+	mv "$4" "$dir"
+	if [ "$k" = "$last" ]; then
+		cp "$SCRATCH/pl.out" "$CRASH_OUT"
+		cp "$SCRATCH/pl.err" "$CRASH_ERR"
+	else
+		: >"$CRASH_OUT"
+		: >"$CRASH_ERR"
+	fi
+	if declare -F crash_powerloss_prepare >/dev/null; then
+		crash_powerloss_prepare "$dir" >"$SCRATCH/prepare.log" 2>&1 ||
+			{ cat "$SCRATCH/prepare.log" >&2;
+			  fail "crash_powerloss_prepare $dir failed"; }
+	fi
+	if declare -F crash_check_powerloss >/dev/null; then
+		check=crash_check_powerloss
+	fi
+	crash_pl_n=$((crash_pl_n + 1))
+	crash_pl_variants[${v%%:*}]=$(( ${crash_pl_variants[${v%%:*}]:-0} + 1 ))
+	crash_check "$check" "$dir" || true
+	outcome=-
+	[ -s "$CRASH_OUTCOME_FILE" ] && outcome=$(cat "$CRASH_OUTCOME_FILE")
+	crash_outcomes["powerloss $outcome"]=$(( ${crash_outcomes["powerloss $outcome"]:-0} + 1 ))
+	crash_check crash_rerun "$dir" || true
+	CRASH_PL_VARIANT=
+	CRASH_LAST=$outcome
+}
+
 crash_enumerate() {
 	local ref=$SCRATCH/ref n budget kind at out start prev prev_out
 	local refined=0 list total=0 line
@@ -396,6 +576,10 @@ crash_enumerate() {
 
 	# 2. and 3. every fault kind at every (sampled) call index
 	for kind in $CRASH_KINDS; do
+		if [ "$kind" = powerloss ]; then
+			[ "$CRASH_POWERLOSS" = 1 ] && crash_powerloss
+			continue
+		fi
 		list=$SCRATCH/points.$kind
 		: >"$list"
 		case $kind in
@@ -449,6 +633,17 @@ crash_enumerate() {
 	done
 	summary="crash points: $n, kills: $kills, enospc: $enospc, eio: $eio"
 	[ "$refined" -gt 0 ] && summary="$summary (of the kills, $refined bisecting an outcome change)"
+	if [ "$crash_pl_n" -gt 0 ]; then
+		line=
+		for kind in durable all prefix dir; do
+			[ -z "${crash_pl_variants[$kind]:-}" ] ||
+				line="$line${line:+, }$kind ${crash_pl_variants[$kind]}"
+		done
+		summary="$summary, power-loss replays: $crash_pl_n (points $crash_pl_points"
+		[ "$crash_pl_refined" -eq 0 ] ||
+			summary="$summary, $crash_pl_refined by bisection"
+		summary="$summary; variants $line)"
+	fi
 	for kind in $CRASH_KINDS; do
 		if [ -n "${crash_absorbed[$kind]:-}" ]; then
 			echo "$E2E_NAME: $kind: the command still succeeded at" \
