@@ -489,11 +489,13 @@ nomem:
 
 /* ---- recombination ---- */
 
-/* Move everything in b over a, but the entry named skip (may be NULL). */
+/* Move everything in b over a; with skip_x, but the x.oid and x.serial
+ * of B's root: the entry "x" (their directory in the bushy, chunky and
+ * lawn layouts) and the entries "x.*" (the files themselves, flat). */
 static int
 journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
                       const char *a, struct storage_map *dirset,
-                      const char *skip, ds_error *err)
+                      int skip_x, ds_error *err)
 {
 	struct journal_list l;
 	char bp[STORAGE_PATH_MAX], ap[STORAGE_PATH_MAX];
@@ -504,7 +506,8 @@ journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
 	if (rc != DS_OK)
 		return rc;
 	for (size_t i = 0; i < l.n; i++) {
-		if (skip != NULL && strcmp(l.v[i], skip) == 0)
+		if (skip_x && (strcmp(l.v[i], "x") == 0 ||
+		               strncmp(l.v[i], "x.", 2) == 0))
 			continue;
 		rc = ds_path_join(bp, sizeof(bp), b, l.v[i], err);
 		if (rc == DS_OK)
@@ -519,7 +522,7 @@ journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
 			rc = journal_ensure_dir(aroot, ap, dirset, err);
 			if (rc == DS_OK)
 				rc = journal_recombine_dir(s, aroot, bp, ap,
-				                           dirset, NULL, err);
+				                           dirset, 0, err);
 			if (rc == DS_OK)
 				rc = ds_io_rmdir(bp, err);
 		} else {
@@ -549,18 +552,19 @@ journal_recombine(ds_storage *s, ds_error *err)
 	rc = storage_path(s, a, sizeof(a), "A", err);
 	if (rc == DS_OK)
 		rc = storage_path(s, b, sizeof(b), "B", err);
-	/* B/x (x.oid, x.serial) last, after the rest is durable in A: as in
+	/* B/x (x.oid, x.serial; B/x.* in the flat layout) last, after the
+	 * rest is durable in A: as in
 	 * a flush (F6), A/x/serial must never name a transaction whose t
 	 * file is not in A yet, whatever order the disk writes them in */
 	if (rc == DS_OK)
-		rc = journal_recombine_dir(s, a, b, a, &dirset, "x", err);
+		rc = journal_recombine_dir(s, a, b, a, &dirset, 1, err);
 	/* step 10 */
 	if (rc == DS_OK)
 		rc = journal_sync_dirset(s, &dirset, err);
 	if (rc == DS_OK) {
 		storage_map_free(&dirset);
 		storage_map_init(&dirset);
-		rc = journal_recombine_dir(s, a, b, a, &dirset, NULL, err);
+		rc = journal_recombine_dir(s, a, b, a, &dirset, 0, err);
 	}
 	if (rc == DS_OK)
 		rc = journal_sync_dirset(s, &dirset, err);

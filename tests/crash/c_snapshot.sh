@@ -24,7 +24,8 @@ CRASH_POWERLOSS_BUDGET=12
 O1=0000000000000001
 
 ORIG=$SCRATCH/orig
-must_pass ds mkds "$ORIG"
+# DS_CRASH_FORMAT: the layout (c_snapshot_flat.sh runs the flat one)
+must_pass ds mkds "$ORIG" Full "${DS_CRASH_FORMAT:-bushy}"
 sed -i 's/^quick_shutdown: 0$/quick_shutdown: 1/' "$ORIG/config/settings"
 grep -q '^quick_shutdown: 1$' "$ORIG/config/settings" ||
 	fail "cannot set quick_shutdown in $ORIG/config/settings"
