@@ -70,7 +70,7 @@ build() {
 	DSDIR=$BUILD
 	cc -O2 -g -Wall -Wextra -Werror -I"$SRC/include" \
 		-o "$BENCH_DIR/commit_rate" "$HERE/commit_rate.c" \
-		"$BUILD/libdirstorage.a" -lcrypto -larchive -ljansson -lcurl \
+		"$BUILD/libdirstorage.a" -lcrypto -larchive -ljansson \
 		-lpthread -lm
 }
 
@@ -171,13 +171,35 @@ mkrestore() {
 	for s in B config journal misc; do
 		cp -a "$r/$s" "$x/$s"
 	done
+	restore_script "$d" "$lag"
+	log "R$lag: $(wc -l <"$x/newfiles") new files, $(wc -l \
+	     <"$x/changed") changed, $(wc -l <"$x/newdirs") new directories"
+}
+
+# restore_script DIR D: (re)write R<D>.restore/restore.sh. The files and
+# directories the increment added are moved into DIR/trash, not deleted:
+# this VM's ext4 has no journal, and without one ext4 does not reuse an
+# inode deleted less than 60 s ago (300 s more while its inode table block
+# is dirty), scanning past each such inode when it allocates (perf: ~60%
+# of an increment's apply in recently_deleted() and find_get_block());
+# with 11,000 files deleted before each run, every run (ds's or the
+# floor's) paid for the ones before it, more the faster they came (ds
+# large D=1000 in one hyperfine series: 3.6, 4.4, 6.5, 7.5, 7.4 s). A
+# real replica's directories only grow. The trash is deleted at the end.
+restore_script() {
+	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore
 	cat >"$x/restore.sh" <<-EOF
 	#!/bin/bash
 	# restore $r to its lagging state
 	set -e
+	t=$d/trash/R$lag.\$(date +%s%N)
+	mkdir -p "\$t"
 	cd "$r/A"
-	xargs -r -d '\n' rm -f <"$x/newfiles"
-	xargs -r -d '\n' rmdir <"$x/newdirs" 2>/dev/null || true
+	# (files missing after a failed run are skipped)
+	perl -ne 'BEGIN { \$t = shift } chomp; rename(\$_, "\$t/f\$.") ||
+		\$!{ENOENT} || die "rename \$_: \$!\n"' "\$t" <"$x/newfiles"
+	perl -ne 'BEGIN { \$t = shift } chomp; rename(\$_, "\$t/d\$.")' "\$t" \\
+		<"$x/newdirs"
 	tar -xf "$x/changed.tar"
 	cd "$r"
 	rm -rf B config journal misc
@@ -185,8 +207,6 @@ mkrestore() {
 	sync -f .
 	EOF
 	chmod +x "$x/restore.sh"
-	log "R$lag: $(wc -l <"$x/newfiles") new files, $(wc -l \
-	     <"$x/changed") changed, $(wc -l <"$x/newdirs") new directories"
 }
 
 mkdir -p "$BENCH_DIR"
@@ -206,12 +226,14 @@ start_sshd 2>/dev/null
 log "sshd on 127.0.0.1:$SSHD_PORT"
 
 # the master side under /usr/bin/time -v: an -e wrapper that rewrites the
-# remote command
+# remote command; the ssh client under /usr/bin/time too (its peak RSS is
+# its own: the channel buffers grow with a large increment)
 cat >"$BENCH_DIR/ssh-timed" <<EOF
 #!/bin/bash
 # ssh-timed HOST CMD...: ssh HOST /usr/bin/time -v -o FILE CMD...
 host=\$1; shift
-exec $SSH_CMD "\$host" /usr/bin/time -v -o "$BENCH_DIR/master.time" "\$@"
+exec /usr/bin/time -f %M -o "$BENCH_DIR/ssh-client.rss" \\
+	$SSH_CMD "\$host" /usr/bin/time -v -o "$BENCH_DIR/master.time" "\$@"
 EOF
 chmod +x "$BENCH_DIR/ssh-timed"
 
@@ -223,13 +245,34 @@ median_of() { # hyperfine json -> median seconds of command $2
 	jq -r ".results[$2].median" "$1"
 }
 
-echo "| store | files | D | ds replica (s) | rsync -a (s) | floor (s) | rsync/ds | ds/floor | snapshot hold | RSS replica | RSS master |" >"$TABLE"
-echo "|---|---|---|---|---|---|---|---|---|---|---|" >>"$TABLE"
+# peak_rss FILE CMD...: run CMD, write the peak RSS (KiB) of that process
+# alone to FILE. /usr/bin/time's figure is the largest of the process and
+# its children, and ds replica's child is the ssh client, whose channel
+# buffers grow with the increment; VmHWM of /proc/PID/status is the
+# process's own high-water mark, polled until it exits (it only grows).
+peak_rss() {
+	local file=$1 pid hwm=0 k v rest
+	shift
+	"$@" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		while read -r k v rest; do
+			[ "$k" = VmHWM: ] && hwm=$v
+		done <"/proc/$pid/status" 2>/dev/null || true
+		sleep 0.005
+	done
+	echo "$hwm" >"$file"
+	wait "$pid"
+}
+
+echo "| store | files | D | ds replica (s) | rsync -a (s) | floor (s) | rsync/ds | ds/floor | snapshot hold | RSS replica | RSS master | RSS ssh client |" >"$TABLE"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|" >>"$TABLE"
 for size in $SIZES; do
 	d=$BENCH_DIR/$size
 	for lag in $LAGS; do
 		r=$d/R$lag
 		x=$r.restore
+		restore_script "$d" "$lag"
 		log "$size D=$lag: hyperfine, $RUNS runs each"
 		hyperfine -N --runs "$RUNS" --prepare "$x/restore.sh" \
 			--export-json "$OUT/$size-$lag.json" \
@@ -239,10 +282,11 @@ for size in $SIZES; do
 			>"$OUT/$size-$lag.hyperfine" 2>&1
 		# once more, verbose and under /usr/bin/time on both sides
 		"$x/restore.sh"
-		/usr/bin/time -v -o "$OUT/$size-$lag.replica.time" \
+		peak_rss "$OUT/$size-$lag.replica.rss" \
 			"$DS" replica -v -e "$BENCH_DIR/ssh-timed" -d "$DSDIR" \
 			"dshost:$d/M" "$r" 2>"$OUT/$size-$lag.verbose"
 		cp "$BENCH_DIR/master.time" "$OUT/$size-$lag.master.time"
+		cp "$BENCH_DIR/ssh-client.rss" "$OUT/$size-$lag.ssh.rss"
 		cmp -s "$d/M/A/x/serial" "$r/A/x/serial" ||
 			{ log "$size D=$lag: replica's x.serial differs"; exit 1; }
 		"$x/restore.sh"
@@ -255,16 +299,16 @@ for size in $SIZES; do
 		total=$(sed -n 's/.*; total time \([0-9.]*\) s.*/\1/p' \
 		        "$OUT/$size-$lag.verbose" | head -1)
 		holdpct=$(echo "100 * ${hold:-0} / ${total:-1}" | bc -l)
-		rss_r=$(awk -F': ' '/Maximum resident/ { print $2 }' \
-		        "$OUT/$size-$lag.replica.time")
+		rss_r=$(cat "$OUT/$size-$lag.replica.rss")
+		rss_s=$(cat "$OUT/$size-$lag.ssh.rss")
 		rss_m=$(awk -F': ' '/Maximum resident/ { print $2 }' \
 		        "$OUT/$size-$lag.master.time")
-		printf '| %s | %s | %s | %.3f | %.3f | %.3f | %.1f× | %.2f× | %s | %d KiB | %d KiB |\n' \
+		printf '| %s | %s | %s | %.3f | %.3f | %.3f | %.1f× | %.2f× | %s | %d KiB | %d KiB | %d KiB |\n' \
 			"$size" "$(cat "$d/files")" "$lag" "$tds" "$trs" "$tfl" \
 			"$(echo "$trs / $tds" | bc -l)" \
 			"$(echo "$tds / $tfl" | bc -l)" \
 			"${hold:-?} s of ${total:-?} s ($(printf %.0f "$holdpct")%)" \
-			"$rss_r" "$rss_m" >>"$TABLE"
+			"$rss_r" "$rss_m" "$rss_s" >>"$TABLE"
 	done
 done
 
@@ -275,6 +319,9 @@ rm -rf "$BENCH_DIR/commit-store"
 rm -rf "$BENCH_DIR/commit-store"
 "$BENCH_DIR/commit_rate" "$BENCH_DIR/commit-store" 200 10 >"$OUT/commit-10"
 rm -rf "$BENCH_DIR/commit-store"
+for size in $SIZES; do
+	rm -rf "$BENCH_DIR/$size/trash"
+done
 
 echo
 echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' \

@@ -717,8 +717,10 @@ struct ds_replica_serve_opts {
  * lines, optionally followed by our `relink <md5> <prev>` line, or our
  * `replica init 0` (config/settings, config/identity and every live file
  * of A/ inside one snapshot). The increment is spooled to an unlinked
- * temporary file inside snapshot mode; snapshot mode is released before it
- * is sent. Operator messages go to opts->log. err->msg holds the bare
+ * temporary file inside snapshot mode, released as soon as the last file
+ * is read; a thread sends the spool meanwhile, as it grows (the writer
+ * never waits for the network). Operator messages go to opts->log.
+ * err->msg holds the bare
  * reason: the original's ReplicaError texts ("different identity",
  * "reference transaction does not exist", "reference transaction
  * differs", "storage has been packed since the last replica ( <date> >
@@ -727,9 +729,12 @@ struct ds_replica_serve_opts {
  * different identity; packed since the replica's tid; reference
  * transaction does not exist / differs; replica newer than master),
  * DS_EBUSY (snapshot held by someone else / storage in use), DS_ECORRUPT
- * (the master's own history is broken), DS_EIO, DS_ENOMEM. On error
- * nothing is written to out_fd (unless writing out_fd itself failed part
- * way). */
+ * (the master's own history is broken), DS_EIO, DS_ENOMEM. On a refusal
+ * (every DS_EPROTO and DS_EREFUSED, and DS_EBUSY) nothing is written to
+ * out_fd. A failure while the increment is being read (DS_ECORRUPT,
+ * DS_EIO, DS_ENOMEM) may leave part of it sent, but never its
+ * end-of-archive blocks: what reached out_fd is not a complete archive,
+ * and a replica refuses it. */
 int ds_replica_serve(const char *home, int in_fd, int out_fd,
                      const struct ds_replica_serve_opts *opts, ds_error *err);
 

@@ -47,81 +47,155 @@
 #define ARCHIVE_ALL_LAYOUTS 0xFu
 #define ARCHIVE_PATH_MAX 4096
 
-/* ---- a set of strings (names, directories) ---- */
+/* ---- sets of fixed-size binary keys ----
+ *
+ * What the checks remember: the oids of an increment (the "first time
+ * seen" rule for .c pointers), and for an init answer the transactions,
+ * pointers and revisions sent and the revisions the pointers name. Keys
+ * are 64-bit ids (idset: 8-byte slots) or (a, b) pairs of them (pairset:
+ * 16-byte slots) in open-addressing tables kept between a quarter and a
+ * half full: 16..32 bytes an oid, 32..64 a pair, however long the names
+ * (the strings these replaced cost ~50 bytes an oid; bench/README.md,
+ * third run). The all-zero key cannot mark an empty slot and is a flag of
+ * its own. */
 
-struct nameset {
-	char **v;
-	size_t cap, n;
+struct idset {
+	uint64_t *slot;          /* 0: empty */
+	size_t cap, n;           /* cap: a power of two */
+	int has_zero;
 };
 
-static uint64_t
-nameset_hash(const char *k)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ull;
-	return h;
-}
+struct pairset {
+	uint64_t *slot;          /* 2 per key; (0, 0): empty */
+	size_t cap, n;
+	int has_zero;
+};
 
 static size_t
-nameset_slot(const struct nameset *s, const char *k)
+keyset_hash(uint64_t a, uint64_t b)
 {
-	size_t i = (size_t)nameset_hash(k) & (s->cap - 1);
+	/* splitmix64's finaliser: ids are small sequential integers */
+	uint64_t v = a ^ (b * 0x9e3779b97f4a7c15ull);
 
-	while (s->v[i] != NULL && strcmp(s->v[i], k) != 0)
-		i = (i + 1) & (s->cap - 1);
-	return i;
+	v ^= v >> 30;
+	v *= 0xbf58476d1ce4e5b9ull;
+	v ^= v >> 27;
+	v *= 0x94d049bb133111ebull;
+	v ^= v >> 31;
+	return (size_t)v;
 }
 
+/* Add (a, b) to a table of width ids per key (1: idset, 2: pairset;
+ * b is 0 for width 1). *added (may be NULL) says whether it was new.
+ * Errors: DS_ENOMEM. */
 static int
-nameset_has(const struct nameset *s, const char *k)
+keyset_add(uint64_t **slotp, size_t *capp, size_t *np, int *has_zero,
+           int width, uint64_t a, uint64_t b, int *added, ds_error *err)
 {
-	return s->cap > 0 && s->v[nameset_slot(s, k)] != NULL;
-}
-
-/* Add k; *added (may be NULL) says whether it was new. */
-static int
-nameset_add(struct nameset *s, const char *k, int *added, ds_error *err)
-{
-	size_t i;
+	uint64_t *slot = *slotp;
+	size_t cap = *capp, i;
 
 	if (added)
 		*added = 0;
-	if (s->cap == 0 || (s->n + 1) * 2 > s->cap) {
-		struct nameset ns = {0};
+	if (a == 0 && b == 0) {
+		if (added)
+			*added = !*has_zero;
+		*has_zero = 1;
+		return DS_OK;
+	}
+	if (cap == 0 || (*np + 1) * 2 > cap) {
+		size_t ncap = cap ? cap * 2 : 64;
+		uint64_t *ns = calloc(ncap * (size_t)width, sizeof(*ns));
 
-		ns.cap = s->cap ? s->cap * 2 : 64;
-		ns.v = calloc(ns.cap, sizeof(*ns.v));
-		if (ns.v == NULL)
+		if (ns == NULL)
 			return ds_error_set(err, DS_ENOMEM,
 			                    "increment: out of memory");
-		for (size_t j = 0; j < s->cap; j++)
-			if (s->v[j] != NULL)
-				ns.v[nameset_slot(&ns, s->v[j])] = s->v[j];
-		ns.n = s->n;
-		free(s->v);
-		*s = ns;
+		for (size_t j = 0; j < cap; j++) {
+			uint64_t ka = slot[j * width];
+			uint64_t kb = width == 2 ? slot[j * width + 1] : 0;
+
+			if (ka == 0 && kb == 0)
+				continue;
+			i = keyset_hash(ka, kb) & (ncap - 1);
+			while (ns[i * width] != 0 ||
+			       (width == 2 && ns[i * width + 1] != 0))
+				i = (i + 1) & (ncap - 1);
+			ns[i * width] = ka;
+			if (width == 2)
+				ns[i * width + 1] = kb;
+		}
+		free(slot);
+		*slotp = slot = ns;
+		*capp = cap = ncap;
 	}
-	i = nameset_slot(s, k);
-	if (s->v[i] != NULL)
-		return DS_OK;
-	s->v[i] = strdup(k);
-	if (s->v[i] == NULL)
-		return ds_error_set(err, DS_ENOMEM, "increment: out of memory");
-	s->n++;
+	i = keyset_hash(a, b) & (cap - 1);
+	for (;;) {
+		uint64_t ka = slot[i * width];
+		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
+
+		if (ka == 0 && kb == 0)
+			break;
+		if (ka == a && kb == b)
+			return DS_OK;
+		i = (i + 1) & (cap - 1);
+	}
+	slot[i * width] = a;
+	if (width == 2)
+		slot[i * width + 1] = b;
+	(*np)++;
 	if (added)
 		*added = 1;
 	return DS_OK;
 }
 
-static void
-nameset_free(struct nameset *s)
+static int
+keyset_has(const uint64_t *slot, size_t cap, int has_zero, int width,
+           uint64_t a, uint64_t b)
 {
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
+	size_t i;
+
+	if (a == 0 && b == 0)
+		return has_zero;
+	if (cap == 0)
+		return 0;
+	i = keyset_hash(a, b) & (cap - 1);
+	for (;;) {
+		uint64_t ka = slot[i * width];
+		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
+
+		if (ka == 0 && kb == 0)
+			return 0;
+		if (ka == a && kb == b)
+			return 1;
+		i = (i + 1) & (cap - 1);
+	}
+}
+
+static int
+idset_add(struct idset *s, uint64_t id, int *added, ds_error *err)
+{
+	return keyset_add(&s->slot, &s->cap, &s->n, &s->has_zero, 1, id, 0,
+	                  added, err);
+}
+
+static int
+idset_has(const struct idset *s, uint64_t id)
+{
+	return keyset_has(s->slot, s->cap, s->has_zero, 1, id, 0);
+}
+
+static int
+pairset_add(struct pairset *s, uint64_t a, uint64_t b, int *added,
+            ds_error *err)
+{
+	return keyset_add(&s->slot, &s->cap, &s->n, &s->has_zero, 2, a, b,
+	                  added, err);
+}
+
+static int
+pairset_has(const struct pairset *s, uint64_t a, uint64_t b)
+{
+	return keyset_has(s->slot, s->cap, s->has_zero, 2, a, b);
 }
 
 /* ---- member names ---- */
@@ -277,30 +351,39 @@ struct recv {
 	unsigned char *txn;      /* its file */
 	ds_txnrec rec;
 	size_t oid_i;
-	struct nameset seen;     /* increments: oids seen; init: names */
+	struct idset seen;       /* increments: oids seen; init: the
+	                          * transactions sent */
 	/* init */
-	struct nameset revs;     /* revisions the .c pointers name */
+	struct idset ptrs;       /* the .c pointers sent (their oids) */
+	struct pairset sent;     /* the revisions sent (oid, serial) */
+	struct pairset revs;     /* revisions the .c pointers name */
 	int have_serial, have_oid, have_packed;
 	ds_tid init_serial;
 	char what[160];
 };
 
+/* Fill r->buf (to the end of the stream at most), copy it to the spool.
+ * Whole buffers, however the pipe delivers the stream: one spool write
+ * per ARCHIVE_BUF, and a number of durable I/O calls that depends on the
+ * stream's length only (the crash tests count them). */
 static ssize_t
 recv_pull(struct recv *r)
 {
-	ssize_t n;
+	ssize_t n = 0;
 
-	if (r->eof)
-		return 0;
-	n = r->rd(r->rctx, r->buf, ARCHIVE_BUF, &r->cb_err);
-	if (n < 0) {
-		r->failed = 1;
-		return -1;
+	while (!r->eof && n < ARCHIVE_BUF) {
+		ssize_t got = r->rd(r->rctx, r->buf + n, ARCHIVE_BUF - (size_t)n,
+		                    &r->cb_err);
+		if (got < 0) {
+			r->failed = 1;
+			return -1;
+		}
+		if (got == 0)
+			r->eof = 1;
+		n += got;
 	}
-	if (n == 0) {
-		r->eof = 1;
+	if (n == 0)
 		return 0;
-	}
 	if (ds_io_write_all(r->spool_fd, r->buf, (size_t)n, r->spool_path,
 	                    &r->cb_err) != DS_OK) {
 		r->failed = 2;
@@ -536,12 +619,11 @@ out:
 static int
 recv_advance(struct recv *r, ds_error *err)
 {
-	char key[17];
 	int added, rc;
 
 	if (r->oid_i < r->rec.noids) {
-		ds_id_format(ds_get_u64(r->rec.oids + 8 * r->oid_i), key);
-		rc = nameset_add(&r->seen, key, &added, err);
+		rc = idset_add(&r->seen, ds_get_u64(r->rec.oids + 8 * r->oid_i),
+		               &added, err);
 		if (rc != DS_OK)
 			return rc;
 		r->state = added ? ST_POINTER : ST_REVISION;
@@ -685,7 +767,8 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 	unsigned char *b = NULL;
 	ds_settings *st = NULL;
 	ds_error e;
-	ds_tid serial;
+	ds_tid serial = 0, tid = 0;
+	ds_oid oid = 0;
 	uint64_t v;
 	int rc, added;
 
@@ -749,7 +832,33 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 	rc = archive_map_name(&r->cand, path + 2, name, r->what, err);
 	if (rc != DS_OK)
 		return rc;
-	rc = nameset_add(&r->seen, name, &added, err);
+	/* sent twice? (each kind of name has its own set) */
+	if (name[0] == 'x') {
+		int *have = strcmp(name, "x.serial") == 0 ? &r->have_serial :
+		            strcmp(name, "x.oid") == 0 ? &r->have_oid :
+		            &r->have_packed;
+
+		added = !*have;
+		rc = DS_OK;
+	} else if (name[0] == 't') {
+		char hex[17];
+
+		snprintf(hex, sizeof(hex), "%.6s%.10s", name + 1, name + 8);
+		ds_id_parse(hex, &tid);
+		rc = idset_add(&r->seen, tid, &added, err);
+	} else {
+		char hex[17];
+
+		/* o<OID>.c or o<OID>.<SERIAL> */
+		snprintf(hex, sizeof(hex), "%.16s", name + 1);
+		ds_id_parse(hex, &oid);
+		if (strcmp(name + 17, ".c") == 0) {
+			rc = idset_add(&r->ptrs, oid, &added, err);
+		} else {
+			ds_id_parse(name + 18, &serial);
+			rc = pairset_add(&r->sent, oid, serial, &added, err);
+		}
+	}
 	if (rc != DS_OK)
 		return rc;
 	if (!added)
@@ -769,33 +878,15 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		}
 		return DS_OK;
 	}
-	if (name[0] == 't') {
-		ds_tid tid;
-		char hex[17];
-
-		snprintf(hex, sizeof(hex), "%.6s%.10s", name + 1, name + 8);
-		ds_id_parse(hex, &tid);
+	if (name[0] == 't')
 		return recv_txn(r, size, tid, err);
+	if (strcmp(name + 17, ".c") == 0) {
+		rc = recv_pointer(r, size, &serial, err);
+		if (rc != DS_OK)
+			return rc;
+		return pairset_add(&r->revs, oid, serial, NULL, err);
 	}
-	/* o<OID>.c or o<OID>.<SERIAL> */
-	{
-		char hex[17];
-		ds_oid oid;
-
-		snprintf(hex, sizeof(hex), "%.16s", name + 1);
-		ds_id_parse(hex, &oid);
-		if (strcmp(name + 17, ".c") == 0) {
-			char rev[DS_NAME_MAX];
-
-			rc = recv_pointer(r, size, &serial, err);
-			if (rc != DS_OK)
-				return rc;
-			ds_name_revision(oid, serial, rev);
-			return nameset_add(&r->revs, rev, NULL, err);
-		}
-		ds_id_parse(name + 18, &serial);
-		return recv_revision(r, size, oid, serial, err);
-	}
+	return recv_revision(r, size, oid, serial, err);
 }
 
 /* The end of an init answer: everything a storage needs is there. */
@@ -815,16 +906,26 @@ recv_init_complete(struct recv *r, ds_error *err)
 		                    "x.packed must all be sent");
 	if (r->init_serial != 0) {
 		ds_name_transaction(r->init_serial, t);
-		if (!nameset_has(&r->seen, t))
+		if (!idset_has(&r->seen, r->init_serial))
 			return ds_error_set(err, DS_EPROTO,
 			                    "init: incomplete: no %s (the "
 			                    "transaction of x.serial)", t);
 	}
-	for (size_t i = 0; i < r->revs.cap; i++)
-		if (r->revs.v[i] != NULL && !nameset_has(&r->seen, r->revs.v[i]))
+	for (size_t i = 0; i <= r->revs.cap; i++) {
+		/* every slot, then the all-zero key */
+		uint64_t oid = i < r->revs.cap ? r->revs.slot[2 * i] : 0;
+		uint64_t serial = i < r->revs.cap ? r->revs.slot[2 * i + 1] : 0;
+
+		if (i < r->revs.cap ? oid == 0 && serial == 0 :
+		    !r->revs.has_zero)
+			continue;
+		if (!pairset_has(&r->sent, oid, serial)) {
+			ds_name_revision(oid, serial, t);
 			return ds_error_set(err, DS_EPROTO,
 			                    "init: incomplete: no %s (a current "
-			                    "revision)", r->revs.v[i]);
+			                    "revision)", t);
+		}
+	}
 	return DS_OK;
 }
 
@@ -1010,8 +1111,10 @@ out:
 	free(r.txn);
 	free(r.buf);
 	free(r.data);
-	nameset_free(&r.seen);
-	nameset_free(&r.revs);
+	free(r.seen.slot);
+	free(r.ptrs.slot);
+	free(r.sent.slot);
+	free(r.revs.slot);
 	return rc;
 }
 

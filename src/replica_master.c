@@ -5,9 +5,15 @@
  * its order: request line, identity, packed since the replica's tid,
  * reference transaction missing, reference transaction differs), then,
  * inside snapshot mode, writes the whatsnew file list as a ustar stream to
- * an unlinked temporary file, leaves snapshot mode, and only then sends
- * the file: snapshot mode is held for as long as the local disk needs,
- * never for as long as the network needs.
+ * an unlinked temporary file (the spool), and leaves snapshot mode as soon
+ * as the last file is read. A sender thread copies the spool to out_fd
+ * while it is being written, following the writer's offset: the transfer
+ * (and the replica's checking and writing) overlaps the master's reading,
+ * yet snapshot mode is held for as long as the local disk needs, never for
+ * as long as the network needs (the writer never waits for the sender; the
+ * spool absorbs a slow network). The end-of-archive blocks are written
+ * only when every member is in the spool, so a master that fails part way
+ * never sends a complete archive (see ds_replica_serve).
  *
  * The stream must be byte for byte what the original's `cpio -o -H ustar`
  * writes (the recorded fixture responses). libarchive writes the ustar
@@ -21,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +44,22 @@
 #define REPLICA_REQUEST_MAX (64 * 1024)
 #define REPLICA_COPY_BUF (64 * 1024)
 
+/* The sender thread: copies the spool to out_fd up to what the writer has
+ * published (avail), until the writer says done (send the rest, then
+ * stop) or abort (stop now). Everything below mu is shared. */
+struct replica_sender {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int spool_fd;
+	int out_fd;
+	unsigned char *buf;         /* REPLICA_COPY_BUF */
+	uint64_t avail;             /* spool bytes the writer has written */
+	uint64_t sent;              /* bytes written to out_fd */
+	int waiting, done, abort, failed;
+	ds_error err;               /* the sender's failure */
+};
+
 /* One serve call: where the increment goes and how it is written. */
 struct replica_ctx {
 	const struct ds_replica_serve_opts *opts;
@@ -52,9 +75,20 @@ struct replica_ctx {
 	unsigned char hdr[512];
 	size_t hdr_fill;
 	uint64_t written;
+	unsigned char *wbuf;        /* REPLICA_COPY_BUF: spool writes are
+	                             * gathered into whole buffers (one write
+	                             * call per 64 KiB, not three per file:
+	                             * fewer system calls in snapshot mode) */
+	size_t wfill;
+	uint64_t flushed;           /* bytes in the spool file */
 	ds_error cb_err;            /* the first spool write error */
 	char spool[PATH_MAX + 64];  /* names the spool in messages */
+	struct replica_sender *snd; /* NULL until the sender runs */
 };
+
+static void replica_sender_publish(struct replica_sender *s, uint64_t avail,
+                                   int done, int abort);
+static int replica_sender_failed(struct replica_sender *s, ds_error *err);
 
 /* ---- messages ---- */
 
@@ -238,6 +272,42 @@ replica_recode(unsigned char h[512], uint64_t *size)
 	return replica_put_octal(h + 148, 8, sum);
 }
 
+/* Write the gathered bytes to the spool; the sender may send them. */
+static int
+replica_spool_flush(struct replica_ctx *c)
+{
+	if (c->wfill == 0)
+		return DS_OK;
+	if (ds_io_write_all(c->fd, c->wbuf, c->wfill, c->spool, &c->cb_err) !=
+	    DS_OK)
+		return c->cb_err.status;
+	c->flushed += c->wfill;
+	c->wfill = 0;
+	if (c->snd != NULL)
+		replica_sender_publish(c->snd, c->flushed, 0, 0);
+	return DS_OK;
+}
+
+/* Append n bytes to the spool (through wbuf). */
+static int
+replica_spool_put(struct replica_ctx *c, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		size_t k = REPLICA_COPY_BUF - c->wfill;
+
+		if (k > n)
+			k = n;
+		memcpy(c->wbuf + c->wfill, p, k);
+		c->wfill += k;
+		p += k;
+		n -= k;
+		if (c->wfill == REPLICA_COPY_BUF &&
+		    replica_spool_flush(c) != DS_OK)
+			return c->cb_err.status;
+	}
+	return DS_OK;
+}
+
 static la_ssize_t
 replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
@@ -251,8 +321,7 @@ replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 	while (n > 0) {
 		if (c->pass > 0) {
 			size_t k = c->pass < n ? (size_t)c->pass : n;
-			if (ds_io_write_all(c->fd, p, k, c->spool,
-			                    &c->cb_err) != DS_OK)
+			if (replica_spool_put(c, p, k) != DS_OK)
 				goto fail;
 			c->pass -= k;
 			c->written += k;
@@ -282,8 +351,7 @@ replica_tar_write(struct archive *a, void *ctx, const void *buf, size_t len)
 				}
 				c->pass = (size + 511) / 512 * 512;
 			}
-			if (ds_io_write_all(c->fd, c->hdr, 512, c->spool,
-			                    &c->cb_err) != DS_OK)
+			if (replica_spool_put(c, c->hdr, 512) != DS_OK)
 				goto fail;
 			c->written += 512;
 		}
@@ -303,7 +371,9 @@ replica_tar_open(struct replica_ctx *c, ds_error *err)
 	c->a = archive_write_new();
 	c->entry = archive_entry_new();
 	c->copybuf = malloc(REPLICA_COPY_BUF);
-	if (c->a == NULL || c->entry == NULL || c->copybuf == NULL)
+	c->wbuf = malloc(REPLICA_COPY_BUF);
+	if (c->a == NULL || c->entry == NULL || c->copybuf == NULL ||
+	    c->wbuf == NULL)
 		return ds_error_set(err, DS_ENOMEM, "increment: out of memory");
 	/* ustar; unblocked output, so the stream ends right after the two
 	 * zero blocks as cpio's does (not padded to 10240). */
@@ -326,6 +396,9 @@ replica_tar_add(struct replica_ctx *c, const char *relpath, ds_error *err)
 	uint64_t left;
 	int fd = -1, rc;
 
+	/* the replica went away: no point reading on */
+	if (c->snd != NULL && (rc = replica_sender_failed(c->snd, err)) != DS_OK)
+		return rc;
 	if ((rc = ds_path_join(path, sizeof(path), c->home, relpath, err)) !=
 	    DS_OK)
 		return rc;
@@ -531,32 +604,148 @@ replica_spool_open(int *fd, char *desc, size_t descsz, ds_error *err)
 	return DS_OK;
 }
 
-static int
-replica_send(int from, int to, unsigned char *buf, uint64_t *sent,
-             ds_error *err)
+/* The sender thread. It reads the spool with pread at its own offset and
+ * never holds mu while reading or writing, so the writer (in snapshot
+ * mode) never waits for the network. */
+static void *
+replica_sender_main(void *arg)
 {
-	*sent = 0;
-	if (lseek(from, 0, SEEK_SET) != 0)
-		return ds_error_sys(err, errno, "spool: seek", "increment");
+	struct replica_sender *s = arg;
+	ds_error e;
+
+	ds_error_clear(&e);
 	for (;;) {
-		ssize_t n = read(from, buf, REPLICA_COPY_BUF), off = 0;
+		uint64_t avail;
+		size_t want;
+		ssize_t n, off = 0;
+
+		/* whole buffers until the end: as few (and as many, whatever
+		 * the timing) system calls as sending the finished spool */
+		pthread_mutex_lock(&s->mu);
+		while (!s->abort && !s->done &&
+		       s->avail - s->sent < REPLICA_COPY_BUF) {
+			s->waiting = 1;
+			pthread_cond_wait(&s->cv, &s->mu);
+			s->waiting = 0;
+		}
+		avail = s->avail;
+		if (s->abort || s->sent == avail) {
+			/* aborted, or done and everything sent */
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&s->mu);
+		want = avail - s->sent < REPLICA_COPY_BUF ?
+		       (size_t)(avail - s->sent) : REPLICA_COPY_BUF;
+		n = pread(s->spool_fd, s->buf, want, (off_t)s->sent);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return ds_error_sys(err, errno, "spool: read", "increment");
-		if (n == 0)
-			return DS_OK;
+		if (n <= 0) {
+			ds_error_sys(&e, n < 0 ? errno : EIO, "spool: read",
+			             "increment");
+			goto failed;
+		}
 		while (off < n) {
-			ssize_t w = write(to, buf + off, (size_t)(n - off));
+			ssize_t w = write(s->out_fd, s->buf + off,
+			                  (size_t)(n - off));
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w < 0)
-				return ds_error_sys(err, errno, "send increment:",
-				                    "write");
+			if (w < 0) {
+				ds_error_sys(&e, errno, "send increment:",
+				             "write");
+				goto failed;
+			}
 			off += w;
 		}
-		*sent += (uint64_t)n;
+		pthread_mutex_lock(&s->mu);
+		s->sent += (uint64_t)n;
+		pthread_mutex_unlock(&s->mu);
 	}
+failed:
+	pthread_mutex_lock(&s->mu);
+	s->failed = 1;
+	s->err = e;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* The writer's side: avail bytes of the spool are written (the sender is
+ * woken when it waits and a buffer's worth is there); done: that is all
+ * of it; abort: stop sending. */
+static void
+replica_sender_publish(struct replica_sender *s, uint64_t avail, int done,
+                       int abort)
+{
+	pthread_mutex_lock(&s->mu);
+	s->avail = avail;
+	s->done |= done;
+	s->abort |= abort;
+	if (s->waiting && (done || abort ||
+	                   avail - s->sent >= REPLICA_COPY_BUF))
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Has the sender failed? Its error into err. */
+static int
+replica_sender_failed(struct replica_sender *s, ds_error *err)
+{
+	int rc = DS_OK;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->failed) {
+		rc = s->err.status ? s->err.status : DS_EIO;
+		if (err != NULL)
+			*err = s->err;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Start the sender on spool_fd (empty so far) to out_fd. */
+static int
+replica_sender_start(struct replica_sender *s, int spool_fd, int out_fd,
+                     ds_error *err)
+{
+	int e;
+
+	memset(s, 0, sizeof(*s));
+	s->spool_fd = spool_fd;
+	s->out_fd = out_fd;
+	s->buf = malloc(REPLICA_COPY_BUF);
+	if (s->buf == NULL)
+		return ds_error_set(err, DS_ENOMEM, "increment: out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	e = pthread_create(&s->thread, NULL, replica_sender_main, s);
+	if (e != 0) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s->buf);
+		s->buf = NULL;
+		return ds_error_sys(err, e, "start the sender", "increment");
+	}
+	return DS_OK;
+}
+
+/* Wait for the sender to end (after done or abort) and free it; its
+ * failure, if any, into err. */
+static int
+replica_sender_join(struct replica_sender *s, ds_error *err)
+{
+	int rc = DS_OK;
+
+	pthread_join(s->thread, NULL);
+	if (s->failed) {
+		rc = s->err.status ? s->err.status : DS_EIO;
+		if (err != NULL)
+			*err = s->err;
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->buf);
+	s->buf = NULL;
+	return rc;
 }
 
 /* ---- checks before snapshot mode ---- */
@@ -641,6 +830,7 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	struct replica_ctx c;
 	struct ds_changes_opts copts;
 	struct ds_changes_info info;
+	struct replica_sender snd;
 	ds_snapshot *snap = NULL;
 	ds_config cfg;
 	char *req = NULL, *lines[16], apath[PATH_MAX];
@@ -649,9 +839,9 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	size_t nlines, xlen;
 	struct stat st;
 	ds_tid tid = 0;
-	uint64_t packed = 0, sent = 0;
+	uint64_t packed = 0;
 	double t0, held = 0;
-	int rc, init = 0;
+	int rc, init = 0, sending = 0;
 
 	if (opts == NULL)
 		opts = &defaults;
@@ -728,8 +918,11 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	t0 = replica_now();
 	if ((rc = replica_spool_open(&c.fd, c.spool, sizeof(c.spool), err)) !=
 	    DS_OK ||
-	    (rc = replica_tar_open(&c, err)) != DS_OK)
+	    (rc = replica_tar_open(&c, err)) != DS_OK ||
+	    (rc = replica_sender_start(&snd, c.fd, out_fd, err)) != DS_OK)
 		goto release;
+	sending = 1;
+	c.snd = &snd;
 	if (init) {
 		rc = replica_init_all(&c, err);
 	} else {
@@ -748,11 +941,18 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	if (rc == DS_OK && archive_write_close(c.a) != ARCHIVE_OK)
 		rc = ds_error_set(err, DS_EIO, "increment: %s",
 		                  archive_error_string(c.a));
+	if (rc == DS_OK && c.cb_err.status == DS_OK)
+		replica_spool_flush(&c);
 	if (rc == DS_OK && c.cb_err.status != DS_OK) {
 		rc = c.cb_err.status;
 		if (err != NULL)
 			*err = c.cb_err;
 	}
+	/* the whole archive, end blocks included, is in the spool: the
+	 * sender may finish; on a failure it stops where it is, short of
+	 * the end-of-archive blocks */
+	if (sending)
+		replica_sender_publish(&snd, c.flushed, rc == DS_OK, rc != DS_OK);
 release:
 	held = replica_now() - t0;
 	{
@@ -763,17 +963,23 @@ release:
 			replica_log(&c, DS_LOG_WARN, "%s", e.msg);
 		snap = NULL;
 	}
-	if (rc != DS_OK)
-		goto out;
-	replica_log(&c, DS_LOG_VERBOSE, "Transferring increment.... (%lu "
-	            "files, %llu bytes; snapshot mode held %.3f s)", c.members,
-	            (unsigned long long)c.written, held);
-	rc = replica_send(c.fd, out_fd, c.copybuf, &sent, err);
+	if (rc == DS_OK)
+		replica_log(&c, DS_LOG_VERBOSE, "Transferring increment.... "
+		            "(%lu files, %llu bytes; snapshot mode held %.3f s)",
+		            c.members, (unsigned long long)c.written, held);
+	if (sending) {
+		int src = replica_sender_join(&snd, rc == DS_OK ? err : NULL);
+
+		c.snd = NULL;
+		if (rc == DS_OK)
+			rc = src;
+	}
 out:
 	if (c.a != NULL)
 		archive_write_free(c.a);
 	archive_entry_free(c.entry);
 	free(c.copybuf);
+	free(c.wbuf);
 	if (c.fd >= 0)
 		close(c.fd);
 	free(xbuf);

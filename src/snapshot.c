@@ -13,8 +13,10 @@
  * 1.1.12). Inside an enclosing `ds snapshot` (SNAPSHOT_VERSION=2) the
  * enclosing snapshot is reused.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,83 @@ snapshot_free(ds_snapshot *s)
 
 /* ---- XML-RPC over libcurl ---- */
 
+/*
+ * libcurl is loaded with dlopen when an http line is used, not linked:
+ * linked, it and its dependencies (TLS, Kerberos, LDAP, ssh, idn, ...:
+ * ~30 shared libraries) were mapped and relocated at every start of ds,
+ * including both ends of every `ds replica` (bench/README.md, third run:
+ * 13.5 ms a start, most of it the dynamic linker). Only the http mode of
+ * snapshot.conf needs it. The handle is kept open for the life of the
+ * process (libcurl keeps global state).
+ */
+struct snapshot_curl {
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	const char *(*easy_strerror)(CURLcode);
+	void (*easy_cleanup)(CURL *);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+};
+
+static struct snapshot_curl snapshot_curl_fns;
+static char snapshot_curl_error[512];
+static pthread_once_t snapshot_curl_once = PTHREAD_ONCE_INIT;
+
+static void *
+snapshot_curl_sym(void *h, const char *name)
+{
+	void *p = dlsym(h, name);
+
+	if (p == NULL && snapshot_curl_error[0] == '\0')
+		snprintf(snapshot_curl_error, sizeof(snapshot_curl_error),
+		         "libcurl.so.4 has no %s", name);
+	return p;
+}
+
+static void
+snapshot_curl_load_once(void)
+{
+	struct snapshot_curl f;
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		const char *e = dlerror();
+		snprintf(snapshot_curl_error, sizeof(snapshot_curl_error),
+		         "cannot load libcurl.so.4 (needed for http lines): %s",
+		         e ? e : "unknown error");
+		return;
+	}
+	*(void **)&f.easy_init = snapshot_curl_sym(h, "curl_easy_init");
+	*(void **)&f.easy_setopt = snapshot_curl_sym(h, "curl_easy_setopt");
+	*(void **)&f.easy_perform = snapshot_curl_sym(h, "curl_easy_perform");
+	*(void **)&f.easy_getinfo = snapshot_curl_sym(h, "curl_easy_getinfo");
+	*(void **)&f.easy_strerror = snapshot_curl_sym(h,
+	                                               "curl_easy_strerror");
+	*(void **)&f.easy_cleanup = snapshot_curl_sym(h, "curl_easy_cleanup");
+	*(void **)&f.slist_append = snapshot_curl_sym(h, "curl_slist_append");
+	*(void **)&f.slist_free_all = snapshot_curl_sym(h,
+	                                                "curl_slist_free_all");
+	if (snapshot_curl_error[0] == '\0')
+		snapshot_curl_fns = f;
+}
+
+/* The libcurl functions, loaded on first use. Errors: DS_EBUSY (libcurl
+ * cannot be loaded: the line cannot be used, as a server that cannot be
+ * reached). */
+static int
+snapshot_curl(const struct snapshot_curl **out, const char *url,
+              ds_error *err)
+{
+	pthread_once(&snapshot_curl_once, snapshot_curl_load_once);
+	if (snapshot_curl_fns.easy_init == NULL)
+		return ds_error_set(err, DS_EBUSY, "%s: %s", url,
+		                    snapshot_curl_error);
+	*out = &snapshot_curl_fns;
+	return DS_OK;
+}
+
 struct snapshot_reply {
 	char buf[SNAPSHOT_HTTP_REPLY_MAX + 1];
 	size_t len;
@@ -131,8 +210,9 @@ snapshot_xmlrpc(const char *url, const char *user, const char *password,
 	char cerr[CURL_ERROR_SIZE] = "";
 	size_t k = 0;
 	long status = 0;
+	const struct snapshot_curl *cu;
 	CURLcode cc;
-	int rc = DS_OK;
+	int rc;
 
 	/* the code is hostname-pid; escape it for XML anyway */
 	for (const char *p = code; *p && k + 7 < sizeof(esc); p++) {
@@ -151,34 +231,36 @@ snapshot_xmlrpc(const char *url, const char *user, const char *password,
 	         "</methodName>\n<params>\n<param>\n<value><string>%s"
 	         "</string></value>\n</param>\n</params>\n</methodCall>\n",
 	         method, esc);
+	if ((rc = snapshot_curl(&cu, url, err)) != DS_OK)
+		return rc;
 	reply = calloc(1, sizeof(*reply));
-	c = curl_easy_init();
-	hdr = curl_slist_append(NULL, "Content-Type: text/xml");
+	c = cu->easy_init();
+	hdr = cu->slist_append(NULL, "Content-Type: text/xml");
 	if (reply == NULL || c == NULL || hdr == NULL) {
 		rc = ds_error_set(err, DS_ENOMEM, "%s %s: out of memory", method,
 		                  url);
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c, CURLOPT_USERNAME, user);
-	curl_easy_setopt(c, CURLOPT_PASSWORD, password);
-	curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "DirectoryStorage ds snapshot");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, snapshot_http_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, SNAPSHOT_HTTP_TIMEOUT);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(c);
+	cu->easy_setopt(c, CURLOPT_URL, url);
+	cu->easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	cu->easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	cu->easy_setopt(c, CURLOPT_USERNAME, user);
+	cu->easy_setopt(c, CURLOPT_PASSWORD, password);
+	cu->easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	cu->easy_setopt(c, CURLOPT_USERAGENT, "DirectoryStorage ds snapshot");
+	cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, snapshot_http_write);
+	cu->easy_setopt(c, CURLOPT_WRITEDATA, reply);
+	cu->easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	cu->easy_setopt(c, CURLOPT_TIMEOUT, SNAPSHOT_HTTP_TIMEOUT);
+	cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = cu->easy_perform(c);
 	if (cc != CURLE_OK) {
 		rc = ds_error_set(err, DS_EBUSY, "%s %s: %s", method, url,
-		                  cerr[0] ? cerr : curl_easy_strerror(cc));
+		                  cerr[0] ? cerr : cu->easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		rc = ds_error_set(err, DS_EBUSY, "%s %s: HTTP status %ld", method,
 		                  url, status);
@@ -196,9 +278,9 @@ snapshot_xmlrpc(const char *url, const char *user, const char *password,
 		goto out;
 	}
 out:
-	curl_slist_free_all(hdr);
+	cu->slist_free_all(hdr);
 	if (c != NULL)
-		curl_easy_cleanup(c);
+		cu->easy_cleanup(c);
 	free(reply);
 	return rc;
 }

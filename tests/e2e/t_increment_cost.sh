@@ -3,7 +3,8 @@
 # increment (20 transactions of 10 objects, byte-identical content from
 # the same seed) is replicated from a master of 1,000 objects and from one
 # of 10,000, and the system calls of each side (the replica, and the
-# master side run locally as its child) are counted with strace -f. Any
+# master side run locally as its child, with its sender thread) are
+# counted with strace -f. Any
 # tree walk, directory listing or read of files the increment does not
 # need grows with the store and makes the counts differ; they must agree
 # within 5% (the little that may vary: reads and polls on the pipe).
@@ -37,9 +38,19 @@ count() {
 		"$DS_BIN" replica -q "$d/M" "$d/R"
 	cmp -s "$d/M/A/x/serial" "$d/R/A/x/serial" ||
 		fail "$1: the replica's x.serial is not the master's"
+	# the master side's files: its process (the execve of `replica +`)
+	# and the threads it starts (its spool sender), by their tids
+	local mfiles=" " tid
+	for f in "$d/trace"/t.*; do
+		grep -qE '^execve\(.*"replica", ("-[qv]+", )*"\+"' "$f" || continue
+		mfiles="$mfiles$f "
+		for tid in $(sed -n 's/^clone3\?(.*CLONE_THREAD.*) = \([0-9][0-9]*\)$/\1/p' "$f"); do
+			mfiles="$mfiles$d/trace/t.$tid "
+		done
+	done
 	for f in "$d/trace"/t.*; do
 		side=r
-		grep -qE '^execve\(.*"replica", ("-[qv]+", )*"\+"' "$f" && side=m
+		case $mfiles in *" $f "*) side=m ;; esac
 		all=$(grep -cE '^[a-z_0-9]+\(' "$f" || true)
 		fsc=$(grep -cE '^(open|openat|stat|newfstatat|lstat|statx|fstat|getdents64|mkdir|mkdirat|rename|renameat2?|unlink|unlinkat|rmdir|access|faccessat2?|readlink|chmod|fchmod|fsync|fdatasync|syncfs)\(' "$f" || true)
 		if [ $side = m ]; then

@@ -133,6 +133,9 @@ for k in $(seq 1 11); do
 done
 mpoints="$mpoints $((MN - 2)) $((MN - 1)) $MN"
 for at in $mpoints; do
+	# (the fixed small points may exceed a short run's count: the master
+	# gathers its spool writes in 64 KiB buffers)
+	[ "$at" -le "$MN" ] || continue
 	must_fail 3 env MASTER_FAULT_AT=$at "$DS_BIN" replica -q -e "$E" -d "$FB" \
 		"h:$M" "$R"
 	assert_contains "$LAST_STDERR" "connection to the master failed"
