@@ -16,7 +16,8 @@
  *  - ds_archive_apply(): extract a committed increment (journal/replica.tar)
  *    into the replica's own layout, durably and idempotently, writing
  *    x.serial and x.oid last so that even a reader that ignores the
- *    journal never sees an x.serial whose files are not all there.
+ *    journal never sees an x.serial whose files are not all there. The
+ *    bulk is written by two threads (see "the pool" below).
  *
  * The master's layout is not told: it is read from the member paths.
  * x.serial comes first, at A/x.serial (flat) or A/x/serial (bushy, chunky
@@ -27,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1203,13 +1205,215 @@ archive_syncfs(const char *home, ds_error *err)
 	return rc;
 }
 
+/* ---- the pool that writes the bulk of an increment ----
+ *
+ * archive_extract runs after the commit point (journal/replica.tar is
+ * durable; a crash re-applies the whole tar on the next open, and writing
+ * a member twice gives the same file), an increment never names the same
+ * path twice, and the files are made durable by ONE syncfs at the end,
+ * with x.serial and x.oid written and fsynced only after it. So the order
+ * in which the bulk is written does not matter, and it can be spread over
+ * threads: creating a file (open O_CREAT, write, fchmod, close) is
+ * kernel CPU work on ext4's metadata (directory entry
+ * search, inode allocation) plus synchronous reads of the metadata blocks
+ * it needs; with two writers one's CPU work overlaps the other's waits,
+ * and the replica has the machine to itself by then (the master is done;
+ * bench/README.md, third run, "parallel apply"). The main thread keeps
+ * reading the tar with libarchive (sequential by nature) and checking
+ * every header as before; it hands each member of at most APPLY_MEMBER_MAX
+ * bytes, read into a buffer, to APPLY_THREADS workers through a queue
+ * bounded by APPLY_QUEUE_BYTES and APPLY_QUEUE_JOBS (memory stays
+ * bounded); a larger member it streams itself, as before. Two threads:
+ * the machines we measure have two cores, and the reader is light next
+ * to the writers (~15% of the CPU time). The reader makes the
+ * directories (ds_io_mkdirs, before queuing a file): had two workers
+ * raced for a new directory, both could call mkdir, and the number of
+ * durable I/O calls, which the crash tests count to choose their kill
+ * points, would vary from run to run; this way it is the same in every
+ * run, only their order varies. The first error wins: it
+ * is kept, the reader stops, the workers drop what is queued, and all are
+ * joined before the syncfs (never reached then) or the return. */
+
+#define APPLY_THREADS 2
+#define APPLY_QUEUE_BYTES (4u * 1024 * 1024)
+#define APPLY_QUEUE_JOBS 1024u
+#define APPLY_MEMBER_MAX (1024u * 1024)
+
+struct apply_job {
+	struct apply_job *next;
+	size_t len;
+	mode_t mode;
+	unsigned char *data;     /* len bytes, after the path */
+	char path[];
+};
+
+struct apply_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t more;     /* a job queued, or closed / failed */
+	pthread_cond_t room;     /* the queue is down to half its bounds
+	                          * (the reader waits from full to half: one
+	                          * wake-up per file cost more than the
+	                          * file), or failed */
+	struct apply_job *head, *tail;
+	size_t bytes, jobs;      /* queued */
+	int full;                /* the reader waits for the low mark */
+	int closed;              /* no more jobs will come */
+	int rc;                  /* the first error (DS_OK: none) */
+	ds_error err;
+	pthread_t tid[APPLY_THREADS];
+	int nthreads;
+};
+
+/* Record an error unless one is already there: the first wins. */
+static void
+apply_fail(struct apply_pool *p, int rc, const ds_error *err)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->rc == DS_OK) {
+		p->rc = rc;
+		if (err != NULL)
+			p->err = *err;
+		else
+			p->err.status = rc;
+	}
+	pthread_cond_broadcast(&p->more);
+	pthread_cond_broadcast(&p->room);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static int
+apply_job_run(const struct apply_job *j, ds_error *err)
+{
+	return apply_write(j->path, j->data, j->len, NULL, (int64_t)j->len,
+	                   j->mode, 0, err);
+}
+
+static void *
+apply_worker(void *arg)
+{
+	struct apply_pool *p = arg;
+	struct apply_job *j;
+	ds_error err;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->head == NULL && !p->closed)
+			pthread_cond_wait(&p->more, &p->mu);
+		j = p->head;
+		if (j == NULL) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		p->head = j->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->bytes -= j->len;
+		p->jobs--;
+		rc = p->rc;
+		/* wake the reader at half the bounds, not for every job: a
+		 * wake-up per file costs more than the file */
+		if (p->full && p->jobs <= APPLY_QUEUE_JOBS / 2 &&
+		    p->bytes <= APPLY_QUEUE_BYTES / 2) {
+			p->full = 0;
+			pthread_cond_signal(&p->room);
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (rc == DS_OK) {      /* after an error: dropped */
+			ds_error_clear(&err);
+			rc = apply_job_run(j, &err);
+			if (rc != DS_OK)
+				apply_fail(p, rc, &err);
+		}
+		free(j);
+	}
+}
+
+/* Start the workers. With none started (pthread_create failed), the
+ * caller writes every member itself. */
+static void
+apply_pool_start(struct apply_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->room, NULL);
+	p->rc = DS_OK;
+	for (int i = 0; i < APPLY_THREADS; i++) {
+		if (pthread_create(&p->tid[p->nthreads], NULL, apply_worker,
+		                   p) == 0)
+			p->nthreads++;
+	}
+}
+
+/* Queue j (ownership passes), waiting for room; run it here when there is
+ * no worker. Returns the first error so far (j is freed then). */
+static int
+apply_pool_put(struct apply_pool *p, struct apply_job *j, ds_error *err)
+{
+	int rc;
+
+	if (p->nthreads == 0) {
+		rc = apply_job_run(j, err);
+		free(j);
+		return rc;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (p->jobs > 0 && (p->jobs >= APPLY_QUEUE_JOBS ||
+	                    p->bytes + j->len > APPLY_QUEUE_BYTES)) {
+		p->full = 1;
+		while (p->rc == DS_OK && p->full)
+			pthread_cond_wait(&p->room, &p->mu);
+	}
+	rc = p->rc;
+	if (rc == DS_OK) {
+		j->next = NULL;
+		if (p->tail != NULL)
+			p->tail->next = j;
+		else
+			p->head = j;
+		p->tail = j;
+		p->bytes += j->len;
+		p->jobs++;
+		pthread_cond_signal(&p->more);
+		j = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(j);
+	return rc;
+}
+
+/* No more jobs: let the workers finish the queue (or drop it after an
+ * error) and join them. Returns the first error, copied to err. */
+static int
+apply_pool_finish(struct apply_pool *p, ds_error *err)
+{
+	pthread_mutex_lock(&p->mu);
+	p->closed = 1;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->tid[i], NULL);
+	pthread_cond_destroy(&p->more);
+	pthread_cond_destroy(&p->room);
+	pthread_mutex_destroy(&p->mu);
+	if (p->rc != DS_OK && err != NULL)
+		*err = p->err;
+	return p->rc;
+}
+
 static int
 archive_extract(const char *home, const char *tar_path, int init,
-                ds_layout init_layout, ds_error *err)
+                ds_layout init_layout, ds_error *errp)
 {
 	struct archive *a = NULL;
 	struct archive_entry *e;
 	struct deferred def[2];
+	struct apply_pool pool;
+	struct apply_job *job = NULL;
+	int pooled = 0;
+	ds_error err_, *err = &err_;   /* kept even when errp is NULL: the
+	                                * pool's first error is a copy */
 	ds_config cfg;
 	ds_layout mine;
 	unsigned cand = init ? 1u << init_layout : ARCHIVE_ALL_LAYOUTS;
@@ -1219,24 +1423,29 @@ archive_extract(const char *home, const char *tar_path, int init,
 	int rc, ar;
 
 	memset(def, 0, sizeof(def));
+	ds_error_clear(err);
 	if (init) {
 		mine = init_layout;
 	} else {
 		rc = ds_config_load(home, &cfg, err);
 		if (rc != DS_OK)
-			return rc;
+			goto out;
 		mine = cfg.layout;
 	}
 	a = archive_read_new();
-	if (a == NULL)
-		return ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
-		                    tar_path);
+	if (a == NULL) {
+		rc = ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
+		                  tar_path);
+		goto out;
+	}
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, tar_path, ARCHIVE_BUF) != ARCHIVE_OK) {
 		rc = ds_error_set(err, DS_EPROTO, "apply %s: %s", tar_path,
 		                  archive_error_string(a));
 		goto out;
 	}
+	apply_pool_start(&pool);
+	pooled = 1;
 	for (;;) {
 		const char *path;
 		mode_t mode;
@@ -1288,6 +1497,40 @@ archive_extract(const char *home, const char *tar_path, int init,
 			if (rc != DS_OK)
 				goto out;
 		}
+		if (size >= 0 && size <= (int64_t)APPLY_MEMBER_MAX &&
+		    (strncmp(path, "A/", 2) != 0 ||
+		     (strcmp(name, "x.serial") != 0 &&
+		      strcmp(name, "x.oid") != 0))) {
+			/* the bulk: read here, written by the pool */
+			size_t plen = strlen(target) + 1, got = 0;
+
+			job = malloc(sizeof(*job) + plen + (size_t)size);
+			if (job == NULL) {
+				rc = ds_error_set(err, DS_ENOMEM, "%s: out of "
+				                  "memory", what);
+				goto out;
+			}
+			memcpy(job->path, target, plen);
+			job->data = (unsigned char *)job->path + plen;
+			job->len = (size_t)size;
+			job->mode = mode;
+			while (got < job->len) {
+				la_ssize_t r = archive_read_data(a,
+				    job->data + got, job->len - got);
+				if (r <= 0) {
+					rc = ds_error_set(err, DS_EPROTO,
+					    "apply %s: archive data truncated",
+					    target);
+					goto out;
+				}
+				got += (size_t)r;
+			}
+			rc = apply_pool_put(&pool, job, err);
+			job = NULL;
+			if (rc != DS_OK)
+				goto out;
+			continue;
+		}
 		if (strcmp(path, "config/settings") != 0 &&
 		    strcmp(path, "config/identity") != 0 &&
 		    (strcmp(name, "x.serial") == 0 ||
@@ -1304,10 +1547,17 @@ archive_extract(const char *home, const char *tar_path, int init,
 			d->used = 1;
 			continue;
 		}
+		/* larger than APPLY_MEMBER_MAX: streamed here, while the pool
+		 * works on what is queued */
 		rc = apply_write(target, NULL, 0, a, size, mode, 0, err);
 		if (rc != DS_OK)
 			goto out;
 	}
+	/* every worker joined before the syncfs and the x.* files */
+	pooled = 0;
+	rc = apply_pool_finish(&pool, err);
+	if (rc != DS_OK)
+		goto out;
 	/* Every file's data and directory entry durable before x.serial says
 	 * the transactions are there: one syncfs of the replica's filesystem
 	 * instead of an fsync per file and per directory (bench/README.md:
@@ -1338,8 +1588,17 @@ archive_extract(const char *home, const char *tar_path, int init,
 	}
 	rc = DS_OK;
 out:
+	free(job);
+	if (pooled) {
+		/* the reader's own error, unless a worker's came first */
+		if (rc != DS_OK)
+			apply_fail(&pool, rc, err);
+		rc = apply_pool_finish(&pool, err);
+	}
 	if (a)
 		archive_read_free(a);
+	if (rc != DS_OK && errp != NULL)
+		*errp = *err;
 	return rc;
 }
 
