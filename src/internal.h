@@ -61,6 +61,8 @@ int ds_io_write_file(const char *path, const void *buf, size_t len,
 /* Number of hooked calls made so far (for tests and fault enumeration). */
 unsigned long ds_io_calls(void);
 
+/* Seconds on the monotonic clock (for timeouts and durations). */
+double ds_now(void);
 /* Join a and b with '/' into out; DS_EINVAL when it does not fit. */
 int ds_path_join(char *out, size_t outsz, const char *a, const char *b,
                  ds_error *err);

@@ -41,15 +41,6 @@ struct replica_run {
 	struct ds_replica_stats *stats;
 };
 
-static double
-replica_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
 	DS_PRINTF(3, 4);
@@ -192,7 +183,7 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
               const struct archive_expect *exp, struct archive_summary *sum,
               struct ds_replica_stats *stats, ds_error *err)
 {
-	double start = replica_now();
+	double start = ds_now();
 	unsigned sl = o->sleep ? o->sleep : 10;
 	int rc, busy;
 
@@ -209,7 +200,7 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
 		                        sum, stats, &busy, err);
 		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
-		    replica_now() - start + sl > (double)o->timeout)
+		    ds_now() - start + sl > (double)o->timeout)
 			return rc;
 		replica_log(o, DS_LOG_INFO, "%s; retrying in %u s",
 		            err ? err->msg : "master busy", sl);
@@ -331,7 +322,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	char spool[REPLICA_PATH_MAX], tar[REPLICA_PATH_MAX];
 	char prev[REPLICA_PATH_MAX], misc[REPLICA_PATH_MAX];
 	char journal[REPLICA_PATH_MAX];
-	double t0 = replica_now();
+	double t0 = ds_now();
 	int rc, fd = -1, committed = 0;
 	ds_tid tid;
 
@@ -483,7 +474,7 @@ out:
 				*err = e;
 		}
 	}
-	stats->seconds = replica_now() - t0;
+	stats->seconds = ds_now() - t0;
 	return rc;
 }
 
@@ -520,7 +511,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	ds_config cfg;
 	char tmp[REPLICA_PATH_MAX], p[REPLICA_PATH_MAX], spool[REPLICA_PATH_MAX];
 	char parent[REPLICA_PATH_MAX], szs[32];
-	double t0 = replica_now();
+	double t0 = ds_now();
 	int rc, fd = -1, made = 0;
 
 	if (stats == NULL)
@@ -633,6 +624,6 @@ out:
 		close(fd);
 	if (made)
 		replica_remove_tree(tmp);
-	stats->seconds = replica_now() - t0;
+	stats->seconds = ds_now() - t0;
 	return rc;
 }

@@ -110,15 +110,6 @@ replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
 	c->opts->log(level, msg, c->opts->log_ctx);
 }
 
-static double
-replica_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- the request ---- */
 
 /* Read in_fd to EOF: at most REPLICA_REQUEST_MAX bytes, within timeout
@@ -129,7 +120,7 @@ replica_read_request(int fd, unsigned timeout, char **out, ds_error *err)
 {
 	char *buf;
 	size_t len = 0;
-	double deadline = replica_now() + (timeout ? timeout : 300);
+	double deadline = ds_now() + (timeout ? timeout : 300);
 	int rc = DS_OK;
 
 	*out = NULL;
@@ -137,7 +128,7 @@ replica_read_request(int fd, unsigned timeout, char **out, ds_error *err)
 		return ds_error_set(err, DS_ENOMEM, "request: out of memory");
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		double left = deadline - replica_now();
+		double left = deadline - ds_now();
 		ssize_t n;
 		int pr;
 
@@ -915,7 +906,7 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	sopts.log_ctx = opts->log_ctx;
 	if ((rc = ds_snapshot_acquire(home, &sopts, &snap, err)) != DS_OK)
 		goto out;
-	t0 = replica_now();
+	t0 = ds_now();
 	if ((rc = replica_spool_open(&c.fd, c.spool, sizeof(c.spool), err)) !=
 	    DS_OK ||
 	    (rc = replica_tar_open(&c, err)) != DS_OK ||
@@ -954,7 +945,7 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	if (sending)
 		replica_sender_publish(&snd, c.flushed, rc == DS_OK, rc != DS_OK);
 release:
-	held = replica_now() - t0;
+	held = ds_now() - t0;
 	{
 		ds_error e;
 		ds_error_clear(&e);

@@ -319,18 +319,17 @@ out:
 	return rc;
 }
 
-static double transport_now(void);
 
 ssize_t
 transport_read(void *vt, void *buf, size_t len, ds_error *err)
 {
 	struct transport *t = vt;
-	double since = transport_now();
+	double since = ds_now();
 
 	for (;;) {
 		struct pollfd p[2];
 		int n = 0, io = -1, ie = -1, pr;
-		double left = (double)t->timeout - (transport_now() - since);
+		double left = (double)t->timeout - (ds_now() - since);
 
 		if (t->out_fd < 0)
 			return 0;
@@ -360,7 +359,7 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
 			/* a message is a sign of life too */
 			transport_read_stderr(t);
-			since = transport_now();
+			since = ds_now();
 		}
 		if (p[io].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t got = read(t->out_fd, buf, len);
@@ -380,19 +379,10 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 	}
 }
 
-static double
-transport_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 {
-	double reaped_at = 0, start = transport_now();
+	double reaped_at = 0, start = ds_now();
 	int killed = 0, hard = 0;
 
 	*how = 0;
@@ -411,7 +401,7 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 			pid_t r = waitpid(t->pid, &t->status, WNOHANG);
 			if (r == t->pid) {
 				t->reaped = 1;
-				reaped_at = transport_now();
+				reaped_at = ds_now();
 			} else if (r < 0 && errno != EINTR) {
 				return ds_error_sys(err, errno, "waitpid",
 				                    "master side");
@@ -422,13 +412,13 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 		/* output ended (or we stopped it) but the process lingers:
 		 * do not wait longer than for silence while reading */
 		if (!t->reaped && !hard &&
-		    transport_now() - start > (double)t->timeout) {
+		    ds_now() - start > (double)t->timeout) {
 			kill(t->pid, SIGKILL);
 			hard = 1;
 		}
 		/* stderr still open after the child ended: a process it
 		 * left behind holds it; do not wait for that for long */
-		if (t->reaped && transport_now() - reaped_at > 2.0)
+		if (t->reaped && ds_now() - reaped_at > 2.0)
 			break;
 		if (t->err_fd >= 0) {
 			struct pollfd p = {.fd = t->err_fd, .events = POLLIN};

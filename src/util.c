@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -225,4 +226,13 @@ ds_path_join(char *out, size_t outsz, const char *a, const char *b,
 	if (n < 0 || (size_t)n >= outsz)
 		return ds_error_set(err, DS_EINVAL, "path %s/%s: too long", a, b);
 	return DS_OK;
+}
+
+double
+ds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
