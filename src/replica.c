@@ -553,7 +553,7 @@ replica_cat(const struct ds_replica_opts *o, const char *replica,
 	const char *argv[4] = {"cat", "--", path, NULL};
 	size_t len = 0;
 	ds_error rerr, werr;
-	int rc, how = 0, big = 0;
+	int rc, how = 0, big = 0, rfail = 0;
 
 	*out = NULL;
 	if (snprintf(path, sizeof(path), "%s/%s", o->master_dir, rel) >=
@@ -582,7 +582,7 @@ replica_cat(const struct ds_replica_opts *o, const char *replica,
 		                           REPLICA_CONFIG_MAX + 1 - len, &rerr);
 
 		if (n < 0) {
-			rc = rerr.status;
+			rfail = 1;
 			break;
 		}
 		if (n == 0)
@@ -593,7 +593,7 @@ replica_cat(const struct ds_replica_opts *o, const char *replica,
 			break;
 		}
 	}
-	rc = transport_wait(t, rc != DS_OK || big, &how, &werr);
+	rc = transport_wait(t, rfail || big, &how, &werr);
 	if (rc != DS_OK) {
 		if (err)
 			*err = werr;
@@ -606,18 +606,24 @@ replica_cat(const struct ds_replica_opts *o, const char *replica,
 		                  "identity and settings, and `cat %.400s` on "
 		                  "the master ran replica.py instead (an ssh key "
 		                  "restricted to it?): %s", path, hand);
-	} else if (how == -1 || how == 255 || how >= 128) {
+	} else if (big) {
+		rc = ds_error_set(err, DS_EPROTO, "the master runs the original "
+		                  "replica.py: its %s is larger than %d bytes: "
+		                  "not a storage's", rel, REPLICA_CONFIG_MAX);
+	} else if (rfail) {
+		/* the connection went silent (--timeout) or broke */
+		rc = ds_error_set(err, rerr.status, "the master runs the "
+		                  "original replica.py: reading its %s: %s",
+		                  rel, rerr.msg);
+	} else if (how == 255 || how >= 128) {
 		const char *last = transport_last_line(t);
 
 		rc = ds_error_set(err, DS_EBUSY, "the master runs the original "
-		                  "replica.py: reading its %s failed (%s)%s%s",
-		                  rel, how == -1 ? rerr.msg : "connection to the "
-		                  "master failed", *last ? ": " : "", last);
-		if (how == -1 && big)
-			rc = ds_error_set(err, DS_EPROTO, "the master runs the "
-			                  "original replica.py: its %s is larger "
-			                  "than %d bytes: not a storage's", rel,
-			                  REPLICA_CONFIG_MAX);
+		                  "replica.py: reading its %s failed (connection "
+		                  "to the master failed, %s %d)%s%.300s", rel,
+		                  how == 255 ? "exit" : "signal",
+		                  how == 255 ? how : how - 128, *last ? ": " : "",
+		                  last);
 	} else if (how != 0) {
 		const char *last = transport_last_line(t);
 
