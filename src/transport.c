@@ -10,9 +10,9 @@
  * (--master-command, split on whitespace) replaces `<remote ds> replica`
  * in both modes, e.g. "python3 /opt/ds/replica.py" for a master that runs
  * the original tool; an exact command (exact_argv) replaces the whole
- * master side, nothing appended (reading a file of such a master). ssh passes the
- * remote command to the remote user's shell as one string, so every
- * variable part of it is single-quoted: a DIR with spaces or shell
+ * master side, nothing appended (reading a file of such a master). ssh
+ * passes the remote command to the remote user's shell as one string, so
+ * every variable part of it is single-quoted: a DIR with spaces or shell
  * metacharacters arrives intact and cannot run anything. HOST and USER
  * must not start with '-' (they would be taken as ssh options).
  *
