@@ -751,6 +751,12 @@ struct ds_replica_opts {
 	                              * (may carry arguments); NULL: ssh */
 	const char *remote_program;  /* ds on the master (ssh mode) */
 	const char *local_program;   /* ds here (local mode) */
+	const char *master_command;  /* NULL, or the master side's program
+	                              * and leading words, split on
+	                              * whitespace, in place of "<ds>
+	                              * replica" (both modes), e.g.
+	                              * "python3 /opt/ds/replica.py" for a
+	                              * master that runs the original */
 	int verbosity;               /* 0 -q, 1 default, 2+ -v: also passed
 	                              * to the master side */
 	unsigned timeout;            /* keep retrying this long (s) while the
@@ -789,6 +795,10 @@ struct ds_replica_stats {
 	double master_held;          /* seconds the master was held in
 	                              * snapshot mode, as its "snapshot mode
 	                              * held N s" message said; -1 unknown */
+	int master_original;         /* the master side answered as the
+	                              * original replica.py does (its usage
+	                              * text for a request it does not
+	                              * know) */
 };
 
 /* Bring the replica at `replica` up to date with the master named in
@@ -817,8 +827,18 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
  * master: `replica init 0` answers with config/settings, config/identity
  * and every live file of A/ taken inside one snapshot. The storage is
  * built in a sibling directory "<replica>.init-<pid>" and renamed into
- * place when complete and durable. Errors: those of ds_replica_pull, and
- * DS_EEXIST (replica exists). */
+ * place when complete and durable.
+ * A master that runs the original replica.py answers `replica init 0`
+ * with its usage text (stats->master_original is set): then its
+ * config/identity and config/settings are read with `cat` through the
+ * same transport (ssh, or a local child), an empty storage is made with
+ * them, and the master's whole history is pulled into it as one
+ * ordinary increment (the all-zero tid, which the original serves unless
+ * its storage was packed). Every failure on that path says "the master
+ * runs the original replica.py: ..." and, where the original cannot make
+ * a replica (packed master, cat refused), what to copy by hand.
+ * Errors: those of ds_replica_pull, and DS_EEXIST (replica exists),
+ * DS_EINVAL (an original master named by a relative path over ssh). */
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
 

@@ -81,6 +81,15 @@ struct transport_opts {
 	const char *command;       /* replaces "ssh"; split on whitespace */
 	const char *remote_program;/* ds on the master (ssh mode) */
 	const char *local_program; /* ds here (local mode) */
+	/* replaces "<remote_program or local_program> replica": the master
+	 * side's program and leading words, split on whitespace (each word
+	 * quoted over ssh); [-v...|-q] + DIR still follow. NULL: ds. */
+	const char *master_command;
+	/* NULL, or a command to run instead of the master side, one word
+	 * each (each quoted over ssh, nothing appended, no request needed):
+	 * how the replica side reads a file of a master whose replica.py
+	 * has no request for it */
+	const char *const *exact_argv;
 	int verbosity;             /* 0 -q, 1 normal, 2+ -v... for the master */
 	const char *master_dir;    /* DIR: the master's storage */
 	/* every line the master side writes on stderr (no newline) */

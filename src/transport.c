@@ -6,9 +6,13 @@
  *
  * or, with -e COMMAND, COMMAND split on whitespace in place of "ssh" (so it
  * may carry its own arguments, e.g. "ssh -F config -p 2222"); with no HOST
- * the local ds runs `replica [-v|-q] + DIR` as a child. ssh passes the
- * remote command to the remote user's shell as one string, so every
- * variable part of it is single-quoted: a DIR with spaces or shell
+ * the local ds runs `replica [-v|-q] + DIR` as a child. A master command
+ * (--master-command, split on whitespace) replaces `<remote ds> replica`
+ * in both modes, e.g. "python3 /opt/ds/replica.py" for a master that runs
+ * the original tool; an exact command (exact_argv) replaces the whole
+ * master side, nothing appended (reading a file of such a master). ssh
+ * passes the remote command to the remote user's shell as one string, so
+ * every variable part of it is single-quoted: a DIR with spaces or shell
  * metacharacters arrives intact and cannot run anything. HOST and USER
  * must not start with '-' (they would be taken as ssh options).
  *
@@ -144,7 +148,7 @@ transport_start(const struct transport_opts *o, const void *request,
 {
 	struct transport *t = NULL;
 	char *argv[TRANSPORT_ARGV_MAX + 1];
-	char *words = NULL, *remote = NULL, *save = NULL, *w;
+	char *words = NULL, *mwords = NULL, *remote = NULL, *save = NULL, *w;
 	int argc = 0, in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
 	int rc = DS_OK, nv = o->verbosity - 1;
 	size_t pos = 0, rsz;
@@ -164,13 +168,41 @@ transport_start(const struct transport_opts *o, const void *request,
 	if (nv > 8)
 		nv = 8;
 	if (o->host == NULL) {
-		if (o->local_program == NULL) {
-			rc = ds_error_set(err, DS_EINVAL, "replica: local mode "
-			                  "needs the ds program's path");
-			goto out;
+		if (o->exact_argv != NULL) {
+			for (int i = 0; o->exact_argv[i] != NULL; i++) {
+				if (argc >= TRANSPORT_ARGV_MAX - 1)
+					goto toomany;
+				argv[argc++] = (char *)o->exact_argv[i];
+			}
+			goto built;
 		}
-		argv[argc++] = (char *)o->local_program;
-		argv[argc++] = "replica";
+		if (o->master_command != NULL) {
+			mwords = strdup(o->master_command);
+			if (mwords == NULL) {
+				rc = ds_error_set(err, DS_ENOMEM, "replica: out "
+				                  "of memory");
+				goto out;
+			}
+			for (w = strtok_r(mwords, " \t\n", &save); w != NULL;
+			     w = strtok_r(NULL, " \t\n", &save)) {
+				if (argc >= TRANSPORT_ARGV_MAX - 12)
+					goto toomany;
+				argv[argc++] = w;
+			}
+			if (argc == 0) {
+				rc = ds_error_set(err, DS_EINVAL, "replica: empty "
+				                  "master command");
+				goto out;
+			}
+		} else {
+			if (o->local_program == NULL) {
+				rc = ds_error_set(err, DS_EINVAL, "replica: local "
+				                  "mode needs the ds program's path");
+				goto out;
+			}
+			argv[argc++] = (char *)o->local_program;
+			argv[argc++] = "replica";
+		}
 		for (int i = 0; i < nv; i++)
 			argv[argc++] = "-v";
 		if (o->verbosity <= 0)
@@ -191,8 +223,15 @@ transport_start(const struct transport_opts *o, const void *request,
 		words = strdup(o->command && *o->command ? o->command : "ssh");
 		rsz = strlen(o->master_dir) * 4 + (o->remote_program ?
 		      strlen(o->remote_program) * 4 : 0) + 128;
+		if (o->master_command != NULL)
+			rsz += strlen(o->master_command) * 4 + 8;
+		for (int i = 0; o->exact_argv && o->exact_argv[i]; i++)
+			rsz += strlen(o->exact_argv[i]) * 4 + 8;
+		if (o->master_command != NULL)
+			mwords = strdup(o->master_command);
 		remote = malloc(rsz);
-		if (words == NULL || remote == NULL) {
+		if (words == NULL || remote == NULL ||
+		    (o->master_command != NULL && mwords == NULL)) {
 			rc = ds_error_set(err, DS_ENOMEM, "replica: out of "
 			                  "memory");
 			goto out;
@@ -217,9 +256,33 @@ transport_start(const struct transport_opts *o, const void *request,
 		}
 		argv[argc++] = (char *)o->host;
 		remote[0] = '\0';
-		if (transport_quote(remote, rsz, &pos, o->remote_program ?
-		                    o->remote_program : "ds") != 0 ||
-		    transport_append(remote, rsz, &pos, " replica") != 0)
+		if (o->exact_argv != NULL) {
+			for (int i = 0; o->exact_argv[i] != NULL; i++)
+				if ((i && transport_append(remote, rsz, &pos,
+				                           " ") != 0) ||
+				    transport_quote(remote, rsz, &pos,
+				                    o->exact_argv[i]) != 0)
+					goto toolong;
+			argv[argc++] = remote;
+			goto built;
+		}
+		if (o->master_command != NULL) {
+			int nw = 0;
+
+			for (w = strtok_r(mwords, " \t\n", &save); w != NULL;
+			     w = strtok_r(NULL, " \t\n", &save), nw++)
+				if ((nw && transport_append(remote, rsz, &pos,
+				                            " ") != 0) ||
+				    transport_quote(remote, rsz, &pos, w) != 0)
+					goto toolong;
+			if (nw == 0) {
+				rc = ds_error_set(err, DS_EINVAL, "replica: empty "
+				                  "master command");
+				goto out;
+			}
+		} else if (transport_quote(remote, rsz, &pos, o->remote_program ?
+		                           o->remote_program : "ds") != 0 ||
+		           transport_append(remote, rsz, &pos, " replica") != 0)
 			goto toolong;
 		for (int i = 0; i < nv; i++)
 			if (transport_append(remote, rsz, &pos, " -v") != 0)
@@ -232,6 +295,7 @@ transport_start(const struct transport_opts *o, const void *request,
 			goto toolong;
 		argv[argc++] = remote;
 	}
+built:
 	argv[argc] = NULL;
 	{
 		size_t n = 1;
@@ -304,6 +368,10 @@ transport_start(const struct transport_opts *o, const void *request,
 toolong:
 	rc = ds_error_set(err, DS_EINVAL, "replica: master command line too "
 	                  "long");
+	goto out;
+toomany:
+	rc = ds_error_set(err, DS_EINVAL, "replica: master command has too "
+	                  "many words");
 out:
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0)
@@ -314,6 +382,7 @@ out:
 			close(ep[i]);
 	}
 	free(words);
+	free(mwords);
 	free(remote);
 	transport_free(t);
 	return rc;

@@ -47,6 +47,13 @@ cmd_replica_usage(FILE *out)
 	        "  -d DIR          where ds lives on the master (DIR/ds); "
 	        "default: the same path\n"
 	        "                  as this ds\n"
+	        "      --master-command COMMAND\n"
+	        "                  run COMMAND [-v|-q] + DIR as the master "
+	        "side instead of\n"
+	        "                  \"DIR/ds replica\" (split on whitespace), "
+	        "e.g. for a master that\n"
+	        "                  runs the original: --master-command "
+	        "\"python3 /opt/ds/replica.py\"\n"
 	        "  -e COMMAND      use COMMAND instead of ssh; it may carry "
 	        "arguments, e.g.\n"
 	        "                  -e \"ssh -p 2222 -F /etc/ds/ssh_config\"\n"
@@ -305,6 +312,7 @@ cmd_replica(int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"serve-only", required_argument, NULL, 'S'},
 		{"max-size", required_argument, NULL, 'M'},
+		{"master-command", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ds_replica_opts o;
@@ -371,6 +379,13 @@ cmd_replica(int argc, char **argv)
 		case 'I':
 			init = 1;
 			break;
+		case 'C':
+			if (strspn(optarg, " \t\n") == strlen(optarg)) {
+				cli_errorf("replica", "--master-command: empty");
+				return DS_EXIT_USAGE;
+			}
+			o.master_command = optarg;
+			break;
 		default:
 			cmd_replica_usage(stderr);
 			return DS_EXIT_USAGE;
@@ -379,6 +394,11 @@ cmd_replica(int argc, char **argv)
 	cli_verbosity = 1 + v - q;
 	if (cli_verbosity < 0)
 		cli_verbosity = 0;
+	if (ripath != NULL && o.master_command != NULL) {
+		cli_errorf("replica", "-d and --master-command both say what "
+		           "runs on the master: give one");
+		return DS_EXIT_USAGE;
+	}
 	argc -= optind;
 	argv += optind;
 	if (serve != NULL) {
