@@ -122,6 +122,8 @@ struct ds_storage {
 	struct jdir *failed; /* batches a broken flush left in journal/ */
 
 	int txn_active;
+	int head_checked;    /* x.serial's transaction was found valid
+	                      * (txn.c: a broken history is not extended) */
 	int have_thread;
 	pthread_t thread;
 };
