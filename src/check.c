@@ -87,6 +87,68 @@ check_problem(struct check_ctx *c, const char *kind, const char *rel,
 		check_log(c->opts, DS_LOG_WARN, "%s: A/%s", kind, rel);
 }
 
+/* A problem with a path relative to the home (not under A/). */
+static void
+check_problem_home(struct check_ctx *c, const char *kind, const char *rel,
+                   const char *detail)
+{
+	c->st->problems++;
+	if (detail != NULL && detail[0] != '\0')
+		check_log(c->opts, DS_LOG_WARN, "%s: %s (%s)", kind, rel, detail);
+	else
+		check_log(c->opts, DS_LOG_WARN, "%s: %s", kind, rel);
+}
+
+/* journal/ and misc/: what the engine would refuse. The journal is judged
+ * by journal_scan, the very rules recovery applies at open, so that what
+ * check passes every writing open accepts. A pending journal/replica.tar
+ * is reported too: A does not hold that increment yet (the next writing
+ * open applies it, or refuses it if it is malformed), so what was checked
+ * is not the storage's whole history. In misc/, the lock files, the
+ * snapshot marker and the last increment must be regular files, or the
+ * engine cannot open, lock or rename them. */
+static void
+check_journal_misc(struct check_ctx *c, const char *home)
+{
+	static const char *const misc[] = {"misc/lock", "misc/sublock",
+	                                   "misc/snapshot",
+	                                   "misc/replica.previous"};
+	struct journal_scan js;
+	char path[PATH_MAX], why[DS_ERROR_MSG_MAX];
+	struct stat sb;
+	ds_error e;
+
+	ds_error_clear(&e);
+	if (journal_scan(home, &js, &e) != DS_OK)
+		check_problem_home(c, "journal refused by the engine (every "
+		                   "writing or reading open fails)", "journal",
+		                   e.msg);
+	else if (js.replica_tar)
+		check_problem_home(c, "replication increment committed but not "
+		                   "applied", "journal/replica.tar",
+		                   "A does not hold it yet; the next ds replica "
+		                   "or writing open applies it, or refuses it if "
+		                   "it is malformed");
+	for (size_t i = 0; i < sizeof(misc) / sizeof(misc[0]); i++) {
+		ds_error_clear(&e);
+		if (ds_path_join(path, sizeof(path), home, misc[i], &e) != DS_OK) {
+			check_problem_home(c, "unusable file", misc[i], e.msg);
+			continue;
+		}
+		if (lstat(path, &sb) != 0) {
+			if (errno != ENOENT) {
+				snprintf(why, sizeof(why), "%s", strerror(errno));
+				check_problem_home(c, "unusable file", misc[i], why);
+			}
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			check_problem_home(c, "unusable file", misc[i],
+			                   S_ISLNK(sb.st_mode) ? "is a symlink" :
+			                   "not a regular file");
+	}
+}
+
 /* ---- listing A/ ---- */
 
 static int
@@ -602,6 +664,8 @@ check_run(const char *home, const struct ds_check_opts *opts,
 		                  "%s not implemented", home, t.cfg.classname);
 		goto out;
 	}
+	check_log(opts, DS_LOG_VERBOSE, "checking journal/ and misc/...");
+	check_journal_misc(&c, home);
 	check_log(opts, DS_LOG_VERBOSE, "checking root files...");
 	ds_error_clear(&de);
 	if (check_xvalue(&t, "x.oid", &oidv, &de) != DS_OK)

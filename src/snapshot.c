@@ -38,6 +38,7 @@ struct ds_snapshot {
 	int inherited;
 	ds_lock *lock;          /* misc/lock: direct access only */
 	ds_lock *sublock;       /* misc/sublock */
+	int quiet;              /* locks without the pid (a reader) */
 	char *url;              /* http: whom to tell leaveSnapshot */
 	char *user, *password;
 	char code[300];
@@ -308,7 +309,8 @@ snapshot_lock(ds_snapshot *s, const char *which, ds_lock **out,
 
 	snprintf(path, sizeof(path), "%s/misc/%s", s->dir, which);
 	ds_error_clear(&e);
-	rc = ds_lock_acquire(path, out, &e);
+	rc = s->quiet ? ds_lock_acquire_quiet(path, out, &e)
+	              : ds_lock_acquire(path, out, &e);
 	if (rc == DS_ELOCKED)
 		return ds_error_set(err, DS_EBUSY, "storage %s is in use: %s",
 		                    s->dir, e.msg);
@@ -334,6 +336,7 @@ snapshot_unlock(ds_snapshot *s)
 static int
 snapshot_direct(ds_snapshot *s, ds_error *err)
 {
+	struct journal_scan js;
 	ds_storage *st = NULL;
 	int rc;
 
@@ -345,6 +348,10 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 		return DS_OK;
 
 	snapshot_unlock(s);
+	/* what recovery would refuse is refused before the open, which
+	 * would write its pid into the lock files first */
+	if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
+		return rc;
 	snapshot_log(s, DS_LOG_VERBOSE,
 	             "%s is not in snapshot mode: opening and closing it",
 	             s->dir);
@@ -615,6 +622,7 @@ ds_snapshot_acquire(const char *home, const struct ds_snapshot_opts *opts,
 		return ds_error_set(err, DS_ENOMEM, "snapshot: out of memory");
 	s->log = opts->log;
 	s->log_ctx = opts->log_ctx;
+	s->quiet = opts->quiet;
 
 	ver = getenv("SNAPSHOT_VERSION");
 	if (ver != NULL) {
