@@ -778,6 +778,7 @@ struct compare_ctx {
 	struct ds_compare_stats *st;
 	struct check_tree *m, *r;
 	ds_tid rtid, mpacked;
+	char missing[DS_RELPATH_MAX];  /* compare_asof's absent file */
 };
 
 static void
@@ -787,13 +788,25 @@ compare_diff(struct compare_ctx *c, const char *what, const char *rel)
 	check_log(c->opts, DS_LOG_WARN, "%s: A/%s", what, rel);
 }
 
+/* A difference found to be the master's fault: its file is named with
+ * the master's home, so that nobody repairs the replica for it. */
+static void
+compare_diff_master(struct compare_ctx *c, const char *what, const char *rel)
+{
+	c->st->differences++;
+	check_log(c->opts, DS_LOG_WARN, "%s: %s/A/%s (on the master)", what,
+	          c->m->home, rel);
+}
+
 /* What the master's pointer for oid said at the replica's tid: follow the
  * master's revision chain back from its current serial while later than
  * the replica's tid. *asof = 0: the object did not exist then. Returns 0
  * with *asof set, 1 when the master's pack removed the revisions needed
- * to know, -1 when the master's files are broken. */
+ * to know, -1 when the master's files are broken (*broken: the master's
+ * revision file, relative to A/, that is missing or not valid). */
 static int
-compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof)
+compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof,
+             const char **broken)
 {
 	ds_tid s = current;
 	char name[DS_NAME_MAX];
@@ -812,6 +825,18 @@ compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof)
 		    ds_objrec_decode(buf, len, f->rel, &rec, NULL) != DS_OK ||
 		    rec.prev_serial >= s) {
 			free(buf);
+			if (f != NULL) {
+				*broken = f->rel;
+			} else {
+				/* the name's own path: the file is absent */
+				if (ds_layout_name_to_path(c->m->cfg.layout, name,
+				                           c->missing,
+				                           sizeof(c->missing),
+				                           NULL) != DS_OK)
+					snprintf(c->missing, sizeof(c->missing),
+					         "%s", name);
+				*broken = c->missing;
+			}
 			return -1;
 		}
 		s = rec.prev_serial;
@@ -837,7 +862,7 @@ compare_pointer_value(struct check_tree *t, const struct check_file *f,
 }
 
 /* Same bytes? 1 equal, 2 equal but for bytes 24..31 (when relink_ok),
- * 0 different, -1 unreadable. */
+ * 0 different, -1 the master's file unreadable, -2 the replica's. */
 static int
 compare_bytes(struct compare_ctx *c, const struct check_file *mf,
               const struct check_file *rf, int relink_ok)
@@ -846,9 +871,12 @@ compare_bytes(struct compare_ctx *c, const struct check_file *mf,
 	size_t alen, blen;
 	int res = -1;
 
-	if (check_read(c->m, mf, &a, &alen, NULL) != DS_OK ||
-	    check_read(c->r, rf, &b, &blen, NULL) != DS_OK)
+	if (check_read(c->m, mf, &a, &alen, NULL) != DS_OK)
 		goto out;
+	if (check_read(c->r, rf, &b, &blen, NULL) != DS_OK) {
+		res = -2;
+		goto out;
+	}
 	c->st->files_compared++;
 	if (alen == blen && memcmp(a, b, alen) == 0) {
 		res = 1;
@@ -865,6 +893,28 @@ out:
 	free(a);
 	free(b);
 	return res;
+}
+
+/* 1 when f decodes as what its name says (header, md5 when present). */
+static int
+compare_valid(struct check_tree *t, const struct check_file *f)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	ds_objrec orec;
+	ds_txnrec trec;
+	int ok = 0;
+
+	if (check_read(t, f, &buf, &len, NULL) != DS_OK)
+		return 0;
+	if (f->kind == CK_TXN)
+		ok = ds_txnrec_decode(buf, len, f->rel, &trec, NULL) == DS_OK &&
+		     trec.tid == f->a;
+	else if (f->kind == CK_REV)
+		ok = ds_objrec_decode(buf, len, f->rel, &orec, NULL) == DS_OK &&
+		     orec.oid == f->a && orec.serial == f->b;
+	free(buf);
+	return ok;
 }
 
 static void
@@ -901,9 +951,17 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 				check_log(c->opts, DS_LOG_VERBOSE, "previous pointer "
 				          "rewritten by the master's pack: A/%s",
 				          rf->rel);
-			} else if (res <= 0) {
-				compare_diff(c, res < 0 ? "unreadable" :
-				             "different content", rf->rel);
+			} else if (res == -1) {
+				compare_diff_master(c, "unreadable", mf->rel);
+			} else if (res == -2) {
+				compare_diff(c, "unreadable", rf->rel);
+			} else if (res == 0 && !compare_valid(c->m, mf) &&
+			           compare_valid(c->r, rf)) {
+				compare_diff_master(c, "different content, the "
+				                    "master's file is not valid",
+				                    mf->rel);
+			} else if (res == 0) {
+				compare_diff(c, "different content", rf->rel);
 			}
 		} else if (mf) {
 			if (when <= c->rtid)
@@ -917,11 +975,11 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 		return;
 	case CK_PTR: {
 		ds_tid mcur = 0, rcur = 0, asof = 0;
+		const char *broken = NULL;
 		int res;
 
 		if (mf && compare_pointer_value(c->m, mf, &mcur) != DS_OK) {
-			compare_diff(c, "unreadable .c pointer on the master",
-			             mf->rel);
+			compare_diff_master(c, "unreadable .c pointer", mf->rel);
 			return;
 		}
 		if (rf && compare_pointer_value(c->r, rf, &rcur) != DS_OK) {
@@ -935,17 +993,25 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 					c->st->mode_differences++;
 				return;
 			}
-			res = compare_asof(c, any->a, mcur, &asof);
+			res = compare_asof(c, any->a, mcur, &asof, &broken);
 			if (res == 1)
 				c->st->pack_removed++;
-			else if (res != 0 || asof != rcur)
+			else if (res < 0)
+				compare_diff_master(c, "revision chain broken "
+				                    "(missing or not a valid "
+				                    "revision)", broken);
+			else if (asof != rcur)
 				compare_diff(c, ".c pointer differs from the master's "
 				             "at the replica's transaction", rf->rel);
 		} else if (mf) {
-			res = compare_asof(c, any->a, mcur, &asof);
+			res = compare_asof(c, any->a, mcur, &asof, &broken);
 			if (res == 1)
 				c->st->pack_removed++;
-			else if (res != 0 || asof != 0)
+			else if (res < 0)
+				compare_diff_master(c, "revision chain broken "
+				                    "(missing or not a valid "
+				                    "revision)", broken);
+			else if (asof != 0)
 				compare_diff(c, "missing on the replica", mf->rel);
 		} else {
 			if (rcur < c->mpacked)
