@@ -71,7 +71,7 @@ check_log(const struct ds_check_opts *opts, int level, const char *fmt, ...)
 	if (opts == NULL || opts->log == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	opts->log(level, msg, opts->log_ctx);
 }

@@ -73,6 +73,13 @@ int ds_path_join(char *out, size_t outsz, const char *a, const char *b,
  * errors. */
 int ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err);
 
+/* vsnprintf for messages: when the text does not fit outsz, the middle
+ * of its longest words (paths) is replaced by "..." instead of cutting
+ * the end, so that the reason is never lost (error.c). */
+void ds_msg_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
+void ds_msg_format(char *out, size_t outsz, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
 /* ---- the journal's recovery rules (journal.c), shared with check.c ---- */
 struct journal_scan {
 	int replica_tar;     /* journal/replica.tar: an increment committed

@@ -59,7 +59,7 @@ snapshot_log(const ds_snapshot *s, int level, const char *fmt, ...)
 	if (s->log == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	s->log(level, msg, s->log_ctx);
 }
