@@ -140,7 +140,7 @@ replica_master_side(const char *dir)
 	if (rc != DS_OK) {
 		fprintf(stderr, "ds replica: ReplicaError: %s\n",
 		        err.msg[0] ? err.msg : ds_strerror(rc));
-		return cli_exit_code(rc);
+		return cli_exit_for(rc, err.sys_errno);
 	}
 	return DS_EXIT_OK;
 }
