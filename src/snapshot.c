@@ -344,8 +344,19 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 		return rc;
 	if ((rc = snapshot_lock(s, "sublock", &s->sublock, err)) != DS_OK)
 		goto fail;
-	if (snapshot_exists(s))
-		return DS_OK;
+	/* A is a snapshot. Work a crashed process left in journal/ (we hold
+	 * misc/lock: nobody runs the storage) is recovered first, so that
+	 * the snapshot holds every committed transaction; but not for a
+	 * reader (quiet: ds check, ds whatsnew), which must change nothing
+	 * and looks at A as it is (ds check reports the journal). */
+	if (snapshot_exists(s)) {
+		if (s->quiet)
+			return DS_OK;
+		if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
+			goto fail;
+		if (!js.replica_tar && js.ndone == 0 && js.ntemp == 0)
+			return DS_OK;
+	}
 
 	snapshot_unlock(s);
 	/* what recovery would refuse is refused before the open, which
@@ -353,8 +364,8 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 	if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
 		return rc;
 	snapshot_log(s, DS_LOG_VERBOSE,
-	             "%s is not in snapshot mode: opening and closing it",
-	             s->dir);
+	             "%s is not in snapshot mode or its journal is not empty: "
+	             "opening and closing it", s->dir);
 	rc = ds_storage_open(s->dir, DS_OPEN_NOTHREAD, &st, err);
 	if (rc == DS_ELOCKED)
 		rc = err ? (err->status = DS_EBUSY) : DS_EBUSY;

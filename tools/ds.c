@@ -165,7 +165,7 @@ usage(FILE *out)
 	fprintf(out,
 	        "\nExit codes: 0 success; 1 failure that needs a human; "
 	        "2 usage error;\n3 try again later (locked, busy, connection); "
-	        "4 local I/O error.\n");
+	        "4 local system error (disk full, I/O error,\npermission denied).\n");
 }
 
 static const struct cli_command *
