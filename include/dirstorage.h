@@ -624,7 +624,10 @@ struct ds_snapshot_opts {
  * given or a direct was tried. Unusable lines are warned about through
  * the log, never fatal. Direct access takes misc/lock and misc/sublock
  * and checks misc/snapshot; a storage that was not closed into snapshot
- * mode is opened and closed through the engine first. After http, only
+ * mode (or, unless opts->quiet, whose journal holds work a crashed
+ * process left, or whose misc/snapshot is empty) is opened and closed
+ * through the engine first; what recovery would refuse in journal/ is
+ * refused before (DS_ECORRUPT). After http, only
  * misc/sublock is taken (the server holds misc/lock).
  * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
  * retrying opts->timeout seconds; or "directory is not a snapshot"),

@@ -298,6 +298,17 @@ snapshot_exists(const ds_snapshot *s)
 	return stat(path, &st) == 0;
 }
 
+/* misc/snapshot exists but holds no code. */
+static int
+snapshot_marker_empty(const ds_snapshot *s)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/misc/snapshot", s->dir);
+	return stat(path, &st) == 0 && st.st_size == 0;
+}
+
 /* Lock misc/<which>; a lock held by someone else is DS_EBUSY. */
 static int
 snapshot_lock(ds_snapshot *s, const char *which, ds_lock **out,
@@ -346,7 +357,8 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 		goto fail;
 	/* A is a snapshot. Work a crashed process left in journal/ (we hold
 	 * misc/lock: nobody runs the storage) is recovered first, so that
-	 * the snapshot holds every committed transaction; but not for a
+	 * the snapshot holds every committed transaction, and an empty
+	 * marker is written again; but not for a
 	 * reader (quiet: ds check, ds whatsnew), which must change nothing
 	 * and looks at A as it is (ds check reports the journal). */
 	if (snapshot_exists(s)) {
@@ -354,7 +366,10 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 			return DS_OK;
 		if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
 			goto fail;
-		if (!js.replica_tar && js.ndone == 0 && js.ntemp == 0)
+		/* an empty marker is a write of it cut short by a crash:
+		 * the open and close write it again */
+		if (!js.replica_tar && js.ndone == 0 && js.ntemp == 0 &&
+		    !snapshot_marker_empty(s))
 			return DS_OK;
 	}
 
