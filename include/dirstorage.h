@@ -328,6 +328,12 @@ enum ds_close_flags {
  * working_<TID>_done forward; delete every working_<TID>_temp), then leave
  * snapshot mode by moving B's files over A's. Recovery is complete when
  * open returns: journal/ is empty.
+ * With DS_OPEN_READONLY nothing is written: misc/lock is taken without
+ * writing the pid (created, empty, only if missing), misc/sublock is not
+ * taken, the journal is checked with recovery's rules (refusing what
+ * recovery would refuse) but not recovered, and committed transactions
+ * still in journal/ or B/ are read where they are; a pending
+ * journal/replica.tar is refused (DS_ESTATE). Closing writes nothing.
  * Errors: DS_ENOTFOUND / DS_ECONFIG (not a usable storage; class not
  * Full), DS_ELOCKED (misc/lock held: the holder's pid in the message),
  * DS_EBUSY (a snapshot user holds misc/sublock and DS_OPEN_SYNCHRONOUS
@@ -601,6 +607,10 @@ struct ds_snapshot_opts {
 	unsigned sleep;         /* seconds between retries; 0 means 10 */
 	ds_log_fn log;          /* may be NULL */
 	void *log_ctx;
+	int quiet;              /* the caller only reads: take the locks
+	                         * without writing the pid into them, so
+	                         * that a storage already in snapshot mode is
+	                         * left byte for byte as it was */
 };
 
 /* Force HOME into snapshot mode and lock it there, as the original
@@ -614,7 +624,10 @@ struct ds_snapshot_opts {
  * given or a direct was tried. Unusable lines are warned about through
  * the log, never fatal. Direct access takes misc/lock and misc/sublock
  * and checks misc/snapshot; a storage that was not closed into snapshot
- * mode is opened and closed through the engine first. After http, only
+ * mode (or, unless opts->quiet, whose journal holds work a crashed
+ * process left, or whose misc/snapshot is empty) is opened and closed
+ * through the engine first; what recovery would refuse in journal/ is
+ * refused before (DS_ECORRUPT). After http, only
  * misc/sublock is taken (the server holds misc/lock).
  * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
  * retrying opts->timeout seconds; or "directory is not a snapshot"),

@@ -182,9 +182,12 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			                  how >= 128 && how != 255 ? how - 128 : how,
 			                  *last ? ": " : "", last);
 		} else {
-			rc = ds_error_set(err, DS_EREFUSED, "Error from remote "
-			                  "replica (exit %d): %s", how,
-			                  *last ? last : "no message");
+			/* the master side's exit code keeps its meaning: 4 is
+			 * a system error there (permission denied, disk),
+			 * anything else needs a human */
+			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
+			                  "Error from remote replica (exit %d): "
+			                  "%s", how, *last ? last : "no message");
 		}
 		goto out;
 	}

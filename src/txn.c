@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage_internal.h"
@@ -146,6 +147,75 @@ txn_dup(const void *src, size_t len, void **out)
 	return DS_OK;
 }
 
+/* Seconds a history's newest tid may lie ahead of the clock before the
+ * history counts as broken: the clock shear checkds tolerates. */
+#define TXN_FUTURE_TOLERANCE 60
+
+/* Refuse to extend a broken history. A new transaction's back pointer is
+ * x.serial, so a commit on a storage whose x.serial names a transaction
+ * file that is missing or not a valid transaction file would link new
+ * history onto nothing, and a tid in the future would make every new tid
+ * (always above the last one) lie in the future too. Only the chain's
+ * head is checked, once per open (s->head_checked): the file x.serial
+ * names must be readable with a valid header and its own tid (and md5,
+ * when it has one), and that tid must not be more than
+ * TXN_FUTURE_TOLERANCE seconds past now. Walking the whole chain would
+ * cost a read per transaction on every open; that is `ds check`'s job,
+ * and the message sends the user there. The check belongs here rather
+ * than in open because a storage with a broken history must still open,
+ * for reading and for recovery (ds check recovers a storage that was not
+ * closed cleanly before checking it); only extending it is refused.
+ * After our own first commit the head is ours, so it is not rechecked.
+ * Errors: DS_ECORRUPT (broken: missing or invalid file, future tid),
+ * DS_EIO, DS_ENOMEM. */
+static int
+txn_check_head(ds_storage *s, ds_error *err)
+{
+	unsigned char *buf = NULL;
+	ds_txnrec rec;
+	ds_error e;
+	ds_tid head;
+	char hex[17], when[32];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	head = s->last_tid;
+	rc = s->head_checked;
+	pthread_mutex_unlock(&s->mu);
+	if (rc || head == 0)
+		return DS_OK;
+	ds_id_format(head, hex);
+	if (ds_tid_to_time(head) > (double)time(NULL) + TXN_FUTURE_TOLERANCE) {
+		ds_tid_format(head, when);
+		return ds_error_set(err, DS_ECORRUPT,
+		                    "commit to %s refused: the history is broken: "
+		                    "x.serial names transaction %s (%s), more than "
+		                    "%d seconds in the future; `ds check %s` shows "
+		                    "why", s->home, hex, when, TXN_FUTURE_TOLERANCE,
+		                    s->home);
+	}
+	ds_error_clear(&e);
+	rc = read_txnfile(s, head, 1, &buf, &rec, &e);
+	free(buf);
+	if (rc == DS_ENOTFOUND || rc == DS_ECORRUPT)
+		return ds_error_set(err, DS_ECORRUPT,
+		                    "commit to %s refused: the history is broken: "
+		                    "x.serial names transaction %s, %s (%s); "
+		                    "`ds check %s` shows why", s->home, hex,
+		                    rc == DS_ENOTFOUND ? "whose file is missing" :
+		                    "whose file is not a valid transaction file",
+		                    e.msg, s->home);
+	if (rc != DS_OK) {
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->head_checked = 1;
+	pthread_mutex_unlock(&s->mu);
+	return DS_OK;
+}
+
 int
 ds_txn_begin(ds_storage *s, const char *user, const char *description,
              const unsigned char *extension, size_t extension_len,
@@ -168,6 +238,9 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 		                    ulen > 65535 ? "user name" :
 		                    dlen > 65535 ? "description" :
 		                    "extension data");
+	rc = txn_check_head(s, err);
+	if (rc != DS_OK)
+		return rc;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return ds_error_set(err, DS_ENOMEM, "begin transaction: out of "

@@ -279,9 +279,10 @@ cmd_commit(int argc, char **argv)
 			}
 			f = stdin;
 		} else if ((f = fopen(items[i].file, "rb")) == NULL) {
+			e = errno;
 			cli_errorf("commit", "open %s: %s", items[i].file,
-			           strerror(errno));
-			rc = DS_EXIT_FAIL;
+			           strerror(e));
+			rc = cli_exit_errno(e);
 			goto out;
 		}
 		e = commit_slurp(f, &items[i].data, &items[i].len);
@@ -290,7 +291,7 @@ cmd_commit(int argc, char **argv)
 		if (e != 0) {
 			cli_errorf("commit", "read %s: %s", items[i].file,
 			           strerror(e));
-			rc = DS_EXIT_IO;
+			rc = cli_exit_errno(e);
 			goto out;
 		}
 		if (items[i].len == 0) {

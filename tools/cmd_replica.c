@@ -82,7 +82,8 @@ cmd_replica_usage(FILE *out)
 	        "Exit: 0 done; 1 needs a human (different identity, diverged, "
 	        "packed since,\nreplica newer, not a Full storage, increment "
 	        "refused, master's x.oid below the replica's); 2 usage; 3 try again\nlater (master busy, ssh or "
-	        "connection failed, replica in use); 4 local I/O error.\n");
+	        "connection failed, replica in use); 4 system error (disk full,\n"
+	        "I/O error, permission denied), on the replica or the master.\n");
 }
 
 static int
@@ -147,7 +148,7 @@ replica_master_side(const char *dir)
 	if (rc != DS_OK) {
 		fprintf(stderr, "ds replica: ReplicaError: %s\n",
 		        err.msg[0] ? err.msg : ds_strerror(rc));
-		return cli_exit_code(rc);
+		return cli_exit_for(rc, err.sys_errno);
 	}
 	return DS_EXIT_OK;
 }
