@@ -90,6 +90,20 @@ replica_size(uint64_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
+/* Files without an md5 (accepted only when [md5policy] write is 0): their
+ * content was not checked, say how many at -v. */
+static void
+replica_no_md5(const struct ds_replica_opts *o,
+               const struct archive_summary *sum)
+{
+	if (sum->revisions_no_md5 == 0 && sum->transactions_no_md5 == 0)
+		return;
+	replica_log(o, DS_LOG_VERBOSE, "%lu revisions without md5, %lu "
+	            "transactions without md5 ([md5policy] write is 0: their "
+	            "content could not be checked)", sum->revisions_no_md5,
+	            sum->transactions_no_md5);
+}
+
 /* Run the master side once: request in, increment into spool_fd (checked),
  * exit status and stderr judged. *busy says "try again later". */
 static int
@@ -386,6 +400,10 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
 	memset(&exp, 0, sizeof(exp));
 	exp.base_tid = tid;
+	/* what the checker holds the increment to: oids only grow, and the
+	 * md5s this storage promises (its settings are the master's) */
+	exp.base_oid = ds_storage_last_oid(s);
+	exp.md5_required = cfg.md5_write;
 	exp.progress = o->progress;
 	exp.progress_ctx = o->progress_ctx;
 	rc = replica_limit(o, fd, spool, &exp, err);
@@ -398,20 +416,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; syncing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
-	/* oids only grow: a master whose x.oid is below the replica's is
-	 * not the storage this replica was copied from, or lost oids; the
-	 * increment would make the replica hand out oids already in use */
-	if (sum.new_oid != 0 && sum.new_oid < ds_storage_last_oid(s)) {
-		rc = ds_error_set(err, DS_EREFUSED, "increment refused: the "
-		                  "master's x.oid %016llX is lower than the "
-		                  "replica's %016llX (oids already allocated on "
-		                  "the replica, or a master that lost oids); "
-		                  "replica %s unchanged",
-		                  (unsigned long long)sum.new_oid,
-		                  (unsigned long long)ds_storage_last_oid(s),
-		                  replica);
-		goto out;
-	}
+	replica_no_md5(o, &sum);
 	/* the spool's bytes and its directory entry durable before the
 	 * rename below can make it the commit point */
 	rc = ds_io_fsync(fd, spool, err);
@@ -572,6 +577,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; writing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
+	replica_no_md5(o, &sum);
 	rc = ds_io_fsync(fd, spool, err);
 	if (rc == DS_OK)
 		rc = ds_io_close(fd, spool, err);
