@@ -389,7 +389,10 @@ int ds_storage_read_name(ds_storage *s, const char *name, unsigned char **buf,
 
 /* Allocate the next oid (x.oid + 1), in memory as ZODB does: it becomes
  * durable with the next committed transaction, or ds_storage_save_oid.
- * Errors: DS_ESTATE (read-only). */
+ * Never an id at or below one in use: x.oid counts oids stored above it
+ * (ds_txn_store raises it at once), and ids do not wrap.
+ * Errors: DS_ESTATE (read-only; ids exhausted: x.oid is
+ * FFFFFFFFFFFFFFFF). */
 int ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err);
 /* Make the oids allocated so far durable without a transaction: writes
  * x.oid alone through the journal (same commit protocol, no t file, x.serial
@@ -415,7 +418,8 @@ ds_tid ds_txn_tid(const ds_txn *t);
  * data was based on (0 for a new object); when the object exists and its
  * current serial differs, the store fails with DS_ECONFLICT naming the oid
  * and both serials. Storing an oid twice in one transaction keeps the
- * last pickle. An oid above x.oid raises x.oid.
+ * last pickle. An oid above x.oid raises x.oid at once (in memory, durable
+ * with the transaction), so ds_storage_new_oid never hands it out.
  * Errors: DS_ECONFLICT, DS_EINVAL (empty pickle), DS_ECORRUPT (current
  * pointer unreadable), DS_ESTATE (transaction failed / voted), DS_EIO.
  * Any error but DS_EINVAL leaves the transaction failed: abort it. */
