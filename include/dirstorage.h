@@ -771,6 +771,14 @@ struct ds_replica_opts {
 	                              * side sends nothing, neither output
 	                              * nor messages, for this long (s);
 	                              * 0 means 600 */
+	unsigned deadline;           /* give up (DS_EBUSY) when the master
+	                              * side's answer has not all arrived
+	                              * this many seconds after the fetch
+	                              * began, retries included (a master
+	                              * that dribbles is never silent); its
+	                              * whole process group is stopped;
+	                              * 0: none (ds replica's default is
+	                              * 4 hours) */
 	uint64_t max_size;           /* refuse an increment (or an init
 	                              * stream) longer than this many bytes
 	                              * as it arrives (DS_EPROTO); 0: as

@@ -111,7 +111,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
                    int spool_fd, const char *spool_path,
                    const struct archive_expect *exp,
                    struct archive_summary *sum,
-                   struct ds_replica_stats *stats, int *busy, ds_error *err)
+                   struct ds_replica_stats *stats, double deadline_at,
+                   int *busy, ds_error *err)
 {
 	struct replica_run run = {o, stats};
 	struct transport_opts to;
@@ -131,6 +132,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 	to.on_stderr = replica_master_line;
 	to.ctx = &run;
 	to.read_timeout = o->read_timeout;
+	to.deadline_at = deadline_at;
+	to.deadline = o->deadline;
 	rc = transport_start(&to, request, strlen(request), &t, err);
 	if (rc != DS_OK) {
 		*busy = rc == DS_EBUSY;
@@ -198,6 +201,7 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
               struct ds_replica_stats *stats, ds_error *err)
 {
 	double start = ds_now();
+	double deadline_at = o->deadline ? start + o->deadline : 0;
 	unsigned sl = o->sleep ? o->sleep : 10;
 	int rc, busy;
 
@@ -212,9 +216,10 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 		if (stats)
 			stats->master_held = -1;
 		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
-		                        sum, stats, &busy, err);
+		                        sum, stats, deadline_at, &busy, err);
 		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
-		    ds_now() - start + sl > (double)o->timeout)
+		    ds_now() - start + sl > (double)o->timeout ||
+		    (deadline_at > 0 && ds_now() + sl >= deadline_at))
 			return rc;
 		replica_log(o, DS_LOG_INFO, "%s; retrying in %u s",
 		            err ? err->msg : "master busy", sl);

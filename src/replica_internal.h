@@ -102,24 +102,34 @@ struct transport_opts {
 	void *ctx;
 	unsigned read_timeout;     /* s of silence (stdout and stderr) before
 	                            * transport_read gives up; 0 means 600 */
+	double deadline_at;        /* ds_now() time by which the whole
+	                            * answer must have arrived; 0: none */
+	unsigned deadline;         /* the same in seconds, for messages */
 };
 
 struct transport;
 
-/* Start the master side (argv built as in transport.c's comment), write
- * request to its stdin and close it.
+/* Start the master side (argv built as in transport.c's comment) in a
+ * process group of its own (so that stopping it stops everything it
+ * started), write request to its stdin and close it.
  * Errors: DS_EINVAL (bad host/user/command), DS_EBUSY (could not start:
  * try again), DS_EIO, DS_ENOMEM. *out owned by caller: transport_free. */
 int transport_start(const struct transport_opts *opts, const void *request,
                     size_t len, struct transport **out, ds_error *err);
 /* archive_read_fn over the master side's stdout; stderr lines are passed
- * to on_stderr meanwhile. A master side silent for read_timeout seconds
- * is given up on: -1 with DS_EBUSY (try again later). */
+ * to on_stderr meanwhile. A master side silent for read_timeout seconds,
+ * or still sending at deadline_at, is given up on: -1 with DS_EBUSY (try
+ * again later). One stopped by the terminal (ssh prompting for a password
+ * or a host key from its background process group) is given up on at
+ * once: -1 with DS_EREFUSED (ssh must log in without asking). */
 ssize_t transport_read(void *t, void *buf, size_t len, ds_error *err);
 /* Wait for the master side to end (killing it first when kill_it), after
- * reading what remains of its stderr. kill_it stops (SIGTERM) a master
- * side whose output has not reached its end. *how: 0 exited 0, else its
- * exit status, 128+signal, or -1 when we stopped it. */
+ * reading what remains of its stderr. kill_it stops a master side whose
+ * output has not reached its end: SIGTERM to its whole process group,
+ * then SIGKILL to the group after a short grace, before the leader is
+ * reaped, so that nothing it started (an -e wrapper's children) survives.
+ * *how: 0 exited 0, else its exit status, 128+signal, or -1 when we
+ * stopped it. */
 int transport_wait(struct transport *t, int kill_it, int *how, ds_error *err);
 /* Last non-empty stderr line of the master side ("" if none). */
 const char *transport_last_line(const struct transport *t);

@@ -1,0 +1,78 @@
+#!/bin/bash
+# --deadline: a master that sends one byte now and then is never silent
+# for --timeout, so only an overall deadline stops it from holding the
+# replica's lock for ever. The master side here is an -e wrapper script
+# that leaves the work to children of its own: one dribbles the recorded
+# increment a byte at a time, another ignores SIGTERM. When the deadline
+# fires: exit 3 (try again later), the replica exactly as it was, no
+# spool left, and no process of the wrapper's survives (its whole process
+# group is stopped; checked by pid file). Time bounds are generous.
+. "$(dirname "$0")/lib.sh"
+
+state() {
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+}
+# alive PID: running (a zombie waiting for its parent counts as dead)
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+R=$SCRATCH/replica
+fixture_copy bushy-replica-old "$R"
+state "$R" >"$SCRATCH/before"
+RESP=$DS_FIXTURE_DIR/responses/bushy-basic.tar
+
+cat >"$SCRATCH/wrapper.sh" <<EOF
+#!/bin/bash
+# stands in for ssh: its children do the talking, it only waits
+cat >/dev/null
+(
+	echo \$BASHPID >"$SCRATCH/dribbler.pid"
+	i=0
+	while :; do
+		tail -c +\$((i + 1)) "$RESP" | head -c 1
+		i=\$((i + 1))
+		sleep 0.2
+	done
+) &
+(
+	trap '' TERM
+	echo \$BASHPID >"$SCRATCH/stubborn.pid"
+	while :; do sleep 0.2; done
+) &
+wait
+EOF
+
+start=$(date +%s)
+must_fail 3 ds replica --timeout 60 --deadline 3 \
+	-e "bash $SCRATCH/wrapper.sh" "master:/srv/m" "$R"
+took=$(( $(date +%s) - start ))
+assert_contains "$LAST_STDERR" "did not finish within 3 s (--deadline)"
+assert_contains "$LAST_STDERR" "try again later"
+# it did stop: far sooner than --timeout could have (generous bound)
+[ "$took" -lt 50 ] || fail "the deadline did not stop it ($took s)"
+state "$R" >"$SCRATCH/after"
+diff "$SCRATCH/before" "$SCRATCH/after" >&2 || fail "the replica changed"
+[ ! -e "$R/misc/.replica.incoming" ] || fail "spool left behind"
+[ ! -e "$R/journal/replica.tar" ] || fail "increment committed"
+for who in dribbler stubborn; do
+	[ -s "$SCRATCH/$who.pid" ] || fail "the $who never started"
+	pid=$(cat "$SCRATCH/$who.pid")
+	if alive "$pid"; then
+		kill -9 "$pid" 2>/dev/null || true
+		fail "the wrapper's $who (pid $pid) survived"
+	fi
+done
+# the replica is not locked any more: a good master works at once
+fixture_copy bushy-master "$SCRATCH/master"
+must_pass ds replica -q --deadline 600 "$SCRATCH/master" "$R"
+
+# bad values are usage errors; 0 (no deadline) is accepted
+must_fail 2 ds replica --deadline soon "$SCRATCH/master" "$R"
+must_fail 2 ds replica --deadline -1 "$SCRATCH/master" "$R"
+must_pass ds replica -q --deadline 0 "$SCRATCH/master" "$R"
+must_pass ds replica --help
+assert_contains "$LAST_STDOUT" "--deadline SECONDS"
+assert_contains "$LAST_STDOUT" "14400, 4 hours"
