@@ -6,7 +6,9 @@
 # increment a byte at a time, another ignores SIGTERM. When the deadline
 # fires: exit 3 (try again later), the replica exactly as it was, no
 # spool left, and no process of the wrapper's survives (its whole process
-# group is stopped; checked by pid file). Time bounds are generous.
+# group is stopped; checked by pid file). Time bounds are generous. And,
+# under a terminal (script), a master side that stops to prompt is
+# reported at once (exit 1) and does not survive.
 . "$(dirname "$0")/lib.sh"
 
 state() {
@@ -76,3 +78,26 @@ must_pass ds replica -q --deadline 0 "$SCRATCH/master" "$R"
 must_pass ds replica --help
 assert_contains "$LAST_STDOUT" "--deadline SECONDS"
 assert_contains "$LAST_STDOUT" "14400, 4 hours"
+
+# With a terminal: the master side is not in the terminal's foreground
+# group, so an ssh that prompts (password, unknown host key) is stopped by
+# the kernel; that is said at once (exit 1: ssh must log in without
+# asking), not after --timeout, and the prompting process is gone.
+# script(1) gives ds a terminal.
+cat >"$SCRATCH/prompt.sh" <<EOF
+#!/bin/bash
+cat >/dev/null
+echo \$\$ >"$SCRATCH/prompt.pid"
+printf 'password: ' >/dev/tty
+read -r pw </dev/tty
+EOF
+state "$R" >"$SCRATCH/before"
+must_fail 1 script -qec "'$DS_BIN' replica --timeout 60 -e 'bash $SCRATCH/prompt.sh' h:/x '$R' 2>'$SCRATCH/prompt.err'" /dev/null
+assert_contains "$SCRATCH/prompt.err" "stopped to ask something on the terminal"
+state "$R" >"$SCRATCH/after"
+diff "$SCRATCH/before" "$SCRATCH/after" >&2 || fail "the replica changed"
+pid=$(cat "$SCRATCH/prompt.pid")
+if alive "$pid"; then
+	kill -9 "$pid" 2>/dev/null || true
+	fail "the prompting master side (pid $pid) survived"
+fi
