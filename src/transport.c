@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -164,6 +165,7 @@ transport_start(const struct transport_opts *o, const void *request,
 	int argc = 0, in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
 	int rc = DS_OK, nv = o->verbosity - 1;
 	size_t pos = 0, rsz;
+	pid_t parent;
 
 	*out = NULL;
 	if (o->master_dir == NULL || o->master_dir[0] == '\0')
@@ -273,6 +275,7 @@ transport_start(const struct transport_opts *o, const void *request,
 		rc = ds_error_sys(err, errno, "pipe", "replica");
 		goto out;
 	}
+	parent = getpid();
 	t->pid = fork();
 	if (t->pid < 0) {
 		ds_error_sys(err, errno, "fork", argv[0]);
@@ -282,8 +285,13 @@ transport_start(const struct transport_opts *o, const void *request,
 		goto out;
 	}
 	if (t->pid == 0) {
-		/* the child: pipes on 0, 1, 2, then the master side */
-		if (setpgid(0, 0) != 0 || dup2(in[0], 0) < 0 ||
+		/* the child: its own group, pipes on 0, 1, 2, then the
+		 * master side. Outside our group a Ctrl-C or a kill of ds
+		 * no longer reaches it: have the kernel send it SIGTERM
+		 * when we die (and check we did not die already). */
+		if (setpgid(0, 0) != 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		    getppid() != parent || dup2(in[0], 0) < 0 ||
 		    dup2(op[1], 1) < 0 || dup2(ep[1], 2) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
@@ -385,16 +393,6 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 			             "try again later", t->timeout);
 			return -1;
 		}
-		if (transport_tty_stopped(t)) {
-			ds_error_set(err, DS_EREFUSED, "the master side (%s) "
-			             "stopped to ask something on the terminal "
-			             "(a password, or whether to trust a host "
-			             "key?): ds replica needs ssh to log in "
-			             "without asking (a key without passphrase "
-			             "or ssh-agent, the host key known)",
-			             t->cmdline ? t->cmdline : "ssh");
-			return -1;
-		}
 		/* wake at least once a second to look at the deadline and
 		 * at a child stopped by the terminal */
 		wait = left;
@@ -417,8 +415,22 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 			ds_error_sys(err, errno, "poll", "master side");
 			return -1;
 		}
-		if (pr == 0)
+		if (pr == 0) {
+			/* quiet for a while (only then: no system call
+			 * more while the stream flows) */
+			if (transport_tty_stopped(t)) {
+				ds_error_set(err, DS_EREFUSED, "the master side "
+				             "(%s) stopped to ask something on "
+				             "the terminal (a password, or "
+				             "whether to trust a host key?): ds "
+				             "replica needs ssh to log in without "
+				             "asking (a key without passphrase or "
+				             "ssh-agent, the host key known)",
+				             t->cmdline ? t->cmdline : "ssh");
+				return -1;
+			}
 			continue;
+		}
 		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
 			/* a message is a sign of life too */
 			transport_read_stderr(t);
@@ -511,7 +523,8 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 		/* output ended but the process lingers: do not wait longer
 		 * than for silence while reading */
 		if (!t->reaped && !killed && !hard &&
-		    ds_now() - start > (double)t->timeout) {
+		    (ds_now() - start > (double)t->timeout ||
+		     (t->deadline_at > 0 && ds_now() > t->deadline_at))) {
 			transport_kill_group(t);
 			hard = 1;
 		}

@@ -8,7 +8,8 @@
 # spool left, and no process of the wrapper's survives (its whole process
 # group is stopped; checked by pid file). Time bounds are generous. And,
 # under a terminal (script), a master side that stops to prompt is
-# reported at once (exit 1) and does not survive.
+# reported at once (exit 1) and does not survive; and a master side whose
+# ds replica is killed with -9 is stopped by the kernel.
 . "$(dirname "$0")/lib.sh"
 
 state() {
@@ -100,4 +101,27 @@ pid=$(cat "$SCRATCH/prompt.pid")
 if alive "$pid"; then
 	kill -9 "$pid" 2>/dev/null || true
 	fail "the prompting master side (pid $pid) survived"
+fi
+
+# ds killed outright (kill -9, nothing of ours runs): the kernel tells the
+# master side (SIGTERM on its parent's death), which is in a group of its
+# own and would otherwise go on.
+cat >"$SCRATCH/orphan.sh" <<EOF
+#!/bin/bash
+cat >/dev/null
+echo \$\$ >"$SCRATCH/orphan.pid"
+while :; do sleep 0.2; done
+EOF
+"$DS_BIN" replica -q --timeout 60 -e "bash $SCRATCH/orphan.sh" h:/x "$R" \
+	2>/dev/null &
+dspid=$!
+for i in $(seq 300); do [ -s "$SCRATCH/orphan.pid" ] && break; sleep 0.1; done
+[ -s "$SCRATCH/orphan.pid" ] || fail "the master side never started"
+kill -9 "$dspid"
+wait "$dspid" 2>/dev/null || true
+pid=$(cat "$SCRATCH/orphan.pid")
+for i in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+if alive "$pid"; then
+	kill -9 "$pid" 2>/dev/null || true
+	fail "the master side (pid $pid) outlived a killed ds replica"
 fi
