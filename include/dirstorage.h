@@ -817,10 +817,12 @@ struct ds_replica_stats {
  * Errors: DS_ENOTFOUND / DS_ECONFIG (replica is not a storage, or not
  * Full), DS_ELOCKED (replica in use by a storage process or another
  * replication), DS_EBUSY (try again later: master busy or held in
- * snapshot mode, ssh or the connection failed, master side killed),
- * DS_EREFUSED (the master refused: identity, divergence, reference
- * transaction missing, packed since, replica newer -- the master's reason
- * in the message), DS_EPROTO (the increment was refused: what and which
+ * snapshot mode, ssh or the connection failed, master side killed,
+ * silent for read_timeout or past the deadline), DS_EREFUSED (the master
+ * refused: identity, divergence, reference transaction missing, packed
+ * since, replica newer -- the master's reason in the message; or the
+ * master's x.oid is lower than the replica's; or the master side stopped
+ * to prompt on the terminal), DS_EPROTO (the increment was refused: what and which
  * member in the message), DS_EINVAL (bad options), DS_EIO, DS_ENOMEM. */
 int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
