@@ -134,6 +134,21 @@ serve "$W/missing.tar"; refused missing "must have t040D44.B2249CA6AA"
 # nothing at all, with a zero exit
 : >"$W/empty.tar"
 serve "$W/empty.tar"; refused empty "truncated"
+# --init: a whole-storage answer whose x.oid is below its own oids
+# (0104 at most) is refused too, and no replica is made
+fixture_copy bushy-master "$SCRATCH/im"
+printf 'replica init 0\n' | "$DS_BIN" replica -q + "$SCRATCH/im" >"$W/init.tar" ||
+	fail "the master side did not answer the init request"
+ioff=$(( $(grep -abo 'A/x/oid' "$W/init.tar" | head -1 | cut -d: -f1) + 512 ))
+put8 "$W/init.tar" "$ioff" 0000000000000100
+serve "$W/init.tar"
+must_fail 1 ds replica -q --init -e "sh $SCRATCH/fake.sh" "master:/srv/m" \
+	"$SCRATCH/init-replica"
+assert_contains "$LAST_STDERR" "init: object id 0000000000000104 is higher than the x.oid sent 0000000000000100"
+[ ! -e "$SCRATCH/init-replica" ] || fail "--init made a replica"
+[ -z "$(ls -d "$SCRATCH"/init-replica.init-* 2>/dev/null)" ] ||
+	fail "--init left its work directory"
+
 # a storage that does not promise md5s ([md5policy] write: 0) takes the
 # md5-less files and says how many with -v
 R2=$SCRATCH/nomd5-replica
