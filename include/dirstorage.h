@@ -395,7 +395,10 @@ int ds_storage_read_name(ds_storage *s, const char *name, unsigned char **buf,
 
 /* Allocate the next oid (x.oid + 1), in memory as ZODB does: it becomes
  * durable with the next committed transaction, or ds_storage_save_oid.
- * Errors: DS_ESTATE (read-only). */
+ * Never an id at or below one in use: x.oid counts oids stored above it
+ * (ds_txn_store raises it at once), and ids do not wrap.
+ * Errors: DS_ESTATE (read-only; ids exhausted: x.oid is
+ * FFFFFFFFFFFFFFFF). */
 int ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err);
 /* Make the oids allocated so far durable without a transaction: writes
  * x.oid alone through the journal (same commit protocol, no t file, x.serial
@@ -421,7 +424,8 @@ ds_tid ds_txn_tid(const ds_txn *t);
  * data was based on (0 for a new object); when the object exists and its
  * current serial differs, the store fails with DS_ECONFLICT naming the oid
  * and both serials. Storing an oid twice in one transaction keeps the
- * last pickle. An oid above x.oid raises x.oid.
+ * last pickle. An oid above x.oid raises x.oid at once (in memory, durable
+ * with the transaction), so ds_storage_new_oid never hands it out.
  * Errors: DS_ECONFLICT, DS_EINVAL (empty pickle), DS_ECORRUPT (current
  * pointer unreadable), DS_ESTATE (transaction failed / voted), DS_EIO.
  * Any error but DS_EINVAL leaves the transaction failed: abort it. */
@@ -786,6 +790,14 @@ struct ds_replica_opts {
 	                              * side sends nothing, neither output
 	                              * nor messages, for this long (s);
 	                              * 0 means 600 */
+	unsigned deadline;           /* give up (DS_EBUSY) when the master
+	                              * side's answer has not all arrived
+	                              * this many seconds after the fetch
+	                              * began, retries included (a master
+	                              * that dribbles is never silent); its
+	                              * whole process group is stopped;
+	                              * 0: none (ds replica's default is
+	                              * 4 hours) */
 	uint64_t max_size;           /* refuse an increment (or an init
 	                              * stream) longer than this many bytes
 	                              * as it arrives (DS_EPROTO); 0: as
@@ -828,10 +840,12 @@ struct ds_replica_stats {
  * Errors: DS_ENOTFOUND / DS_ECONFIG (replica is not a storage, or not
  * Full), DS_ELOCKED (replica in use by a storage process or another
  * replication), DS_EBUSY (try again later: master busy or held in
- * snapshot mode, ssh or the connection failed, master side killed),
- * DS_EREFUSED (the master refused: identity, divergence, reference
- * transaction missing, packed since, replica newer -- the master's reason
- * in the message), DS_EPROTO (the increment was refused: what and which
+ * snapshot mode, ssh or the connection failed, master side killed,
+ * silent for read_timeout or past the deadline), DS_EREFUSED (the master
+ * refused: identity, divergence, reference transaction missing, packed
+ * since, replica newer -- the master's reason in the message; or the
+ * master's x.oid is lower than the replica's; or the master side stopped
+ * to prompt on the terminal), DS_EPROTO (the increment was refused: what and which
  * member in the message), DS_EINVAL (bad options), DS_EIO, DS_ENOMEM. */
 int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);

@@ -962,6 +962,16 @@ ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err)
 		                    "new oid in %s: storage opened read-only",
 		                    s->home);
 	pthread_mutex_lock(&s->mu);
+	/* x.oid is the highest oid in use: past the last one there is no
+	 * id left (wrapping to 0 would hand out the root and every object
+	 * after it again) */
+	if (s->last_oid == UINT64_MAX) {
+		pthread_mutex_unlock(&s->mu);
+		return ds_error_set(err, DS_ESTATE,
+		                    "new oid in %s: object ids exhausted (x.oid "
+		                    "is FFFFFFFFFFFFFFFF, the highest there is)",
+		                    s->home);
+	}
 	*out = ++s->last_oid;
 	pthread_mutex_unlock(&s->mu);
 	return DS_OK;

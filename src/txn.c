@@ -370,6 +370,13 @@ txn_write_revision(ds_txn *t, ds_oid oid, ds_tid prev_serial,
 	}
 	if (oid > t->max_oid)
 		t->max_oid = oid;
+	/* x.oid is "the highest oid allocated": an oid stored above it is
+	 * taken from now on, so that ds_storage_new_oid never hands it out
+	 * (vote writes x.oid from this; an abort only leaves a gap) */
+	pthread_mutex_lock(&t->s->mu);
+	if (oid > t->s->last_oid)
+		t->s->last_oid = oid;
+	pthread_mutex_unlock(&t->s->mu);
 	return DS_OK;
 }
 
