@@ -124,6 +124,10 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         self._transaction = None
         self._txn = None                         # the engine transaction
         self._resolved = []
+        # oid -> data written by our open transaction; _py_written: the
+        # oids written otherwise than by the engine's undo
+        self._written = {}
+        self._py_written = set()
         self._ltid = self._engine.last_tid()
         self._closed = False
         cfg = self._engine.config()
@@ -202,10 +206,9 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
             raise self._key_error(e, oid) from None
 
     def getTid(self, oid):
-        try:
-            return self._engine.current_serial(oid)
-        except _engine.Error as e:
-            raise self._key_error(e, oid) from None
+        # through load: an object whose creation was undone has a current
+        # serial but no data, and is no object (KeyError)
+        return self.load(oid)[1]
 
     def loadSerial(self, oid, serial):
         try:
@@ -219,12 +222,23 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         except _engine.Error as e:
             if _status(e) != _engine.DS_ENOTFOUND:
                 raise _storage_error(e) from None
-        # no revision before tid, or no such object at all
+        # No revision before tid, or the one before it is a "creation
+        # undone", or no such object at all. The engine says "not found"
+        # for the three; tell them apart, as ZODB wants KeyError for the
+        # last two and None for the first.
         try:
-            self._engine.current_serial(oid)
+            serial = self._engine.current_serial(oid)
+            while serial != z64 and serial >= tid:
+                serial = self._engine.revision(oid, serial)[0]
+            if serial == z64:
+                return None
+            if not self._engine.revision(oid, serial)[2]:
+                raise POSException.POSKeyError(oid)
         except _engine.Error as e:
             raise self._key_error(e, oid) from None
-        return None
+        raise DirectoryStorageError(
+            "loadBefore %s: revision %s of oid %s is there but did not "
+            "load" % (self._path, serial.hex(), oid.hex()))
 
     def history(self, oid, size=1, filter=None):
         try:
@@ -289,6 +303,8 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
                 self._txn = txn
                 self._transaction = transaction
                 self._tstatus = status
+                self._written = {}
+                self._py_written = set()
                 del self._resolved[:]
         except BaseException:
             self._commit_lock.release()
@@ -323,6 +339,8 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
                 raise POSException.ConflictError(
                     oid=oid, serials=(current, serial)) from None
             raise _storage_error(e) from None
+        self._written[oid] = data
+        self._py_written.add(oid)
         if resolved:
             self._resolved.append(oid)
 
@@ -340,6 +358,8 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
             self._txn.restore(oid, serial, data, prev_txn)
         except _engine.Error as e:
             raise _storage_error(e) from None
+        self._written[oid] = data or b""
+        self._py_written.add(oid)
 
     def checkCurrentSerialInTransaction(self, oid, serial, transaction):
         self._check_transaction(transaction)
@@ -406,14 +426,87 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         if self._is_read_only:
             raise POSException.ReadOnlyError()
         self._check_transaction(transaction)
+        engine = self._engine
         try:
-            oids = self._txn.undo(transaction_id)
+            oids = engine.txn_info(transaction_id)[5]
         except _engine.Error as e:
-            st = _status(e)
-            if st in (_engine.DS_ENOTFOUND, _engine.DS_ECONFLICT):
+            if _status(e) == _engine.DS_ENOTFOUND:
                 raise POSException.UndoError(_message(e)) from None
             raise _storage_error(e) from None
-        return self._txn.tid, oids
+        why = "some objects were modified by a later transaction"
+        if not any(oid in self._py_written for oid in oids):
+            # the engine's undo: it copies the revisions back (it knows
+            # what earlier undos of this transaction restored), and
+            # refuses (our transaction left as it was) when a later
+            # transaction changed one of the objects
+            try:
+                oids = self._txn.undo(transaction_id)
+            except _engine.Error as e:
+                if _status(e) != _engine.DS_ECONFLICT:
+                    raise _storage_error(e) from None
+                why = _message(e)
+            else:
+                try:
+                    for oid in oids:
+                        prev = engine.revision(oid, transaction_id)[0]
+                        self._written[oid] = (
+                            engine.revision(oid, prev)[2]
+                            if prev != z64 else b"")
+                except _engine.Error as e:
+                    raise _storage_error(e) from None
+                return self._txn.tid, oids
+        # try the objects' own conflict resolution, as FileStorage does
+        return self._txn.tid, self._undo_resolving(transaction_id, why)
+
+    def _undo_resolving(self, tid, why):
+        """Undo transaction tid where later transactions changed some of
+        its objects: each such object gets the result of its
+        _p_resolveConflict(state written by tid, current state, state
+        before tid); the others are copied back as the engine's undo
+        does. Nothing is written unless every object can be undone."""
+        engine = self._engine
+        try:
+            oids = engine.txn_info(tid)[5]
+        except _engine.Error as e:
+            raise _storage_error(e) from None
+        writes = []
+        for oid in oids:
+            try:
+                prev, _uf, _data = engine.revision(oid, tid)
+                before = engine.revision(oid, prev)[2] if prev != z64 \
+                    else b""
+                current = engine.current_serial(oid)
+                cur_undo_from, cur_data = engine.revision(oid, current)[1:]
+            except _engine.Error as e:
+                raise POSException.UndoError(_message(e), oid) from None
+            if oid in self._written:
+                # changed earlier in this very transaction (undoing
+                # several transactions at once): resolve against that
+                cur_data = self._written[oid]
+            elif current == tid or cur_undo_from == tid:
+                writes.append(("copy", oid, before, prev))
+                continue
+            if not before or not cur_data:
+                # undoing a creation that later transactions built on
+                raise POSException.UndoError(why, oid)
+            try:
+                data = self.tryToResolveConflict(oid, current, tid, before,
+                                                 cur_data)
+            except POSException.ConflictError:
+                raise POSException.UndoError(why, oid) from None
+            writes.append(("resolved", oid, data, current))
+        try:
+            for kind, oid, data, serial in writes:
+                if kind == "copy":
+                    self._txn.restore(oid, self._txn.tid, data,
+                                      serial if serial != z64 else None)
+                else:
+                    self._txn.store(oid, serial, data)
+                self._written[oid] = data
+                self._py_written.add(oid)
+        except _engine.Error as e:
+            raise _storage_error(e) from None
+        return [w[1] for w in writes]
 
     def _undoable(self, tid, oids):
         """The original's rule: every object of the transaction has its
