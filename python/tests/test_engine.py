@@ -174,3 +174,25 @@ def test_restore_keeps_tid_and_refuses_older(tmp_path):
     s.tpc_begin(t)
     s.tpc_abort(t)
     s.close()
+
+
+def test_last_invalidations(tmp_path):
+    """What a ZEO server asks at start to keep reconnecting clients'
+    caches: the newest transactions with their oids, oldest first."""
+    s = FullStorage(str(tmp_path / "ds"), create=True)
+    assert s.lastInvalidations(10) == []
+    tids = []
+    oids = [s.new_oid() for _ in range(3)]
+    for i in range(3):
+        t = TransactionMetaData()
+        s.tpc_begin(t)
+        s.store(oids[i], z64, zodb_pickle(MinPO(i)), "", t)
+        if i:
+            s.store(oids[0], tids[0] if i == 1 else tids[1],
+                    zodb_pickle(MinPO(10 + i)), "", t)
+        s.tpc_vote(t)
+        tids.append(s.tpc_finish(t))
+    assert s.lastInvalidations(2) == [(tids[1], [oids[1], oids[0]]),
+                                      (tids[2], [oids[2], oids[0]])]
+    assert [t for t, _ in s.lastInvalidations(100)] == tids
+    s.close()

@@ -528,18 +528,9 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
             last = first - last
         out = []
         i = 0
-        try:
-            tids = self._engine.tids()
-        except _engine.Error as e:
-            raise _storage_error(e) from None
-        for tid in tids:
+        for (tid, _prev, user, desc, ext, oids) in self._newest_first():
             if i >= last:
                 break
-            try:
-                (_t, _prev, user, desc, ext,
-                 oids) = self._engine.txn_info(tid)
-            except _engine.Error as e:
-                raise _storage_error(e) from None
             d = {"id": tid, "time": TimeStamp(tid).timeTime(),
                  "user_name": user, "description": desc}
             if ext:
@@ -553,6 +544,39 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
                 if i >= first:
                     out.append(d)
                 i += 1
+        return out
+
+    def _newest_first(self):
+        """Transactions newest first, read one at a time along the back
+        pointers (a caller that stops early reads no more), ending at the
+        first transaction or where a pack removed the rest."""
+        engine = self._engine
+        tid = self.lastTransaction()
+        last_pack = engine.last_pack()
+        while tid != z64:
+            try:
+                info = engine.txn_info(tid)
+            except _engine.Error as e:
+                if _status(e) == _engine.DS_ENOTFOUND and tid < last_pack:
+                    return
+                raise _storage_error(e) from None
+            yield info
+            if info[1] >= tid:
+                raise DirectoryStorageError(
+                    "%s: the back pointer of transaction %s does not go "
+                    "back in time" % (self._path, tid.hex().upper()))
+            tid = info[1]
+
+    def lastInvalidations(self, size):
+        """The last `size` transactions as [(tid, [oid, ...])], oldest
+        first: what a ZEO server sends a reconnecting client so that it
+        can keep its cache."""
+        out = []
+        for info in self._newest_first():
+            if len(out) >= size:
+                break
+            out.append((info[0], list(info[5])))
+        out.reverse()
         return out
 
     # ---- iteration ----
