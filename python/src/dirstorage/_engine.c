@@ -133,6 +133,19 @@ closed_error(void)
 
 /* ---- Storage ---- */
 
+static PyObject *
+Storage_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	StorageObject *so = (StorageObject *)type->tp_alloc(type, 0);
+
+	if (so == NULL)
+		return NULL;
+	so->s = NULL;
+	pthread_rwlock_init(&so->rw, NULL);
+	so->rw_init = 1;
+	return (PyObject *)so;
+}
+
 static int
 Storage_init(StorageObject *so, PyObject *args, PyObject *kw)
 {
@@ -151,10 +164,6 @@ Storage_init(StorageObject *so, PyObject *args, PyObject *kw)
 		Py_DECREF(homeobj);
 		PyErr_SetString(PyExc_ValueError, "already open");
 		return -1;
-	}
-	if (!so->rw_init) {
-		pthread_rwlock_init(&so->rw, NULL);
-		so->rw_init = 1;
 	}
 	ds_error_clear(&err);
 	Py_BEGIN_ALLOW_THREADS
@@ -766,7 +775,7 @@ static PyTypeObject StorageType = {
 	.tp_methods = Storage_methods,
 	.tp_getset = Storage_getset,
 	.tp_init = (initproc)Storage_init,
-	.tp_new = PyType_GenericNew,
+	.tp_new = Storage_new,
 };
 
 /* ---- Txn ---- */
