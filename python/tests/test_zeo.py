@@ -66,14 +66,25 @@ def test_zeo_two_clients(tmp_path):
     path = str(tmp_path / "ds")
     log = str(tmp_path / "zeo.log")
     conf = tmp_path / "zeo.conf"
-    port = _free_port()
-    conf.write_text(ZEO_CONF % dict(port=port, path=path, log=log))
-    open(log, "w").close()
-    server = subprocess.Popen([os.path.join(BIN, "runzeo"), "-C", str(conf)],
-                              stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)
+    for attempt in range(5):
+        # a free port now may be taken by another test before runzeo
+        # binds it: then runzeo exits and we try another
+        port = _free_port()
+        conf.write_text(ZEO_CONF % dict(port=port, path=path, log=log))
+        open(log, "w").close()
+        server = subprocess.Popen([os.path.join(BIN, "runzeo"), "-C",
+                                   str(conf)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.STDOUT)
+        try:
+            _wait_listening(port, server, log)
+            break
+        except AssertionError:
+            if server.poll() is None or "in use" not in open(log).read() \
+                    or attempt == 4:
+                server.kill()
+                server.wait()
+                raise
     try:
-        _wait_listening(port, server, log)
         # the shared objects
         db = DB(ClientStorage(("127.0.0.1", port)))
         conn = db.open()
