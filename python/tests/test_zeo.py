@@ -48,17 +48,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _wait_listening(port, proc, log):
+def _wait_listening(port, proc, errlog, log):
+    """Until runzeo's event log says it listens on our port (a bounded
+    wait: connecting alone could reach another process that took the
+    port)."""
+    want = "listening on ('127.0.0.1', %d)" % port
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError("runzeo exited %s:\n%s" % (
-                proc.returncode, open(log).read()))
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
+                proc.returncode, open(errlog).read()))
+        if want in open(log).read():
             return
-        except OSError:
-            time.sleep(0.1)
+        time.sleep(0.1)
     raise AssertionError("runzeo never listened:\n" + open(log).read())
 
 
@@ -72,14 +74,16 @@ def test_zeo_two_clients(tmp_path):
         port = _free_port()
         conf.write_text(ZEO_CONF % dict(port=port, path=path, log=log))
         open(log, "w").close()
-        server = subprocess.Popen([os.path.join(BIN, "runzeo"), "-C",
-                                   str(conf)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.STDOUT)
+        errlog = str(tmp_path / "runzeo.err")
+        with open(errlog, "w") as err:
+            server = subprocess.Popen([os.path.join(BIN, "runzeo"), "-C",
+                                       str(conf)], stdout=err,
+                                      stderr=subprocess.STDOUT)
         try:
-            _wait_listening(port, server, log)
+            _wait_listening(port, server, errlog, log)
             break
         except AssertionError:
-            if server.poll() is None or "in use" not in open(log).read() \
+            if server.poll() is None or "in use" not in open(errlog).read() \
                     or attempt == 4:
                 server.kill()
                 server.wait()
