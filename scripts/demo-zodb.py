@@ -3,7 +3,6 @@ the dirstorage package (the C engine behind ZODB's storage API), then
 read it back and show the undo log. Used by scripts/demo.sh."""
 import sys
 
-import transaction
 import ZODB
 from BTrees.OOBTree import OOBTree
 from persistent.mapping import PersistentMapping

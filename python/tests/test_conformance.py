@@ -8,7 +8,6 @@ its reason; nothing else is left out.
 import os
 import unittest
 
-import pytest
 from ZODB.tests import BasicStorage
 from ZODB.tests import ConflictResolution
 from ZODB.tests import HistoryStorage

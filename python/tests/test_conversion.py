@@ -22,9 +22,7 @@ import pytest
 import dirstorage._engine as engine
 from dirstorage import FullStorage
 
-from test_conformance import PACK
 from test_conformance import _skip_named
-from test_conformance import SKIPS
 
 
 class DSToFileStorage(StorageTestBase.StorageTestBase,

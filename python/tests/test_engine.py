@@ -13,7 +13,6 @@ from ZODB import DB
 from ZODB import POSException
 from ZODB.config import storageFromString
 from ZODB.Connection import TransactionMetaData
-from ZODB.serialize import referencesf
 from ZODB.tests.StorageTestBase import zodb_pickle
 from ZODB.tests.MinPO import MinPO
 from ZODB.utils import p64

@@ -12,11 +12,8 @@ transaction can commit while ours is open, the conflict check of store()
 and checkCurrentSerialInTransaction() compare against a current serial
 that cannot change before our commit.
 """
-import logging
 import os
-import struct
 import threading
-import time
 
 import zope.interface
 from persistent.TimeStamp import TimeStamp
@@ -31,8 +28,6 @@ from ZODB.UndoLogCompatible import UndoLogCompatible
 from ZODB.utils import z64
 
 from . import _engine
-
-logger = logging.getLogger("dirstorage")
 
 __all__ = ["FullStorage", "DirectoryStorageError", "PackNotSupported"]
 
@@ -60,14 +55,6 @@ def _message(e):
 
 def _storage_error(e):
     return DirectoryStorageError(_message(e), _status(e))
-
-
-def _u64(b):
-    return struct.unpack(">Q", b)[0]
-
-
-def _p64(v):
-    return struct.pack(">Q", v)
 
 
 @zope.interface.implementer(
