@@ -22,9 +22,11 @@ import pytest
 import dirstorage._engine as engine
 from dirstorage import FullStorage
 
+from test_conformance import _alias_check_names
 from test_conformance import _skip_named
 
 
+@_alias_check_names
 class DSToFileStorage(StorageTestBase.StorageTestBase,
                       RecoveryStorage.RecoveryStorage):
     """FullStorage copied into FileStorage (the destination packs:
