@@ -418,6 +418,16 @@ int ds_storage_save_oid(ds_storage *s, ds_error *err);
 int ds_txn_begin(ds_storage *s, const char *user, const char *description,
                  const unsigned char *extension, size_t extension_len,
                  ds_txn **out, ds_error *err);
+/* Begin a transaction that commits as `tid` instead of the engine's next
+ * tid: restoring history copied from another storage (ZODB's restore and
+ * copyTransactionsFrom), where every transaction keeps its tid. tid must
+ * be later than the last committed transaction; tids the engine hands out
+ * afterwards are later than it. Otherwise as ds_txn_begin.
+ * Errors: DS_EINVAL (tid zero, or not later than the last committed
+ * transaction: both named), and those of ds_txn_begin. */
+int ds_txn_begin_at(ds_storage *s, ds_tid tid, const char *user,
+                    const char *description, const unsigned char *extension,
+                    size_t extension_len, ds_txn **out, ds_error *err);
 /* The tid this transaction will commit as. */
 ds_tid ds_txn_tid(const ds_txn *t);
 /* Store a new revision of oid. expected_serial is the serial the caller's
@@ -431,6 +441,21 @@ ds_tid ds_txn_tid(const ds_txn *t);
  * Any error but DS_EINVAL leaves the transaction failed: abort it. */
 int ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
                  const void *pickle, size_t len, ds_error *err);
+/* Write a revision of oid exactly as given, without the conflict check
+ * (ZODB's restore: the data is known good, copied from another storage).
+ * serial is the revision's serial and must be t's tid (a revision file
+ * is named by its transaction). pickle/len: the data; len 0 writes a
+ * "creation undone" revision (72 bytes). data_serial: the serial of an
+ * earlier revision this data is a copy of (ZODB's data_txn / prev_txn:
+ * an undo's backpointer), kept in bytes 16-23 as an undo writes it, or
+ * 0. The previous-serial field is the object's current serial. An oid
+ * above x.oid raises x.oid.
+ * Errors: DS_EINVAL (serial is not t's tid; data_serial not earlier than
+ * t: t stays usable), DS_ECORRUPT (current pointer unreadable, or later
+ * than t), DS_ESTATE (transaction failed / voted), DS_EIO. Any error but
+ * DS_EINVAL and DS_ESTATE leaves the transaction failed: abort it. */
+int ds_txn_restore(ds_txn *t, ds_oid oid, ds_tid serial, const void *pickle,
+                   size_t len, ds_tid data_serial, ds_error *err);
 /* Undo transaction `tid` inside t, as the original's transactionalUndo:
  * every object it wrote gets a new revision that copies the revision
  * before it (bytes 16-23 = the serial copied; an object the undone

@@ -216,10 +216,12 @@ txn_check_head(ds_storage *s, ds_error *err)
 	return DS_OK;
 }
 
-int
-ds_txn_begin(ds_storage *s, const char *user, const char *description,
-             const unsigned char *extension, size_t extension_len,
-             ds_txn **out, ds_error *err)
+/* Begin with the engine's next tid (want == 0) or with `want`, which
+ * must be later than the last committed transaction. */
+static int
+txn_begin(ds_storage *s, ds_tid want, const char *user,
+          const char *description, const unsigned char *extension,
+          size_t extension_len, ds_txn **out, ds_error *err)
 {
 	ds_txn *t;
 	size_t ulen = user ? strlen(user) : 0;
@@ -269,8 +271,26 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 		txn_free(t);
 		return rc;
 	}
+	if (want != 0 && want <= s->last_tid) {
+		char h1[17], h2[17];
+		ds_id_format(want, h1);
+		ds_id_format(s->last_tid, h2);
+		rc = ds_error_set(err, DS_EINVAL,
+		                  "begin transaction %s in %s: not later than "
+		                  "the last transaction %s", h1, s->home, h2);
+		pthread_mutex_unlock(&s->mu);
+		txn_free(t);
+		return rc;
+	}
 	s->txn_active = 1;
-	t->tid = storage_next_tid_locked(s);
+	if (want != 0) {
+		/* later tids handed out by ds_txn_begin stay above it */
+		t->tid = want;
+		if (want > s->last_issued)
+			s->last_issued = want;
+	} else {
+		t->tid = storage_next_tid_locked(s);
+	}
 	pthread_mutex_unlock(&s->mu);
 
 	rc = journal_begin(s, t->tid, err);
@@ -281,6 +301,28 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 	}
 	*out = t;
 	return DS_OK;
+}
+
+int
+ds_txn_begin(ds_storage *s, const char *user, const char *description,
+             const unsigned char *extension, size_t extension_len,
+             ds_txn **out, ds_error *err)
+{
+	return txn_begin(s, 0, user, description, extension, extension_len,
+	                 out, err);
+}
+
+int
+ds_txn_begin_at(ds_storage *s, ds_tid tid, const char *user,
+                const char *description, const unsigned char *extension,
+                size_t extension_len, ds_txn **out, ds_error *err)
+{
+	*out = NULL;
+	if (tid == 0)
+		return ds_error_set(err, DS_EINVAL, "begin transaction in %s: "
+		                    "tid zero", s->home);
+	return txn_begin(s, tid, user, description, extension, extension_len,
+	                 out, err);
 }
 
 static int txn_remember(ds_txn *t, const char *name, ds_error *err);
@@ -410,6 +452,54 @@ ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
 		    ohex, chex, ehex));
 	}
 	rc = txn_write_revision(t, oid, current, 0, pickle, len, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	return DS_OK;
+}
+
+int
+ds_txn_restore(ds_txn *t, ds_oid oid, ds_tid serial, const void *pickle,
+               size_t len, ds_tid data_serial, ds_error *err)
+{
+	ds_tid current = 0;
+	char ohex[17], h1[17], h2[17];
+	int rc;
+
+	rc = txn_check_open(t, "restore", err);
+	if (rc != DS_OK)
+		return rc;
+	ds_id_format(oid, ohex);
+	if (serial != t->tid) {
+		/* a revision file is named by its transaction's tid, and the
+		 * transaction file lists it: the two cannot differ */
+		ds_id_format(serial, h1);
+		ds_id_format(t->tid, h2);
+		return ds_error_set(err, DS_EINVAL,
+		                    "restore oid %s: serial %s is not the "
+		                    "transaction's tid %s", ohex, h1, h2);
+	}
+	if (data_serial >= t->tid) {
+		ds_id_format(data_serial, h1);
+		return ds_error_set(err, DS_EINVAL,
+		                    "restore oid %s: data serial %s is not "
+		                    "earlier than the transaction", ohex, h1);
+	}
+	if (len == 0)
+		pickle = NULL;   /* "creation undone": a 72-byte revision */
+	rc = ds_storage_current_serial(t->s, oid, &current, err);
+	if (rc == DS_ENOTFOUND)
+		current = 0;
+	else if (rc != DS_OK)
+		return txn_fail(t, rc);
+	if (current >= t->tid) {
+		/* reads see committed revisions only, all earlier than t */
+		ds_id_format(current, h1);
+		return txn_fail(t, ds_error_set(err, DS_ECORRUPT,
+		    "restore oid %s: current serial %s is not earlier than "
+		    "the transaction", ohex, h1));
+	}
+	rc = txn_write_revision(t, oid, current, data_serial, pickle, len,
+	                        err);
 	if (rc != DS_OK)
 		return txn_fail(t, rc);
 	return DS_OK;
