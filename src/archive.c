@@ -1129,19 +1129,22 @@ struct deferred {
 	int used;
 };
 
-/* Write one member to path with exactly the mode sent. do_sync: fsync it
- * (only the x.* files, written last; the bulk is made durable by one
- * syncfs, see archive_extract). */
+/* Write one member to path with exactly the mode sent: under a temporary
+ * name, renamed over the old file (ds_io_replace_open), never written in
+ * place, so that a hard-linked copy of the replica (cp -al, rsnapshot,
+ * rsync --link-dest) keeps its content. do_sync: fsync it (only the x.*
+ * files, written last; the bulk, renames included, is made durable by
+ * one syncfs, see archive_extract). */
 static int
 apply_write(const char *path, const unsigned char *buf, size_t len,
             struct archive *a, int64_t size, mode_t mode, int do_sync,
             ds_error *err)
 {
 	unsigned char data[ARCHIVE_BUF];
+	ds_io_replace r;
 	int fd, rc;
 
-	rc = ds_io_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-	                mode, &fd, err);
+	rc = ds_io_replace_open(path, mode, &r, &fd, err);
 	if (rc != DS_OK)
 		return rc;
 	if (buf != NULL) {
@@ -1162,17 +1165,14 @@ apply_write(const char *path, const unsigned char *buf, size_t len,
 			left -= n;
 		}
 	}
-	/* the mode sent, exactly (O_CREAT's is cut by the umask and an
-	 * existing file keeps its old one) */
+	/* the mode sent, exactly (O_CREAT's is cut by the umask) */
 	if (rc == DS_OK && fchmod(fd, mode) != 0)
 		rc = ds_error_sys(err, errno, "chmod", path);
-	if (rc == DS_OK && do_sync)
-		rc = ds_io_fsync(fd, path, err);
 	if (rc != DS_OK) {
-		close(fd);
+		ds_io_replace_abort(&r, fd);
 		return rc;
 	}
-	return ds_io_close(fd, path, err);
+	return ds_io_replace_commit(&r, fd, do_sync, err);
 }
 
 /* syncfs HOME's filesystem, and A/'s when A/ is on another one. */
@@ -1213,7 +1213,8 @@ archive_syncfs(const char *home, ds_error *err)
  * path twice, and the files are made durable by ONE syncfs at the end,
  * with x.serial and x.oid written and fsynced only after it. So the order
  * in which the bulk is written does not matter, and it can be spread over
- * threads: creating a file (open O_CREAT, write, fchmod, close) is
+ * threads: creating a file (open O_CREAT, write, fchmod, close, rename
+ * over the old one) is
  * kernel CPU work on ext4's metadata (directory entry
  * search, inode allocation) plus synchronous reads of the metadata blocks
  * it needs; with two writers one's CPU work overlaps the other's waits,
@@ -1424,6 +1425,14 @@ archive_extract(const char *home, const char *tar_path, int init,
 
 	memset(def, 0, sizeof(def));
 	ds_error_clear(err);
+	/* no write beneath home follows a symlink (io.c): a directory of A/
+	 * that is a symlink is refused, never written through */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK) {
+		if (errp != NULL)
+			*errp = *err;
+		return rc;
+	}
 	if (init) {
 		mine = init_layout;
 	} else {
@@ -1597,6 +1606,7 @@ out:
 	}
 	if (a)
 		archive_read_free(a);
+	ds_io_unguard(home);
 	if (rc != DS_OK && errp != NULL)
 		*errp = *err;
 	return rc;

@@ -435,8 +435,9 @@ storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 		rc = storage_path(s, misc, sizeof(misc), "misc", err);
 	if (rc != DS_OK)
 		return rc;
-	/* as the original's write_file: O_TRUNC, 0640, fsync when sync */
-	rc = ds_io_write_file(p, code, strlen(code), 0640, 0, s->use_sync, err);
+	/* 0640 and fsync when sync, as the original; replaced, not written
+	 * in place (a hard-linked copy of the storage keeps its own) */
+	rc = ds_io_replace_file(p, code, strlen(code), 0640, s->use_sync, err);
 	if (rc == DS_OK && s->use_dirsync)
 		rc = ds_io_fsync_dir(misc, err);
 	return rc;
@@ -487,6 +488,8 @@ storage_free(ds_storage *s)
 	storage_map_free(&s->reloc);
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
+	if (s->guarded)
+		ds_io_unguard(s->home);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->home);
@@ -546,6 +549,11 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		                  s->cfg.classname);
 		goto fail;
 	}
+	/* from here no write beneath home follows a symlink (io.c) */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK)
+		goto fail;
+	s->guarded = 1;
 	s->readonly = (flags & DS_OPEN_READONLY) != 0;
 	s->use_sync = s->cfg.sync && !(flags & DS_OPEN_NOSYNC);
 	s->use_dirsync = s->use_sync && s->cfg.dirsync;
