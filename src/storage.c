@@ -202,11 +202,19 @@ storage_next_tid_locked(ds_storage *s)
 int
 storage_broken_error(ds_storage *s, ds_error *err)
 {
-	return ds_error_set(err, DS_EIO,
-	                    "storage %s: the journal flusher failed earlier "
-	                    "(%s); committed transactions stay in journal/ "
-	                    "and are recovered at the next open",
-	                    s->home, s->broken_err.msg);
+	/* the cause's status (a symlink in A/ is DS_ECORRUPT, a full disk
+	 * DS_EIO): it decides the exit code */
+	int status = s->broken_err.status != DS_OK ? s->broken_err.status
+	                                           : DS_EIO;
+
+	ds_error_set(err, status,
+	             "storage %s: the journal flusher failed earlier "
+	             "(%s); committed transactions stay in journal/ "
+	             "and are recovered at the next open",
+	             s->home, s->broken_err.msg);
+	if (err != NULL)
+		err->sys_errno = s->broken_err.sys_errno;
+	return status;
 }
 
 /* ---- the work queue and the flusher ---- */
