@@ -69,6 +69,9 @@ int ds_io_write_file(const char *path, const void *buf, size_t len,
  * opened), DS_ENOMEM. */
 int ds_io_guard(const char *home, ds_error *err);
 void ds_io_unguard(const char *home);
+/* For tests: 0 makes the layer walk component by component as on a
+ * kernel without openat2, 1 uses openat2 again where it exists. */
+void ds_io_use_openat2(int use);
 
 /* Replacing a file: never written in place (a hard link to the old file
  * keeps its content). ds_io_replace_open creates the temporary file

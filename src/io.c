@@ -594,6 +594,16 @@ io_beneath_error(ds_error *err, int errnum, const char *op, const char *path,
 static int io_no_openat2;    /* the kernel said ENOSYS once */
 #endif
 
+void
+ds_io_use_openat2(int use)
+{
+#ifdef SYS_openat2
+	__atomic_store_n(&io_no_openat2, !use, __ATOMIC_RELAXED);
+#else
+	(void)use;
+#endif
+}
+
 /* Open directory rel (relative, not empty) beneath dirfd base without
  * following any symlink: a descriptor usable by the *at() calls, or -1
  * with errno (ELOOP or ENOTDIR for a symlink, EXDEV for "..", ...). */
