@@ -117,3 +117,18 @@ for d in "$C"/*-replica-before-* "$C"/*-master-before-*; do
 	case $d in *.fp) continue ;; esac
 	must_pass ds check -q "$d"
 done
+
+# A temporary file a killed writer left (the new x.serial written, not yet
+# renamed over the old one): the storage still opens and reads, ds check
+# names it for what it is, and the next replacement of that file reuses
+# and removes it.
+printf 'XXXXXXXX' >"$R/A/x/.ds-new.serial"
+must_pass ds cat "$R" 0000000000000002
+must_fail 1 ds check "$R"
+assert_contains "$LAST_STDERR" "A/x/.ds-new.serial"
+assert_contains "$LAST_STDERR" "temporary file of a replacement that was interrupted"
+printf 'hard links 4' >"$SCRATCH/p4"
+must_pass ds commit -m four "$M" 0000000000000002="$SCRATCH/p4"
+must_pass ds replica -q "$M" "$R"
+[ ! -e "$R/A/x/.ds-new.serial" ] || fail "the leftover temporary file is still there"
+must_pass ds check -q --compare "$M" "$R"
