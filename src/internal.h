@@ -84,14 +84,20 @@ void ds_io_use_openat2(int use);
  * share a temporary name. Errors as the calls above, and DS_EINVAL for a
  * name too long for the prefix. */
 #define DS_IO_TEMP_PREFIX ".ds-new."
+/* flags: DS_IO_REPLACE_DIRECT: when path does not exist yet, create it
+ * under its own name (O_EXCL: a new inode, nobody's hard link) and skip
+ * the rename; for files that nothing reads before a later commit point
+ * makes them reachable (a replica apply's members, re-applied whole after
+ * a crash). An abort then leaves the partial file. */
+#define DS_IO_REPLACE_DIRECT 1u
 typedef struct ds_io_replace {
 	const char *path;
-	int dfd, owned, live;
+	int dfd, owned, live, direct;
 	const char *name, *tmp_name;    /* for the *at() calls */
 	char tmp_path[4096];
 } ds_io_replace;
-int ds_io_replace_open(const char *path, mode_t mode, ds_io_replace *r,
-                       int *fd, ds_error *err);
+int ds_io_replace_open(const char *path, mode_t mode, unsigned flags,
+                       ds_io_replace *r, int *fd, ds_error *err);
 int ds_io_replace_commit(ds_io_replace *r, int fd, int do_sync,
                          ds_error *err);
 void ds_io_replace_abort(ds_io_replace *r, int fd);

@@ -1122,8 +1122,8 @@ io_renameat(int dfd, const char *from, const char *to, const char *pfrom,
 }
 
 int
-ds_io_replace_open(const char *path, mode_t mode, ds_io_replace *r, int *fd,
-                   ds_error *err)
+ds_io_replace_open(const char *path, mode_t mode, unsigned flags,
+                   ds_io_replace *r, int *fd, ds_error *err)
 {
 	struct io_at at;
 	size_t dl = io_dirlen(path);
@@ -1151,6 +1151,25 @@ ds_io_replace_open(const char *path, mode_t mode, ds_io_replace *r, int *fd,
 	r->tmp_name = at.guarded ? r->tmp_path + (at.name - path) : r->tmp_path;
 	r->dfd = at.dfd;
 	r->owned = at.owned;
+	r->direct = 0;
+	if (flags & DS_IO_REPLACE_DIRECT) {
+		/* a new file is nobody's hard link: written under its name */
+		rc = io_openat_new(r->dfd, r->name, mode, path, fd, err);
+		if (rc == DS_OK) {
+			r->direct = 1;
+			r->live = 1;
+			return DS_OK;
+		}
+		if (rc != -EEXIST) {
+			if (rc < 0)
+				rc = io_at_error(&at, -rc, "open", path, err);
+			*fd = -1;
+			io_at_close(&at);
+			r->dfd = -1;
+			r->owned = 0;
+			return rc;
+		}
+	}
 	rc = io_openat_new(r->dfd, r->tmp_name, mode, r->tmp_path, fd, err);
 	if (rc == -EEXIST) {
 		/* left by a run that was killed: ours to remove */
@@ -1175,17 +1194,18 @@ ds_io_replace_open(const char *path, mode_t mode, ds_io_replace *r, int *fd,
 int
 ds_io_replace_commit(ds_io_replace *r, int fd, int do_sync, ds_error *err)
 {
+	const char *cur = r->direct ? r->path : r->tmp_path;
 	int rc = DS_OK;
 
 	if (do_sync)
-		rc = ds_io_fsync(fd, r->tmp_path, err);
+		rc = ds_io_fsync(fd, cur, err);
 	if (rc != DS_OK) {
 		close(fd);
 		ds_io_replace_abort(r, -1);
 		return rc;
 	}
-	rc = ds_io_close(fd, r->tmp_path, err);
-	if (rc == DS_OK)
+	rc = ds_io_close(fd, cur, err);
+	if (rc == DS_OK && !r->direct)
 		rc = io_renameat(r->dfd, r->tmp_name, r->name, r->tmp_path,
 		                 r->path, err);
 	if (rc != DS_OK) {
@@ -1205,7 +1225,9 @@ ds_io_replace_abort(ds_io_replace *r, int fd)
 {
 	if (fd >= 0)
 		close(fd);
-	if (r->live)
+	/* a file created under its own name is left: it did not exist,
+	 * and whoever writes it next replaces it */
+	if (r->live && !r->direct)
 		(void)unlinkat(r->dfd, r->tmp_name, 0);
 	if (r->owned)
 		close(r->dfd);
@@ -1221,7 +1243,7 @@ ds_io_replace_file(const char *path, const void *buf, size_t len, mode_t mode,
 	ds_io_replace r;
 	int fd, rc;
 
-	rc = ds_io_replace_open(path, mode, &r, &fd, err);
+	rc = ds_io_replace_open(path, mode, 0, &r, &fd, err);
 	if (rc != DS_OK)
 		return rc;
 	rc = ds_io_write_all(fd, buf, len, r.tmp_path, err);

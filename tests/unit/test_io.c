@@ -10,7 +10,9 @@
  *  - ds_io_replace_* never writes in place: a hard link to the old file
  *    keeps the old content, the new file has a new inode, a temporary
  *    file a killed run left is reused and gone afterwards, and a failed
- *    or aborted replacement leaves the old file and no temporary file.
+ *    or aborted replacement leaves the old file and no temporary file;
+ *    with DS_IO_REPLACE_DIRECT a new file is written under its own name
+ *    and an existing one is still replaced.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -263,13 +265,42 @@ test_replace(void **state)
 	assert_int_equal(access(tmp, F_OK), -1);
 
 	/* aborted: the old file stays, no temporary file */
-	assert_int_equal(ds_io_replace_open(p, 0644, &r, &fd, &err), DS_OK);
+	assert_int_equal(ds_io_replace_open(p, 0644, 0, &r, &fd, &err), DS_OK);
 	assert_int_equal(access(tmp, F_OK), 0);
 	assert_int_equal(ds_io_write_all(fd, "four", 4, p, &err), DS_OK);
 	ds_io_replace_abort(&r, fd);
 	assert_int_equal(access(tmp, F_OK), -1);
 	read_text(p, buf, sizeof(buf));
 	assert_string_equal(buf, "three");
+
+	/* DS_IO_REPLACE_DIRECT: a new file under its own name (no temporary
+	 * file while it is written); an existing one is still replaced */
+	{
+		char q[4200];
+		struct stat st2;
+
+		snprintf(q, sizeof(q), "%s/A/new", t->home);
+		assert_int_equal(ds_io_replace_open(q, 0644,
+		    DS_IO_REPLACE_DIRECT, &r, &fd, &err), DS_OK);
+		assert_int_equal(access(q, F_OK), 0);
+		assert_int_equal(ds_io_write_all(fd, "d", 1, q, &err), DS_OK);
+		assert_int_equal(ds_io_replace_commit(&r, fd, 0, &err), DS_OK);
+		read_text(q, buf, sizeof(buf));
+		assert_string_equal(buf, "d");
+		assert_int_equal(stat(p, &st0), 0);
+		assert_int_equal(ds_io_replace_open(p, 0644,
+		    DS_IO_REPLACE_DIRECT, &r, &fd, &err), DS_OK);
+		assert_int_equal(access(tmp, F_OK), 0);
+		assert_int_equal(ds_io_write_all(fd, "six", 3, p, &err), DS_OK);
+		assert_int_equal(ds_io_replace_commit(&r, fd, 1, &err), DS_OK);
+		assert_int_equal(stat(p, &st2), 0);
+		assert_int_not_equal(st0.st_ino, st2.st_ino);
+		read_text(p, buf, sizeof(buf));
+		assert_string_equal(buf, "six");
+		read_text(l, buf, sizeof(buf));
+		assert_string_equal(buf, "one");
+		assert_int_equal(access(tmp, F_OK), -1);
+	}
 
 	/* the same outside a registered home (paths, not *at names) */
 	ds_io_unguard(t->home);
