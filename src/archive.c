@@ -1195,19 +1195,28 @@ struct deferred {
 	int used;
 };
 
-/* Write one member to path with exactly the mode sent. do_sync: fsync it
- * (only the x.* files, written last; the bulk is made durable by one
- * syncfs, see archive_extract). */
+/* Write one member to path with exactly the mode sent, never into an
+ * existing file: one that exists (a .c pointer, x.serial, x.oid, or a
+ * file a killed apply left) is written under a temporary name and renamed
+ * over it (ds_io_replace_open), so that a hard-linked copy of the replica
+ * (cp -al, rsnapshot, rsync --link-dest) keeps its content; a new one
+ * (revisions, transactions: most of an increment) is created under its
+ * name (DS_IO_REPLACE_DIRECT, no rename: nothing reads it before x.serial
+ * names its transaction, and a crash re-applies it whole). do_sync: fsync
+ * it, always through a temporary name (only the x.* files, written last;
+ * the bulk, renames included, is made durable by one syncfs, see
+ * archive_extract). */
 static int
 apply_write(const char *path, const unsigned char *buf, size_t len,
             struct archive *a, int64_t size, mode_t mode, int do_sync,
             ds_error *err)
 {
 	unsigned char data[ARCHIVE_BUF];
+	ds_io_replace r;
 	int fd, rc;
 
-	rc = ds_io_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-	                mode, &fd, err);
+	rc = ds_io_replace_open(path, mode, do_sync ? 0 : DS_IO_REPLACE_DIRECT,
+	                        &r, &fd, err);
 	if (rc != DS_OK)
 		return rc;
 	if (buf != NULL) {
@@ -1228,17 +1237,14 @@ apply_write(const char *path, const unsigned char *buf, size_t len,
 			left -= n;
 		}
 	}
-	/* the mode sent, exactly (O_CREAT's is cut by the umask and an
-	 * existing file keeps its old one) */
+	/* the mode sent, exactly (O_CREAT's is cut by the umask) */
 	if (rc == DS_OK && fchmod(fd, mode) != 0)
 		rc = ds_error_sys(err, errno, "chmod", path);
-	if (rc == DS_OK && do_sync)
-		rc = ds_io_fsync(fd, path, err);
 	if (rc != DS_OK) {
-		close(fd);
+		ds_io_replace_abort(&r, fd);
 		return rc;
 	}
-	return ds_io_close(fd, path, err);
+	return ds_io_replace_commit(&r, fd, do_sync, err);
 }
 
 /* syncfs HOME's filesystem, and A/'s when A/ is on another one. */
@@ -1279,7 +1285,8 @@ archive_syncfs(const char *home, ds_error *err)
  * path twice, and the files are made durable by ONE syncfs at the end,
  * with x.serial and x.oid written and fsynced only after it. So the order
  * in which the bulk is written does not matter, and it can be spread over
- * threads: creating a file (open O_CREAT, write, fchmod, close) is
+ * threads: creating a file (open O_CREAT, write, fchmod, close, rename
+ * over the old one) is
  * kernel CPU work on ext4's metadata (directory entry
  * search, inode allocation) plus synchronous reads of the metadata blocks
  * it needs; with two writers one's CPU work overlaps the other's waits,
@@ -1468,6 +1475,43 @@ apply_pool_finish(struct apply_pool *p, ds_error *err)
 	return p->rc;
 }
 
+/* The directories the reader made or checked last (a ring; lookups are
+ * linear, it is small). */
+#define APPLY_DIRS 16
+struct apply_dirs {
+	char *d[APPLY_DIRS];
+	unsigned next;
+};
+
+static int
+apply_dirs_seen(const struct apply_dirs *s, const char *d)
+{
+	for (unsigned i = 0; i < APPLY_DIRS; i++)
+		if (s->d[i] != NULL && strcmp(s->d[i], d) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remember d (when out of memory, it is simply checked again). */
+static void
+apply_dirs_add(struct apply_dirs *s, const char *d)
+{
+	char *c = strdup(d);
+
+	if (c == NULL)
+		return;
+	free(s->d[s->next]);
+	s->d[s->next] = c;
+	s->next = (s->next + 1) % APPLY_DIRS;
+}
+
+static void
+apply_dirs_free(struct apply_dirs *s)
+{
+	for (unsigned i = 0; i < APPLY_DIRS; i++)
+		free(s->d[i]);
+}
+
 static int
 archive_extract(const char *home, const char *tar_path, int init,
                 ds_layout init_layout, ds_error *errp)
@@ -1485,11 +1529,20 @@ archive_extract(const char *home, const char *tar_path, int init,
 	unsigned cand = init ? 1u << init_layout : ARCHIVE_ALL_LAYOUTS;
 	char what[ARCHIVE_PATH_MAX + 64], target[ARCHIVE_PATH_MAX];
 	char name[DS_NAME_MAX], rel[DS_RELPATH_MAX];
+	struct apply_dirs dirs = {{NULL}, 0};
 	unsigned long n = 0;
 	int rc, ar;
 
 	memset(def, 0, sizeof(def));
 	ds_error_clear(err);
+	/* no write beneath home follows a symlink (io.c): a directory of A/
+	 * that is a symlink is refused, never written through */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK) {
+		if (errp != NULL)
+			*errp = *err;
+		return rc;
+	}
 	if (init) {
 		mine = init_layout;
 	} else {
@@ -1559,9 +1612,17 @@ archive_extract(const char *home, const char *tar_path, int init,
 			char d[ARCHIVE_PATH_MAX];
 			snprintf(d, sizeof(d), "%s", target);
 			*strrchr(d, '/') = '\0';
-			rc = ds_io_mkdirs(d, 0755, err);
-			if (rc != DS_OK)
-				goto out;
+			/* the increment's members come per transaction, its
+			 * objects' files in the objects' few directories:
+			 * the directories made or checked last are not
+			 * checked again (nothing removes one during an
+			 * apply) */
+			if (!apply_dirs_seen(&dirs, d)) {
+				rc = ds_io_mkdirs(d, 0755, err);
+				if (rc != DS_OK)
+					goto out;
+				apply_dirs_add(&dirs, d);
+			}
 		}
 		if (size >= 0 && size <= (int64_t)APPLY_MEMBER_MAX &&
 		    (strncmp(path, "A/", 2) != 0 ||
@@ -1655,6 +1716,7 @@ archive_extract(const char *home, const char *tar_path, int init,
 	rc = DS_OK;
 out:
 	free(job);
+	apply_dirs_free(&dirs);
 	if (pooled) {
 		/* the reader's own error, unless a worker's came first */
 		if (rc != DS_OK)
@@ -1663,6 +1725,7 @@ out:
 	}
 	if (a)
 		archive_read_free(a);
+	ds_io_unguard(home);
 	if (rc != DS_OK && errp != NULL)
 		*errp = *err;
 	return rc;

@@ -727,8 +727,13 @@ check_run(const char *home, const struct ds_check_opts *opts,
 		}
 		default:
 			check_problem(&c, "unexpected file", f->rel,
-			              S_ISREG(f->mode) ? "not a database file" :
-			              "not a regular file");
+			              !S_ISREG(f->mode) ? "not a regular file" :
+			              ds_io_is_temp(f->rel) ?
+			              "the temporary file of a replacement that "
+			              "was interrupted: the file it was to "
+			              "replace is intact; safe to delete when no "
+			              "ds process runs" :
+			              "not a database file");
 			break;
 		}
 	}

@@ -58,6 +58,56 @@ int ds_io_ftruncate(int fd, off_t len, const char *path, ds_error *err);
  * fsync when do_sync; mode as given (umask applies). */
 int ds_io_write_file(const char *path, const void *buf, size_t len,
                      mode_t mode, int excl, int do_sync, ds_error *err);
+/* Writes beneath a storage's home never follow a symlink (io.c): while
+ * home is registered (ds_io_guard; counted, ds_io_unguard as many times),
+ * every call above that creates, opens for writing, renames or removes a
+ * path beneath it resolves the path's directories from home without
+ * following any symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or
+ * a walk with O_NOFOLLOW) and does not follow the last component either;
+ * a symlink fails with DS_ECORRUPT, "<path> is a symlink". The home itself
+ * may be a symlink. ds_io_guard's errors: DS_EIO (home cannot be
+ * opened), DS_ENOMEM. */
+int ds_io_guard(const char *home, ds_error *err);
+void ds_io_unguard(const char *home);
+/* For tests: 0 makes the layer walk component by component as on a
+ * kernel without openat2, 1 uses openat2 again where it exists. */
+void ds_io_use_openat2(int use);
+
+/* Replacing a file: never written in place (a hard link to the old file
+ * keeps its content). ds_io_replace_open creates the temporary file
+ * <dir>/DS_IO_TEMP_PREFIX<name> (removing one a killed run left) with
+ * mode (umask applies), for writing; ds_io_replace_commit fsyncs it when
+ * do_sync, closes it and renames it over path (the directory's fsync is
+ * the caller's: it decides when the new entry must be durable);
+ * ds_io_replace_abort (fd may be -1) closes and removes it. commit aborts
+ * by itself when it fails. Two writers replacing different files never
+ * share a temporary name. Errors as the calls above, and DS_EINVAL for a
+ * name too long for the prefix. */
+#define DS_IO_TEMP_PREFIX ".ds-new."
+/* flags: DS_IO_REPLACE_DIRECT: when path does not exist yet, create it
+ * under its own name (O_EXCL: a new inode, nobody's hard link) and skip
+ * the rename; for files that nothing reads before a later commit point
+ * makes them reachable (a replica apply's members, re-applied whole after
+ * a crash). An abort then leaves the partial file. */
+#define DS_IO_REPLACE_DIRECT 1u
+typedef struct ds_io_replace {
+	const char *path;
+	int dfd, owned, live, direct;
+	const char *name, *tmp_name;    /* for the *at() calls */
+	char tmp_path[4096];
+} ds_io_replace;
+int ds_io_replace_open(const char *path, mode_t mode, unsigned flags,
+                       ds_io_replace *r, int *fd, ds_error *err);
+int ds_io_replace_commit(ds_io_replace *r, int fd, int do_sync,
+                         ds_error *err);
+void ds_io_replace_abort(ds_io_replace *r, int fd);
+/* open, write buf, commit */
+int ds_io_replace_file(const char *path, const void *buf, size_t len,
+                       mode_t mode, int do_sync, ds_error *err);
+/* Is the last component of name a temporary name of ds_io_replace_open
+ * (a leftover of an interrupted write when no writer runs)? */
+int ds_io_is_temp(const char *name);
+
 /* Number of hooked calls made so far (for tests and fault enumeration). */
 unsigned long ds_io_calls(void);
 

@@ -202,11 +202,19 @@ storage_next_tid_locked(ds_storage *s)
 int
 storage_broken_error(ds_storage *s, ds_error *err)
 {
-	return ds_error_set(err, DS_EIO,
-	                    "storage %s: the journal flusher failed earlier "
-	                    "(%s); committed transactions stay in journal/ "
-	                    "and are recovered at the next open",
-	                    s->home, s->broken_err.msg);
+	/* the cause's status (a symlink in A/ is DS_ECORRUPT, a full disk
+	 * DS_EIO): it decides the exit code */
+	int status = s->broken_err.status != DS_OK ? s->broken_err.status
+	                                           : DS_EIO;
+
+	ds_error_set(err, status,
+	             "storage %s: the journal flusher failed earlier "
+	             "(%s); committed transactions stay in journal/ "
+	             "and are recovered at the next open",
+	             s->home, s->broken_err.msg);
+	if (err != NULL)
+		err->sys_errno = s->broken_err.sys_errno;
+	return status;
 }
 
 /* ---- the work queue and the flusher ---- */
@@ -435,8 +443,9 @@ storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 		rc = storage_path(s, misc, sizeof(misc), "misc", err);
 	if (rc != DS_OK)
 		return rc;
-	/* as the original's write_file: O_TRUNC, 0640, fsync when sync */
-	rc = ds_io_write_file(p, code, strlen(code), 0640, 0, s->use_sync, err);
+	/* 0640 and fsync when sync, as the original; replaced, not written
+	 * in place (a hard-linked copy of the storage keeps its own) */
+	rc = ds_io_replace_file(p, code, strlen(code), 0640, s->use_sync, err);
 	if (rc == DS_OK && s->use_dirsync)
 		rc = ds_io_fsync_dir(misc, err);
 	return rc;
@@ -488,6 +497,8 @@ storage_free(ds_storage *s)
 	storage_map_free(&s->reloc);
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
+	if (s->guarded)
+		ds_io_unguard(s->home);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->home);
@@ -602,6 +613,11 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		                  s->cfg.classname);
 		goto fail;
 	}
+	/* from here no write beneath home follows a symlink (io.c) */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK)
+		goto fail;
+	s->guarded = 1;
 	s->readonly = (flags & DS_OPEN_READONLY) != 0;
 	s->use_sync = s->cfg.sync && !(flags & DS_OPEN_NOSYNC);
 	s->use_dirsync = s->use_sync && s->cfg.dirsync;

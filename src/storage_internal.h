@@ -92,6 +92,7 @@ struct ds_storage {
 	int use_dirsync;     /* use_sync and [posix] dirsync */
 	ds_lock *lock;
 	ds_lock *sublock;    /* NULL while a snapshot user holds it */
+	int guarded;         /* home registered with ds_io_guard */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* any change of state below */
