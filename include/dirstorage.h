@@ -751,13 +751,19 @@ struct ds_replica_serve_opts {
 	                              * reach EOF; 0 means 300 */
 	const struct ds_snapshot_opts *snapshot; /* NULL: defaults (its log
 	                              * fields are replaced by ours) */
+	int report_fd;               /* where the answer to the request's
+	                              * "report held" goes (one tagged line
+	                              * with the snapshot hold time, read by
+	                              * ds replica); 0: not written. The CLI
+	                              * gives 2: stderr, the channel the
+	                              * replica side reads */
 };
 
 /* Serve one replication request read from in_fd (to EOF, at most 64 KiB),
  * writing the ustar increment to out_fd: byte for byte what the original
  * master (`cpio -o -H ustar`) writes. The request is the original's four
- * lines, optionally followed by our `relink <md5> <prev>` line, or our
- * `replica init 0` (config/settings, config/identity and every live file
+ * lines, optionally followed by our `relink <md5> <prev>` and `report held`
+ * lines, or our `replica init 0` (config/settings, config/identity and every live file
  * of A/ inside one snapshot). The increment is spooled to an unlinked
  * temporary file inside snapshot mode, released as soon as the last file
  * is read; a thread sends the spool meanwhile, as it grows (the writer
@@ -781,7 +787,7 @@ int ds_replica_serve(const char *home, int in_fd, int out_fd,
                      const struct ds_replica_serve_opts *opts, ds_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Replication (replica.c, archive.c, transport.c: the replica side)    */
+/* Replication (replica.c, recv.c, apply.c, transport.c: replica side) */
 /* ------------------------------------------------------------------ */
 
 struct ds_replica_opts {

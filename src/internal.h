@@ -10,6 +10,9 @@
 
 #include "dirstorage.h"
 
+/* the longest path the library builds (home plus a relative path) */
+#define DS_PATH_MAX 4096
+
 #if defined(__GNUC__)
 #define DS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -148,12 +151,3 @@ struct journal_scan {
 int journal_scan(const char *home, struct journal_scan *out, ds_error *err);
 
 #endif /* DS_INTERNAL_H */
-
-/* ---- shared between engine recovery and the replica side ---- */
-/* Apply a committed replication increment (a ustar archive already
- * validated before it was committed) into home: extract every member to
- * its path, create directories, make everything durable. Idempotent: it
- * may run again after a crash part way. Defined by the replication code
- * (archive.c). Errors: DS_EPROTO (archive unreadable), DS_EIO. */
-int ds_archive_apply(const char *home, const char *tar_path, ds_error *err);
-
