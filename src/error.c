@@ -175,3 +175,17 @@ ds_error_sys(ds_error *err, int errnum, const char *op, const char *path)
 		err->sys_errno = errnum;
 	return status;
 }
+
+void
+ds_log(ds_log_fn fn, void *ctx, int level, const char *fmt, ...)
+{
+	char msg[DS_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (fn == NULL)
+		return;
+	va_start(ap, fmt);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(level, msg, ctx);
+}

@@ -132,6 +132,12 @@ int ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err);
 void ds_msg_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
 void ds_msg_format(char *out, size_t outsz, const char *fmt, ...)
 	DS_PRINTF(3, 4);
+/* The one log helper: format a message (as ds_msg_format, at most
+ * DS_ERROR_MSG_MAX bytes) and pass it to fn at level; nothing when fn is
+ * NULL. Every module's <module>_log is this with its options' fn and
+ * ctx. */
+void ds_log(ds_log_fn fn, void *ctx, int level, const char *fmt, ...)
+	DS_PRINTF(4, 5);
 
 /* ---- the journal's recovery rules (journal.c), shared with check.c ---- */
 struct journal_scan {

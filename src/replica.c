@@ -48,23 +48,7 @@ struct replica_run {
 	int original;          /* the original replica.py's usage text came */
 };
 
-static void
-replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
-	DS_PRINTF(3, 4);
-
-static void
-replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
-{
-	char msg[DS_ERROR_MSG_MAX];
-	va_list ap;
-
-	if (o->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->log(level, msg, o->log_ctx);
-}
+#define replica_log(o, ...) ds_log((o)->log, (o)->log_ctx, __VA_ARGS__)
 
 /* A line of the master side's stderr: shown as it comes, after the
  * "ds replica: " our own master side puts in front. The tagged report of

@@ -69,23 +69,9 @@ struct replica_ctx {
 
 /* ---- messages ---- */
 
-static void
-replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
-	DS_PRINTF(3, 4);
-
-static void
-replica_log(const struct replica_ctx *c, int level, const char *fmt, ...)
-{
-	char msg[DS_ERROR_MSG_MAX];
-	va_list ap;
-
-	if (c->opts == NULL || c->opts->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	c->opts->log(level, msg, c->opts->log_ctx);
-}
+/* c->opts is never NULL (ds_replica_serve gives defaults) */
+#define replica_log(c, ...) \
+	ds_log((c)->opts->log, (c)->opts->log_ctx, __VA_ARGS__)
 
 /* Write the gathered bytes to the spool; the sender may send them. */
 static int
