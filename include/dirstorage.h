@@ -70,6 +70,25 @@ const char *ds_strerror(int status);
 /* Reset an error to DS_OK with an empty message. Accepts NULL. */
 void ds_error_clear(ds_error *err);
 
+#if defined(__GNUC__)
+#define DS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DS_PRINTF(a, b)
+#endif
+
+/* Fill err (may be NULL) with status, sys_errno 0 and a formatted message
+ * (when it does not fit, the middle of its longest words is elided, never
+ * the end); returns status, so that callers can write
+ * `return ds_error_set(err, DS_EINVAL, ...)`. */
+int ds_error_set(ds_error *err, int status, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+/* Add context in front of the message of a failure err already holds:
+ * "<formatted>: <err->msg>", status set to status, sys_errno kept (the
+ * exit code still sees the system call's errno). err may be NULL.
+ * Returns status. */
+int ds_error_prefix(ds_error *err, int status, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
 /* ------------------------------------------------------------------ */
 /* Hex, md5 and tids (util.c, tid.c)                                   */
 /* ------------------------------------------------------------------ */

@@ -13,16 +13,6 @@
 /* the longest path the library builds (home plus a relative path) */
 #define DS_PATH_MAX 4096
 
-#if defined(__GNUC__)
-#define DS_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define DS_PRINTF(a, b)
-#endif
-
-/* Fill err (may be NULL) with status and a formatted message; returns
- * status so callers can write `return ds_error_set(err, DS_EINVAL, ...)`. */
-int ds_error_set(ds_error *err, int status, const char *fmt, ...)
-	DS_PRINTF(3, 4);
 /* For a failed system call: status DS_EIO (or DS_ENOTFOUND for ENOENT,
  * DS_EEXIST for EEXIST, DS_ENOMEM for ENOMEM), message
  * "<op> <path>: <strerror(errnum)>", sys_errno set. */

@@ -331,10 +331,10 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	snprintf(journal, sizeof(journal), "%s/journal", replica);
 
 	replica_log(o, DS_LOG_VERBOSE, "Preparing local storage....");
-	rc = ds_config_load(replica, &cfg, &e);
+	rc = ds_config_load(replica, &cfg, err);
 	if (rc != DS_OK)
-		return ds_error_set(err, rc, "replica %s is not a usable "
-		                    "storage: %s", replica, e.msg);
+		return ds_error_prefix(err, rc, "replica %s is not a usable "
+		                       "storage", replica);
 	if (strcmp(cfg.classname, "Full") != 0)
 		return ds_error_set(err, DS_ECONFIG, "replica %s: This is not "
 		                    "a Full storage (class %s)", replica,
@@ -342,16 +342,13 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	/* synchronous: refuse (not wait) when a snapshot user holds it; the
 	 * journal is recovered and B recombined when open returns */
 	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
-	                     &s, &e);
-	if (rc != DS_OK) {
-		if (rc == DS_ELOCKED || rc == DS_EBUSY)
-			return ds_error_set(err, rc, "replica %s is in use (a "
-			                    "storage process or another ds "
-			                    "replica): %s", replica, e.msg);
-		if (err)
-			*err = e;
+	                     &s, err);
+	if (rc == DS_ELOCKED || rc == DS_EBUSY)
+		return ds_error_prefix(err, rc, "replica %s is in use (a "
+		                       "storage process or another ds replica)",
+		                       replica);
+	if (rc != DS_OK)
 		return rc;
-	}
 	tid = ds_storage_last_tid(s);
 	stats->old_tid = stats->new_tid = tid;
 	if (tid != 0) {
