@@ -313,7 +313,6 @@ int ds_storage_create(const char *home, const char *classname,
 
 /* ------------------------------------------------------------------ */
 /* The Full storage engine (storage.c, journal.c, txn.c, read.c, ...)   */
-/* Owned by the engine work (issue 3); signatures may be refined there. */
 /* ------------------------------------------------------------------ */
 
 typedef struct ds_storage ds_storage; /* opaque; one per open HOME */

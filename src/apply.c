@@ -126,17 +126,16 @@ apply_syncfs(const char *home, ds_error *err)
  * with x.serial and x.oid written and fsynced only after it. So the order
  * in which the bulk is written does not matter, and it can be spread over
  * threads: creating a file (open O_CREAT, write, fchmod, close, rename
- * over the old one) is
- * kernel CPU work on ext4's metadata (directory entry
- * search, inode allocation) plus synchronous reads of the metadata blocks
- * it needs; with two writers one's CPU work overlaps the other's waits,
- * and the replica has the machine to itself by then (the master is done;
- * bench/README.md, third run, "parallel apply"). The main thread keeps
- * reading the tar with libarchive (sequential by nature) and checking
- * every header as before; it hands each member of at most APPLY_MEMBER_MAX
+ * over the old one) is kernel CPU work on ext4's metadata (directory
+ * entry search, inode allocation) plus synchronous reads of the metadata
+ * blocks it needs; with two writers one's CPU work overlaps the other's
+ * waits, and the replica has the machine to itself by then (the master
+ * is done; bench/README.md, "parallel apply", has the measurements). The
+ * main thread keeps reading the tar with libarchive (sequential by
+ * nature) and checking every header; it hands each member of at most APPLY_MEMBER_MAX
  * bytes, read into a buffer, to APPLY_THREADS workers through a queue
  * bounded by APPLY_QUEUE_BYTES and APPLY_QUEUE_JOBS (memory stays
- * bounded); a larger member it streams itself, as before. Two threads:
+ * bounded); a larger member it streams itself. Two threads:
  * the machines we measure have two cores, and the reader is light next
  * to the writers (~15% of the CPU time). The reader makes the
  * directories (ds_io_mkdirs, before queuing a file): had two workers

@@ -62,7 +62,8 @@ struct got {
 };
 
 /* What receive() holds the stream to besides base and init: the
- * replica's x.oid and md5 policy (zero: none, as before these rules). */
+ * replica's x.oid and md5 policy (zero: no x.oid floor, no md5
+ * required). */
 static ds_oid recv_base_oid;
 static int recv_md5_required;
 
