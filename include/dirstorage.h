@@ -311,6 +311,12 @@ enum ds_open_flags {
 	                              * in snapshot mode when a snapshot user
 	                              * holds misc/sublock; B is recombined
 	                              * into A before open returns */
+	DS_OPEN_CONTROL = 1u << 4,   /* listen on the control socket
+	                              * misc/control (see below) so that
+	                              * `ds snapshot` and the master side of
+	                              * `ds replica` can put the storage in
+	                              * snapshot mode while this process holds
+	                              * it open */
 };
 
 enum ds_close_flags {
@@ -337,6 +343,32 @@ enum ds_close_flags {
  * *out owned by caller: ds_storage_close. */
 int ds_storage_open(const char *home, unsigned flags, ds_storage **out,
                     ds_error *err);
+/* The control socket (control.c), with DS_OPEN_CONTROL: open binds the
+ * unix stream socket HOME/misc/control (mode 0600, the process's uid) once
+ * it holds misc/lock, before recovery, and a thread answers on it until
+ * close, which removes it. It replaces a stale socket (nobody listens:
+ * the holder died) and refuses a symlink, anything but a socket, or a
+ * socket someone still listens on. Only the process's own uid and root
+ * are served (SO_PEERCRED). The protocol, one line each way (the server
+ * speaks first):
+ *   server: "dirstorage-control 1"
+ *   client: "enter CODE"  -> "ok" | "error KIND MESSAGE"
+ *   client: "leave CODE"  -> "ok" | "error KIND MESSAGE"
+ *   client: "status"      -> "ok CURRENT" (the snapshot code, "-" when
+ *                            A is being written)
+ * CODE is 1..DS_CONTROL_CODE_MAX printable ASCII bytes without blanks;
+ * the storage enters snapshot mode "user/CODE" and lets go of
+ * misc/sublock, which the client then takes (as the original's
+ * enter_snapshot over XML-RPC); leave takes misc/sublock back (refused,
+ * "busy", while the client still holds it) and leaves. KIND is busy,
+ * state, invalid, denied or io. A connection that entered snapshot mode
+ * and closes without leaving (its client died) has it left for it as
+ * soon as misc/sublock is free.
+ * Open errors, besides those below: DS_EBUSY (a process listens on
+ * misc/control), DS_ECONFIG (misc/control is a symlink or not a socket),
+ * DS_EIO. */
+#define DS_CONTROL_CODE_MAX (DS_SNAPSHOT_CODE_MAX - 5)
+
 /* Flush the journal, enter snapshot mode "shutdown" (unless quick, by flag
  * or [filesystem] quick_shutdown, or the storage is already held in
  * snapshot mode under another code), stop the flusher, release the locks,

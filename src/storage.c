@@ -564,6 +564,11 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 			*err = e;
 		goto fail;
 	}
+	/* The control socket now: holding misc/lock, we are the only one
+	 * who may replace a stale one, and a refusal (a symlink, a live
+	 * listener) comes before recovery changes anything. */
+	if ((flags & DS_OPEN_CONTROL) && (rc = control_open(s, err)) != DS_OK)
+		goto fail;
 	/* We start in snapshot mode "startup": A is not written until we
 	 * know nobody holds it as a snapshot. */
 	snprintf(s->snapcode, sizeof(s->snapcode), "startup");
@@ -617,9 +622,16 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		}
 		s->have_thread = 1;
 	}
+	if (s->control != NULL && (rc = control_start(s, err)) != DS_OK) {
+		/* recovered and usable, but not what was asked for: close
+		 * it as any caller would */
+		ds_storage_close(s, 0, NULL);
+		return rc;
+	}
 	*out = s;
 	return DS_OK;
 fail:
+	control_close(s);
 	storage_free(s);
 	return rc;
 }
@@ -652,6 +664,8 @@ ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
 
 	if (s == NULL)
 		return DS_OK;
+	/* no enter/leave requests from here on: the socket goes first */
+	control_close(s);
 	quick = (flags & DS_CLOSE_QUICK) || s->cfg.quick_shutdown;
 	pthread_mutex_lock(&s->mu);
 	if (quick) {
@@ -860,6 +874,17 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 	storage_work_push_locked(s, w);
 	pthread_mutex_unlock(&s->mu);
 	return DS_OK;
+}
+
+void
+storage_let_go_sublock(ds_storage *s, const char *code)
+{
+	pthread_mutex_lock(&s->mu);
+	if (strcmp(s->snapcode, code) == 0 && s->sublock != NULL) {
+		ds_lock_release(s->sublock);
+		s->sublock = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 void
