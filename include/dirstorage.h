@@ -395,8 +395,10 @@ int ds_storage_flush(ds_storage *s, ds_error *err);
 /* Enter snapshot mode under `code` (1..DS_SNAPSHOT_CODE_MAX bytes): flush
  * the journal into A, then stop writing A (later flushes go to B) and
  * write misc/snapshot (0640, content = code, no newline). Waits for a
- * recombination still running after a leave. This process keeps holding
- * misc/sublock.
+ * recombination still running after a leave, and for the transaction in
+ * progress (commits wait from the flush until A is switched, so that A
+ * holds whole transactions only): never call it with a transaction of
+ * the calling thread open. This process keeps holding misc/sublock.
  * Errors: DS_EBUSY (already in snapshot mode under another code: named),
  * DS_EINVAL (bad code), DS_EIO. */
 int ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err);

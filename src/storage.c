@@ -795,6 +795,23 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 		goto out;
 	}
 	s->entering = 1;
+	/* A must hold whole transactions only. A batch moves into A only
+	 * the newest copy of a file several transactions wrote (x.serial,
+	 * x.oid, .c pointers); a copy still in the journal in a transaction
+	 * registered after the batch was cut supersedes the batch's. If
+	 * such a transaction could register between the cut and the switch
+	 * to B, A would get the batch's revision and t files without its
+	 * x.serial and pointers. So commits wait (the one-transaction slot
+	 * is taken) from the cut until the ENTER item has run. */
+	while (s->txn_active && !s->broken)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->broken) {
+		s->entering = 0;
+		pthread_cond_broadcast(&s->cv);
+		rc = storage_broken_error(s, err);
+		goto out;
+	}
+	s->txn_active = 1;
 	/* the journal as empty as possible: everything committed so far
 	 * goes to A before the ENTER item switches flushes to B */
 	storage_flush_all(s, 1);
@@ -804,6 +821,8 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	storage_work_push_locked(s, w);
 	while (!w->done)
 		pthread_cond_wait(&s->cv, &s->mu);
+	s->txn_active = 0;
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	rc = storage_write_snapshot_file(s, code, err);
 	pthread_mutex_lock(&s->mu);

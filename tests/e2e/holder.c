@@ -5,11 +5,13 @@
  * it cleanly. The e2e scenarios use it to back up and replicate a storage
  * that a live process holds open and keeps writing.
  *
- *   ds-test-holder [-i MILLISECONDS] [-r READYFILE] DIR
+ *   ds-test-holder [-i MILLISECONDS] [-r READYFILE] [-t TIDFILE] DIR
  *
  * Each transaction rewrites oid 1 ("holder N") and creates one new object,
  * so the storage grows and the replicas have something to copy. READYFILE
- * gets the pid once the storage is open and the control socket listens.
+ * gets the pid once the storage is open and the control socket listens;
+ * TIDFILE is replaced (rename) after each commit by the tid just
+ * committed, so a test can wait for the storage to move on.
  * At the end, stdout gets "commits N" and "last TID16". Exit 0 when every
  * commit and the close worked, 1 otherwise (the message on stderr).
  */
@@ -66,7 +68,8 @@ holder_commit(ds_storage *st, long n, ds_tid *tid, ds_error *err)
 int
 main(int argc, char **argv)
 {
-	const char *ready = NULL;
+	const char *ready = NULL, *tidfile = NULL;
+	char tmp[4096];
 	long interval = 5, commits = 0;
 	struct sigaction sa;
 	ds_storage *st = NULL;
@@ -74,7 +77,7 @@ main(int argc, char **argv)
 	ds_error err;
 	int c, rc = DS_OK;
 
-	while ((c = getopt(argc, argv, "i:r:")) != -1) {
+	while ((c = getopt(argc, argv, "i:r:t:")) != -1) {
 		switch (c) {
 		case 'i':
 			interval = atol(optarg);
@@ -82,9 +85,12 @@ main(int argc, char **argv)
 		case 'r':
 			ready = optarg;
 			break;
+		case 't':
+			tidfile = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: ds-test-holder [-i MS] "
-			        "[-r READYFILE] DIR\n");
+			        "[-r READYFILE] [-t TIDFILE] DIR\n");
 			return 2;
 		}
 	}
@@ -120,15 +126,28 @@ main(int argc, char **argv)
 		if (rc != DS_OK)
 			break;
 		commits++;
+		if (tidfile != NULL) {
+			FILE *f;
+			snprintf(tmp, sizeof(tmp), "%s.tmp", tidfile);
+			f = fopen(tmp, "w");
+			if (f == NULL || fprintf(f, "%016llX\n",
+			                         (unsigned long long)last) < 0 ||
+			    fclose(f) != 0 || rename(tmp, tidfile) != 0) {
+				snprintf(err.msg, sizeof(err.msg), "%s: %s",
+				         tidfile, strerror(errno));
+				rc = DS_EIO;
+				break;
+			}
+		}
 		nanosleep(&ts, NULL);
 	}
 	if (rc != DS_OK)
-		fprintf(stderr, "ds-test-holder: commit %ld: %s\n", commits + 1,
-		        err.msg);
+		fprintf(stderr, "ds-test-holder: after %ld commits: %s\n",
+		        commits, err.msg);
 	if (ds_storage_close(st, 0, &err) != DS_OK) {
 		fprintf(stderr, "ds-test-holder: close: %s\n", err.msg);
 		rc = DS_EIO;
 	}
-	printf("commits %ld\nlast %016llx\n", commits, (unsigned long long)last);
+	printf("commits %ld\nlast %016llX\n", commits, (unsigned long long)last);
 	return rc == DS_OK ? 0 : 1;
 }
