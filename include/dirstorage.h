@@ -643,13 +643,17 @@ struct ds_snapshot_opts {
  * NULL; if given it must be SNAPSHOT_DIRECTORY). Otherwise the lines of
  * snapshot.conf are tried in order: `http URL ACCESSFILE` (XML-RPC
  * enterSnapshot(code) with HTTP basic auth from ACCESSFILE's first line
- * "user:password", relative to the conf file's directory), `direct`,
- * `nodirect`; an implicit `direct` is tried last unless `nodirect` was
- * given or a direct was tried. Unusable lines are warned about through
- * the log, never fatal. Direct access takes misc/lock and misc/sublock
- * and checks misc/snapshot; a storage that was not closed into snapshot
- * mode is opened and closed through the engine first. After http, only
- * misc/sublock is taken (the server holds misc/lock).
+ * "user:password", relative to the conf file's directory), `control
+ * [PATH]` (the control socket of the process holding the storage open,
+ * DS_OPEN_CONTROL; PATH relative to HOME, default misc/control; the
+ * connection stays open until release), `direct`, `nodirect`; an
+ * implicit `direct` is tried last unless `nodirect` was given or a direct
+ * was tried. Without a snapshot.conf the lines are `control` then
+ * `direct`. Unusable lines are warned about through the log, never
+ * fatal. Direct access takes misc/lock and misc/sublock and checks
+ * misc/snapshot; a storage that was not closed into snapshot mode is
+ * opened and closed through the engine first. After http or control,
+ * only misc/sublock is taken (the server holds misc/lock).
  * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
  * retrying opts->timeout seconds; or "directory is not a snapshot"),
  * DS_EINVAL (no home and no enclosing snapshot; directories different),

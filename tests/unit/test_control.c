@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -739,6 +740,65 @@ test_close_while_held(void **state)
 	free(scratch);
 }
 
+struct committer {
+	ds_storage *s;
+	int stop;           /* __atomic: set by the test */
+	long n;             /* __atomic: transactions committed */
+};
+
+static void *
+committer_run(void *arg)
+{
+	struct committer *c = arg;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		char text[32];
+		snprintf(text, sizeof(text), "c %ld", c->n);
+		commit_one(c->s, 1, text);
+		commit_one(c->s, 2 + (ds_oid)(c->n % 7), text);
+		__atomic_add_fetch(&c->n, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Snapshot mode entered while another thread commits without pause: A
+ * must hold whole transactions only every time (ds check of A finds no
+ * file outside the history from x.serial, no pointer ahead of it). */
+static void
+test_enter_while_committing(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "bushy");
+	struct ds_check_opts co = {0};
+	struct committer c = {0};
+	ds_snapshot *snap = NULL;
+	pthread_t th;
+	ds_error err;
+
+	(void)state;
+	engine_set_setting(home, "flush_transaction_threshold", "3");
+	OK(ds_storage_open(home, DS_OPEN_CONTROL | DS_OPEN_NOSYNC, &c.s, &err));
+	assert_int_equal(pthread_create(&th, NULL, committer_run, &c), 0);
+	co.no_snapshot = 1;
+	for (int i = 0; i < 25; i++) {
+		long n0 = __atomic_load_n(&c.n, __ATOMIC_ACQUIRE);
+		OK(ds_snapshot_acquire(home, NULL, &snap, &err));
+		if (ds_check(home, &co, NULL, &err) != DS_OK)
+			fail_msg("round %d: %s", i, err.msg);
+		OK(ds_snapshot_release(snap, &err));
+		/* let it commit between two rounds */
+		while (__atomic_load_n(&c.n, __ATOMIC_ACQUIRE) < n0 + 3)
+			usleep(1000);
+	}
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	OK(ds_storage_close(c.s, 0, &err));
+	OK(ds_check(home, NULL, NULL, &err));
+	free(home);
+	fixture_remove_tree(scratch);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -754,6 +814,7 @@ main(void)
 		cmocka_unit_test(test_leave_rules),
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_close_while_held),
+		cmocka_unit_test(test_enter_while_committing),
 	};
 
 	unsetenv("SNAPSHOT_VERSION");
