@@ -199,6 +199,8 @@ ds_control_parse_reply(const char *line, size_t len, char *text,
 	if (strcmp(msg, "ok") == 0)
 		return DS_OK;
 	if (strncmp(msg, "ok ", 3) == 0) {
+		if (textsz == 0)
+			return DS_OK;   /* the caller wants no text */
 		if (len - 3 >= textsz)
 			return ds_error_set(err, DS_EPROTO, "reply text longer "
 			                    "than %zu bytes", textsz - 1);
@@ -214,7 +216,8 @@ ds_control_parse_reply(const char *line, size_t len, char *text,
 		if (strlen(control_kinds[i].kind) == klen &&
 		    memcmp(control_kinds[i].kind, p, klen) == 0)
 			return ds_error_set(err, control_kinds[i].status, "%s",
-			                    p[klen] ? p + klen + 1 : "(no message)");
+			                    p[klen] && p[klen + 1] ? p + klen + 1 :
+			                    "(no message)");
 	return ds_error_set(err, DS_EPROTO, "unknown error kind in reply: "
 	                    "%.80s", msg);
 }

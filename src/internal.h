@@ -85,7 +85,7 @@ struct ds_control_req {
 int ds_control_parse_request(const char *line, size_t len,
                              struct ds_control_req *req, ds_error *err);
 /* Parse one reply line: "ok" / "ok TEXT" give DS_OK with TEXT (printable
- * bytes only, '?' for others) in text; "error KIND MESSAGE" gives KIND's
+ * bytes only, '?' for others) in text (ignored when textsz is 0); "error KIND MESSAGE" gives KIND's
  * status (busy DS_EBUSY, state DS_ESTATE, invalid DS_EINVAL, denied
  * DS_EREFUSED, io DS_EIO) with MESSAGE in err. Errors: those, DS_EPROTO
  * (not a reply, unknown kind, TEXT longer than textsz - 1). */
