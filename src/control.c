@@ -264,15 +264,18 @@ control_sockaddr(const char *path, struct sockaddr_un *sa, int *dfd,
 	return DS_OK;
 }
 
-/* Connect a new non-blocking socket to path. Errors: DS_EBUSY (refused:
- * nobody listens; or the listener's queue is full), DS_ENOTFOUND, DS_EIO. */
+/* Connect a new non-blocking socket to path. *refused (may be NULL) is
+ * set when the socket exists but nobody listens on it. Errors: DS_EBUSY
+ * (refused; or the listener's queue is full), DS_ENOTFOUND, DS_EIO. */
 static int
-control_dial(const char *path, int *out, ds_error *err)
+control_dial(const char *path, int *out, int *refused, ds_error *err)
 {
 	struct sockaddr_un sa;
 	int fd, dfd, rc, e;
 
 	*out = -1;
+	if (refused != NULL)
+		*refused = 0;
 	if ((rc = control_sockaddr(path, &sa, &dfd, err)) != DS_OK)
 		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -282,10 +285,13 @@ control_dial(const char *path, int *out, ds_error *err)
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		e = errno;
-		if (e == ECONNREFUSED)
+		if (e == ECONNREFUSED) {
+			if (refused != NULL)
+				*refused = 1;
 			rc = ds_error_set(err, DS_EBUSY, "control socket %s: "
 			                  "nobody listens (left by a storage process "
 			                  "that stopped)", path);
+		}
 		else if (e == EAGAIN)
 			rc = ds_error_set(err, DS_EBUSY, "control socket %s: the "
 			                  "storage process is not accepting "
@@ -485,6 +491,7 @@ control_accept(struct control *c)
 	int fd;
 
 	for (;;) {
+		clen = sizeof(cred);
 		fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -586,8 +593,7 @@ static int
 control_clear_old(const char *path, ds_error *err)
 {
 	struct stat st;
-	ds_error e;
-	int fd, rc;
+	int fd, rc, refused;
 
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
@@ -601,19 +607,14 @@ control_clear_old(const char *path, ds_error *err)
 		return ds_error_set(err, DS_ECONFIG, "control socket %s exists "
 		                    "and is not a socket: refused (remove it)",
 		                    path);
-	ds_error_clear(&e);
-	rc = control_dial(path, &fd, &e);
+	rc = control_dial(path, &fd, &refused, err);
 	if (rc == DS_OK) {
 		close(fd);
 		return ds_error_set(err, DS_EBUSY, "control socket %s: another "
 		                    "process listens on it", path);
 	}
-	if (rc != DS_EBUSY || e.msg[0] == '\0' ||
-	    strstr(e.msg, "nobody listens") == NULL) {
-		if (err)
-			*err = e;
+	if (!refused)
 		return rc;
-	}
 	/* stale: its process is gone (we hold misc/lock, so no storage
 	 * process can be starting on it either) */
 	if (unlink(path) != 0 && errno != ENOENT)
@@ -795,7 +796,7 @@ ds_control_connect(const char *path, uid_t owner, int timeout, int *out,
 	if (!S_ISSOCK(st.st_mode))
 		return ds_error_set(err, DS_ECONFIG, "control socket %s is not a "
 		                    "socket", path);
-	if ((rc = control_dial(path, &fd, err)) != DS_OK)
+	if ((rc = control_dial(path, &fd, NULL, err)) != DS_OK)
 		return rc;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
 		rc = ds_error_sys(err, errno, "peer credentials of", path);

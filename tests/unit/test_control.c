@@ -799,6 +799,45 @@ test_enter_while_committing(void **state)
 	free(scratch);
 }
 
+/* A storage whose misc/control path does not fit in sun_path (108 bytes):
+ * both sides go through /proc/self/fd/N/control of misc/. */
+static void
+test_long_path(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char deep[4096], path[4200];
+	struct logbuf log = {0};
+	struct ds_snapshot_opts o = {0};
+	ds_snapshot *snap = NULL;
+	ds_storage *s = NULL;
+	struct stat st;
+	ds_error err;
+	char *home;
+
+	(void)state;
+	snprintf(deep, sizeof(deep), "%s/%s", scratch,
+	         "a-directory-name-long-enough-to-push-the-socket-path-"
+	         "past-the-108-bytes-of-sun_path-in-a-sockaddr_un");
+	assert_int_equal(mkdir(deep, 0700), 0);
+	home = engine_mkds(deep, "s", "bushy");
+	snprintf(path, sizeof(path), "%s/misc/control", home);
+	assert_true(strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path));
+	OK(ds_storage_open(home, DS_OPEN_CONTROL, &s, &err));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	o.log = logcb;
+	o.log_ctx = &log;
+	OK(ds_snapshot_acquire(home, &o, &snap, &err));
+	assert_non_null(strstr(log.text, "misc/control"));
+	OK(ds_snapshot_release(snap, &err));
+	OK(ds_storage_close(s, 0, &err));
+	assert_false(engine_exists(path));
+	free(home);
+	fixture_remove_tree(scratch);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -815,6 +854,7 @@ main(void)
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_close_while_held),
 		cmocka_unit_test(test_enter_while_committing),
+		cmocka_unit_test(test_long_path),
 	};
 
 	unsetenv("SNAPSHOT_VERSION");
