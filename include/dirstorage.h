@@ -404,8 +404,9 @@ int ds_storage_flush(ds_storage *s, ds_error *err);
 int ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err);
 /* Leave snapshot mode held under `code`: delete misc/snapshot, then move
  * B's files over A's in the background (reads stay correct meanwhile).
- * Leaving "startup" (the mode open stays in when a snapshot user held
- * misc/sublock) first takes misc/sublock.
+ * When the storage does not hold misc/sublock (mode "startup", which open
+ * stays in when a snapshot user held it; or a mode entered through the
+ * control socket, whose client took it) it takes it back first.
  * Errors: DS_ESTATE (not held under that code), DS_EBUSY (sublock still
  * held by the snapshot user: pid named), DS_EIO. */
 int ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err);
