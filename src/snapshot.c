@@ -525,10 +525,29 @@ snapshot_control_leave(ds_snapshot *s, ds_error *err)
 	return rc;
 }
 
+/* A failure to reach or to persuade the storage process: like a server
+ * that is down, busy (the next line may do, or a retry), logged quietly
+ * when it only means nobody listens, as a warning when it is stranger (a
+ * symlink, another uid, not our protocol). */
+static int
+snapshot_control_busy(ds_snapshot *s, int rc, ds_error *err)
+{
+	if (rc == DS_ENOMEM)
+		return rc;
+	if (rc != DS_ENOTFOUND && rc != DS_EBUSY && err != NULL)
+		snapshot_log(s, DS_LOG_WARN, "%s", err->msg);
+	if (err != NULL)
+		err->status = DS_EBUSY;
+	return DS_EBUSY;
+}
+
 /* control [PATH]: ask the storage process through its control socket,
  * then take misc/sublock (it let go of it) and check misc/snapshot. The
  * connection stays open until release: closing it is how a dead client
- * lets the storage leave snapshot mode (control.c). */
+ * lets the storage leave snapshot mode (control.c). Errors: DS_EBUSY
+ * (the storage process could not be reached or refused; a PATH too
+ * long), DS_EIO (our lock of misc/sublock failed: a local error),
+ * DS_ENOMEM. */
 static int
 snapshot_control(ds_snapshot *s, const char *rel, ds_error *err)
 {
@@ -540,12 +559,13 @@ snapshot_control(ds_snapshot *s, const char *rel, ds_error *err)
 		rel = "misc/control";
 	if (rel[0] == '/') {
 		if (strlen(rel) >= sizeof(path))
-			return ds_error_set(err, DS_EINVAL, "snapshot: control "
-			                    "socket name too long");
+			return snapshot_control_busy(s, ds_error_set(err,
+			        DS_EINVAL, "snapshot: control socket name too "
+			        "long"), err);
 		memcpy(path, rel, strlen(rel) + 1);
 	} else if ((rc = ds_path_join(path, sizeof(path), s->dir, rel,
 	                              err)) != DS_OK) {
-		return rc;
+		return snapshot_control_busy(s, rc, err);
 	}
 	if (stat(s->dir, &st) != 0)
 		return ds_error_sys(err, errno, "stat", s->dir);
@@ -556,14 +576,14 @@ snapshot_control(ds_snapshot *s, const char *rel, ds_error *err)
 	                        SNAPSHOT_CONTROL_GREETING_TIMEOUT, &s->ctl_fd,
 	                        err);
 	if (rc != DS_OK)
-		return rc;
+		return snapshot_control_busy(s, rc, err);
 	snprintf(req, sizeof(req), "enter %s", s->code);
 	rc = ds_control_call(s->ctl_fd, path, req, SNAPSHOT_CONTROL_TIMEOUT,
 	                     NULL, 0, err);
 	if (rc != DS_OK) {
 		close(s->ctl_fd);
 		s->ctl_fd = -1;
-		return rc;
+		return snapshot_control_busy(s, rc, err);
 	}
 	snapshot_log(s, DS_LOG_INFO, "Entered snapshot using %s", path);
 	if ((rc = snapshot_lock(s, "sublock", &s->sublock, err)) != DS_OK)
@@ -658,19 +678,17 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 			rc = snapshot_control(s, n == 2 ? tok[1] : NULL, &e);
 			if (rc == DS_OK)
 				goto out;
-			if (rc == DS_ENOMEM) {
+			if (rc != DS_EBUSY) {
+				/* our own lock failed (I/O error, no memory):
+				 * the next line would meet the same disk */
 				if (err)
 					*err = e;
 				goto out;
 			}
-			/* no socket, or nobody listens: the storage process is
-			 * not running (or not ours), the next line may do;
-			 * anything stranger is worth a warning. Either way the
-			 * line failed as a server that is down does: busy. */
-			snapshot_log(s, rc == DS_ENOTFOUND || rc == DS_EBUSY ?
-			             DS_LOG_VERBOSE : DS_LOG_WARN, "line %d of %s: %s",
-			             number, conf, e.msg);
-			e.status = DS_EBUSY;
+			/* the storage process is not running, not ours, or
+			 * busy: the next line may do */
+			snapshot_log(s, DS_LOG_VERBOSE, "line %d of %s: %s", number,
+			             conf, e.msg);
 			last = e;
 		} else if (strcmp(tok[0], "nodirect") == 0 && n == 1) {
 			last_resort = 0;
