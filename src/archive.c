@@ -361,6 +361,8 @@ struct recv {
 	struct pairset revs;     /* revisions the .c pointers name */
 	int have_serial, have_oid, have_packed;
 	ds_tid init_serial;
+	ds_oid max_oid;          /* init: highest oid with a .c pointer */
+	int md5_required;        /* refuse files without an md5 */
 	char what[160];
 };
 
@@ -538,6 +540,14 @@ recv_txn(struct recv *r, int64_t size, ds_tid tid, ds_error *err)
 		                    "%016llX", r->what,
 		                    (unsigned long long)r->rec.tid,
 		                    (unsigned long long)tid);
+	if (!r->rec.md5_present) {
+		if (r->md5_required)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: no md5, but the storage's "
+			                    "[md5policy] write says every file "
+			                    "has one", r->what);
+		r->sum->transactions_no_md5++;
+	}
 	r->sum->transactions++;
 	return DS_OK;
 }
@@ -606,7 +616,17 @@ recv_revision(struct recv *r, int64_t size, ds_oid oid, ds_tid serial,
 		left -= (int64_t)n;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	if (memcmp(hdr + 40, zero, 16) != 0 && memcmp(hdr + 40, md, 16) != 0) {
+	if (memcmp(hdr + 40, zero, 16) == 0) {
+		/* a zeroed md5 field hides any change to the pickle: only
+		 * a storage that does not promise md5s may send one */
+		if (r->md5_required) {
+			rc = ds_error_set(err, DS_EPROTO, "%s: no md5, but the "
+			                  "storage's [md5policy] write says every "
+			                  "file has one", r->what);
+			goto out;
+		}
+		r->sum->revisions_no_md5++;
+	} else if (memcmp(hdr + 40, md, 16) != 0) {
 		rc = ds_error_set(err, DS_EPROTO, "%s: md5 mismatch", r->what);
 		goto out;
 	}
@@ -713,7 +733,20 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 		rc = recv_xfile(r, size, &v, err);
 		if (rc != DS_OK)
 			return rc;
+		/* oids only grow: a lower x.oid is not the storage this
+		 * replica was copied from, or one that lost oids; the
+		 * replica would hand out oids already in use */
+		if (v < r->exp->base_oid)
+			return ds_error_set(err, DS_EREFUSED,
+			                    "increment refused: the master's "
+			                    "x.oid %016llX is lower than the "
+			                    "replica's %016llX (oids already "
+			                    "allocated on the replica, or a master "
+			                    "that lost oids)",
+			                    (unsigned long long)v,
+			                    (unsigned long long)r->exp->base_oid);
 		r->sum->new_oid = v;
+		r->sum->have_oid = 1;
 		r->state = r->next == r->exp->base_tid ? ST_END : ST_TXN;
 		return DS_OK;
 	case ST_TXN:
@@ -735,6 +768,19 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 			                    (unsigned long long)r->rec.prev_tid);
 		r->next = r->rec.prev_tid;
 		r->oid_i = 0;
+		/* as ds check: new oids come from x.oid, none is above it */
+		for (size_t i = 0; i < r->rec.noids; i++) {
+			ds_oid o = ds_get_u64(r->rec.oids + 8 * i);
+
+			if (o > r->sum->new_oid)
+				return ds_error_set(err, DS_EPROTO,
+				                    "%s: object id %016llX is "
+				                    "higher than the x.oid sent "
+				                    "%016llX", r->what,
+				                    (unsigned long long)o,
+				                    (unsigned long long)
+				                    r->sum->new_oid);
+		}
 		return recv_advance(r, err);
 	case ST_POINTER:
 		rc = recv_pointer(r, size, &serial, err);
@@ -778,6 +824,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		const char *want = r->state == ST_INIT_SETTINGS ?
 		                   "config/settings" : "config/identity";
 		const char *fmt, *ver, *cls;
+		long md5w = 1;
 
 		if (strcmp(path, want) != 0)
 			return ds_error_set(err, DS_EPROTO, "%s: expected %s",
@@ -810,7 +857,14 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		fmt = ds_settings_get(st, "structure", "format");
 		ver = ds_settings_get(st, "structure", "version");
 		cls = ds_settings_get(st, "storage", "classname");
-		if (ver == NULL || strcmp(ver, "0.11") != 0)
+		/* the new replica's own policy (absent means 1, as the
+		 * engine reads it): what it promises, the files it
+		 * receives must keep */
+		if (ds_settings_get_int(st, "md5policy", "write", 1, &md5w,
+		                        &e) != DS_OK)
+			rc = ds_error_set(err, DS_EPROTO, "%s: %s", r->what,
+			                  e.msg);
+		else if (ver == NULL || strcmp(ver, "0.11") != 0)
 			rc = ds_error_set(err, DS_EPROTO, "%s: [structure] "
 			                  "version is not 0.11", r->what);
 		else if (cls == NULL || strcmp(cls, "Full") != 0)
@@ -823,6 +877,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		ds_settings_free(st);
 		if (rc != DS_OK)
 			return rc;
+		r->md5_required = md5w != 0;
 		r->sum->layout_known = 1;
 		r->cand = 1u << r->sum->layout;
 		r->state = ST_INIT_IDENTITY;
@@ -855,6 +910,8 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		snprintf(hex, sizeof(hex), "%.16s", name + 1);
 		ds_id_parse(hex, &oid);
 		if (strcmp(name + 17, ".c") == 0) {
+			if (oid > r->max_oid)
+				r->max_oid = oid;
 			rc = idset_add(&r->ptrs, oid, &added, err);
 		} else {
 			ds_id_parse(name + 18, &serial);
@@ -875,6 +932,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		} else if (strcmp(name, "x.oid") == 0) {
 			r->have_oid = 1;
 			r->sum->new_oid = v;
+			r->sum->have_oid = 1;
 		} else {
 			r->have_packed = 1;
 		}
@@ -906,6 +964,13 @@ recv_init_complete(struct recv *r, ds_error *err)
 		return ds_error_set(err, DS_EPROTO,
 		                    "init: incomplete: x.serial, x.oid and "
 		                    "x.packed must all be sent");
+	/* as ds check: new oids come from x.oid, none is above it */
+	if (r->max_oid > r->sum->new_oid)
+		return ds_error_set(err, DS_EPROTO,
+		                    "init: object id %016llX is higher than the "
+		                    "x.oid sent %016llX",
+		                    (unsigned long long)r->max_oid,
+		                    (unsigned long long)r->sum->new_oid);
 	if (r->init_serial != 0) {
 		ds_name_transaction(r->init_serial, t);
 		if (!idset_has(&r->seen, r->init_serial))
@@ -1003,6 +1068,7 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 	r.cand = ARCHIVE_ALL_LAYOUTS;
 	r.state = exp->init ? ST_INIT_SETTINGS : ST_XSERIAL;
 	r.next = exp->base_tid;
+	r.md5_required = exp->md5_required && !exp->init;
 	sum->new_tid = exp->base_tid;
 	r.buf = malloc(ARCHIVE_BUF);
 	r.data = malloc(ARCHIVE_BUF);

@@ -107,6 +107,36 @@ int ds_control_connect(const char *path, uid_t owner, int timeout, int *fd,
 int ds_control_call(int fd, const char *path, const char *request,
                     int timeout, char *text, size_t textsz, ds_error *err);
 
+/* As ds_lock_acquire, but the holder's pid is not written into the file:
+ * for processes that only read, so that they change nothing in misc/
+ * (the file is still created, empty, when it does not exist yet). Same
+ * errors. */
+int ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err);
+
+/* vsnprintf for messages: when the text does not fit outsz, the middle
+ * of its longest words (paths) is replaced by "..." instead of cutting
+ * the end, so that the reason is never lost (error.c). */
+void ds_msg_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
+void ds_msg_format(char *out, size_t outsz, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
+/* ---- the journal's recovery rules (journal.c), shared with check.c ---- */
+struct journal_scan {
+	int replica_tar;     /* journal/replica.tar: an increment committed
+	                      * but not applied yet */
+	size_t ndone;        /* working_<TID>_done: committed, not flushed */
+	size_t ntemp;        /* working_<TID>_temp: never committed */
+};
+/* Look at home's journal/ (and B/ when replica.tar is pending) with the
+ * rules recovery at open applies, changing nothing: *out says what a
+ * writing open would do; the error is what it would refuse, with the same
+ * message. Errors: DS_ECORRUPT (an entry that is not a _done or _temp
+ * transaction directory, a file in a _done directory that is not a
+ * database name, journal/replica.tar that is not a regular file or not
+ * alone, or with files in B), DS_EIO, DS_ENOMEM, DS_EINVAL (path too
+ * long). */
+int journal_scan(const char *home, struct journal_scan *out, ds_error *err);
+
 #endif /* DS_INTERNAL_H */
 
 /* ---- shared between engine recovery and the replica side ---- */
@@ -116,3 +146,4 @@ int ds_control_call(int fd, const char *path, const char *request,
  * may run again after a crash part way. Defined by the replication code
  * (archive.c). Errors: DS_EPROTO (archive unreadable), DS_EIO. */
 int ds_archive_apply(const char *home, const char *tar_path, ds_error *err);
+

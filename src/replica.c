@@ -19,6 +19,11 @@
  *
  * ds_replica_init(): the same transfer with `replica init 0`, into a new
  * storage built next to the target and renamed into place when complete.
+ * A master that runs the original replica.py does not know that request
+ * (it answers with its usage text): the new storage is then made empty
+ * with the master's config/identity and config/settings, read with `cat`
+ * through the same transport, and the whole history is pulled into it as
+ * an ordinary increment from the all-zero tid.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +44,7 @@
 struct replica_run {
 	const struct ds_replica_opts *opts;
 	struct ds_replica_stats *stats;
+	int original;          /* the original replica.py's usage text came */
 };
 
 static void
@@ -70,6 +76,17 @@ replica_master_line(const char *line, void *ctx)
 	const char *p = line, *h;
 	double held;
 
+	/* The original replica.py answers a request it does not know (or an
+	 * empty one) with its usage text on stderr and exit 1: not an error
+	 * to show line by line, but how to tell that master from ours. */
+	if (strncmp(p, "Usage: ", 7) == 0 &&
+	    strstr(p, "MasterMachine:MasterDirectory") != NULL) {
+		run->original = 1;
+		if (run->stats != NULL)
+			run->stats->master_original = 1;
+	}
+	if (run->original)
+		return;
 	if (strncmp(p, "ds replica: ", 12) == 0)
 		p += 12;
 	h = strstr(p, "snapshot mode held ");
@@ -90,6 +107,20 @@ replica_size(uint64_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
+/* Files without an md5 (accepted only when [md5policy] write is 0): their
+ * content was not checked, say how many at -v. */
+static void
+replica_no_md5(const struct ds_replica_opts *o,
+               const struct archive_summary *sum)
+{
+	if (sum->revisions_no_md5 == 0 && sum->transactions_no_md5 == 0)
+		return;
+	replica_log(o, DS_LOG_VERBOSE, "%lu revisions without md5, %lu "
+	            "transactions without md5 ([md5policy] write is 0: their "
+	            "content could not be checked)", sum->revisions_no_md5,
+	            sum->transactions_no_md5);
+}
+
 /* Run the master side once: request in, increment into spool_fd (checked),
  * exit status and stderr judged. *busy says "try again later". */
 static int
@@ -97,9 +128,10 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
                    int spool_fd, const char *spool_path,
                    const struct archive_expect *exp,
                    struct archive_summary *sum,
-                   struct ds_replica_stats *stats, int *busy, ds_error *err)
+                   struct ds_replica_stats *stats, double deadline_at,
+                   int *busy, ds_error *err)
 {
-	struct replica_run run = {o, stats};
+	struct replica_run run = {o, stats, 0};
 	struct transport_opts to;
 	struct transport *t = NULL;
 	ds_error rerr, werr;
@@ -112,11 +144,14 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 	to.command = o->ssh_command;
 	to.remote_program = o->remote_program;
 	to.local_program = o->local_program;
+	to.master_command = o->master_command;
 	to.verbosity = o->verbosity;
 	to.master_dir = o->master_dir;
 	to.on_stderr = replica_master_line;
 	to.ctx = &run;
 	to.read_timeout = o->read_timeout;
+	to.deadline_at = deadline_at;
+	to.deadline = o->deadline;
 	rc = transport_start(&to, request, strlen(request), &t, err);
 	if (rc != DS_OK) {
 		*busy = rc == DS_EBUSY;
@@ -147,7 +182,12 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 
 		if (strncmp(last, "ds replica: ", 12) == 0)
 			last += 12;
-		if (how == 3) {
+		if (run.original) {
+			rc = ds_error_set(err, DS_EREFUSED, "the master runs the "
+			                  "original replica.py, which does not "
+			                  "know this request (exit %d, it answered "
+			                  "with its usage text)", how);
+		} else if (how == 3) {
 			*busy = 1;
 			rc = ds_error_set(err, DS_EBUSY, "the master is busy, "
 			                  "try again later (exit 3): %s", last);
@@ -159,9 +199,12 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			                  how >= 128 && how != 255 ? how - 128 : how,
 			                  *last ? ": " : "", last);
 		} else {
-			rc = ds_error_set(err, DS_EREFUSED, "Error from remote "
-			                  "replica (exit %d): %s", how,
-			                  *last ? last : "no message");
+			/* the master side's exit code keeps its meaning: 4 is
+			 * a system error there (permission denied, disk),
+			 * anything else needs a human */
+			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
+			                  "Error from remote replica (exit %d): "
+			                  "%s", how, *last ? last : "no message");
 		}
 		goto out;
 	}
@@ -184,6 +227,7 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
               struct ds_replica_stats *stats, ds_error *err)
 {
 	double start = ds_now();
+	double deadline_at = o->deadline ? start + o->deadline : 0;
 	unsigned sl = o->sleep ? o->sleep : 10;
 	int rc, busy;
 
@@ -198,9 +242,10 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 		if (stats)
 			stats->master_held = -1;
 		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
-		                        sum, stats, &busy, err);
+		                        sum, stats, deadline_at, &busy, err);
 		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
-		    ds_now() - start + sl > (double)o->timeout)
+		    ds_now() - start + sl > (double)o->timeout ||
+		    (deadline_at > 0 && ds_now() + sl >= deadline_at))
 			return rc;
 		replica_log(o, DS_LOG_INFO, "%s; retrying in %u s",
 		            err ? err->msg : "master busy", sl);
@@ -386,6 +431,10 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
 	memset(&exp, 0, sizeof(exp));
 	exp.base_tid = tid;
+	/* what the checker holds the increment to: oids only grow, and the
+	 * md5s this storage promises (its settings are the master's) */
+	exp.base_oid = ds_storage_last_oid(s);
+	exp.md5_required = cfg.md5_write;
 	exp.progress = o->progress;
 	exp.progress_ctx = o->progress_ctx;
 	rc = replica_limit(o, fd, spool, &exp, err);
@@ -398,20 +447,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; syncing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
-	/* oids only grow: a master whose x.oid is below the replica's is
-	 * not the storage this replica was copied from, or lost oids; the
-	 * increment would make the replica hand out oids already in use */
-	if (sum.new_oid != 0 && sum.new_oid < ds_storage_last_oid(s)) {
-		rc = ds_error_set(err, DS_EREFUSED, "increment refused: the "
-		                  "master's x.oid %016llX is lower than the "
-		                  "replica's %016llX (oids already allocated on "
-		                  "the replica, or a master that lost oids); "
-		                  "replica %s unchanged",
-		                  (unsigned long long)sum.new_oid,
-		                  (unsigned long long)ds_storage_last_oid(s),
-		                  replica);
-		goto out;
-	}
+	replica_no_md5(o, &sum);
 	/* the spool's bytes and its directory entry durable before the
 	 * rename below can make it the commit point */
 	rc = ds_io_fsync(fd, spool, err);
@@ -497,6 +533,271 @@ replica_remove_tree(const char *dir)
 	nftw(dir, replica_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- --init against a master that runs the original replica.py ---- */
+
+/* More than any storage's config/settings or config/identity. */
+#define REPLICA_CONFIG_MAX (64 * 1024)
+
+/* What to do by hand when the original master cannot send its config. */
+static void
+replica_by_hand(const struct ds_replica_opts *o, const char *replica,
+                char *out, size_t outsz)
+{
+	snprintf(out, outsz, "make the replica by hand: `ds mkds %.400s Full "
+	         "FORMAT` (FORMAT: [structure] format in the master's "
+	         "config/settings), copy the master's %.400s/config/identity "
+	         "and %.400s/config/settings into %.400s/config/, then run ds "
+	         "replica without --init; or copy the master's storage "
+	         "directory while it is closed (cp -a)", replica,
+	         o->master_dir, o->master_dir, replica);
+}
+
+/* Read the master's DIR/<rel> by running `cat -- DIR/<rel>` where the
+ * master side would run (through ssh, or as a local child): at most
+ * REPLICA_CONFIG_MAX bytes into *out (owned by the caller, NUL added). */
+static int
+replica_cat(const struct ds_replica_opts *o, const char *replica,
+            const char *rel, char **out, size_t *outlen, ds_error *err)
+{
+	struct replica_run run = {o, NULL, 0};
+	struct transport_opts to;
+	struct transport *t = NULL;
+	char path[REPLICA_PATH_MAX], hand[DS_ERROR_MSG_MAX], *buf = NULL;
+	const char *argv[4] = {"cat", "--", path, NULL};
+	size_t len = 0;
+	ds_error rerr, werr;
+	int rc, how = 0, big = 0, rfail = 0;
+
+	*out = NULL;
+	if (snprintf(path, sizeof(path), "%s/%s", o->master_dir, rel) >=
+	    (int)sizeof(path))
+		return ds_error_set(err, DS_EINVAL, "replica: master path "
+		                    "too long");
+	buf = malloc(REPLICA_CONFIG_MAX + 1);
+	if (buf == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
+	memset(&to, 0, sizeof(to));
+	to.host = o->host;
+	to.user = o->user;
+	to.command = o->ssh_command;
+	to.master_dir = o->master_dir;
+	to.exact_argv = argv;
+	to.on_stderr = replica_master_line;
+	to.ctx = &run;
+	to.read_timeout = o->read_timeout;
+	rc = transport_start(&to, "", 0, &t, err);
+	if (rc != DS_OK)
+		goto out;
+	replica_log(o, DS_LOG_DEBUG, "running: %s", transport_cmdline(t));
+	ds_error_clear(&rerr);
+	for (;;) {
+		ssize_t n = transport_read(t, buf + len,
+		                           REPLICA_CONFIG_MAX + 1 - len, &rerr);
+
+		if (n < 0) {
+			rfail = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > REPLICA_CONFIG_MAX) {
+			big = 1;
+			break;
+		}
+	}
+	rc = transport_wait(t, rfail || big, &how, &werr);
+	if (rc != DS_OK) {
+		if (err)
+			*err = werr;
+		goto out;
+	}
+	replica_by_hand(o, replica, hand, sizeof(hand));
+	if (run.original) {
+		rc = ds_error_set(err, DS_EREFUSED, "the master runs the "
+		                  "original replica.py, which cannot send its "
+		                  "identity and settings, and `cat %.400s` on "
+		                  "the master ran replica.py instead (an ssh key "
+		                  "restricted to it?): %s", path, hand);
+	} else if (big) {
+		rc = ds_error_set(err, DS_EPROTO, "the master runs the original "
+		                  "replica.py: its %s is larger than %d bytes: "
+		                  "not a storage's", rel, REPLICA_CONFIG_MAX);
+	} else if (rfail) {
+		/* the connection went silent (--timeout) or broke */
+		rc = ds_error_set(err, rerr.status, "the master runs the "
+		                  "original replica.py: reading its %s: %s",
+		                  rel, rerr.msg);
+	} else if (how == 255 || how >= 128) {
+		const char *last = transport_last_line(t);
+
+		rc = ds_error_set(err, DS_EBUSY, "the master runs the original "
+		                  "replica.py: reading its %s failed (connection "
+		                  "to the master failed, %s %d)%s%.300s", rel,
+		                  how == 255 ? "exit" : "signal",
+		                  how == 255 ? how : how - 128, *last ? ": " : "",
+		                  last);
+	} else if (how != 0) {
+		const char *last = transport_last_line(t);
+
+		rc = ds_error_set(err, DS_EREFUSED, "the master runs the "
+		                  "original replica.py, which cannot send its "
+		                  "identity and settings, and `cat %s` on the "
+		                  "master failed (exit %d%s%.300s): %s", path,
+		                  how, *last ? ": " : "", last, hand);
+	} else {
+		buf[len] = '\0';
+		*out = buf;
+		*outlen = len;
+		buf = NULL;
+		rc = DS_OK;
+	}
+out:
+	transport_free(t);
+	free(buf);
+	return rc;
+}
+
+/* Write a config file of the new storage with the master's bytes. */
+static int
+replica_put_config(const char *tmp, const char *rel, const char *buf,
+                   size_t len, ds_error *err)
+{
+	char path[REPLICA_PATH_MAX];
+	int rc;
+
+	rc = ds_path_join(path, sizeof(path), tmp, rel, err);
+	if (rc != DS_OK)
+		return rc;
+	/* O_TRUNC over mkds's file: the directory is not a replica yet,
+	 * and both files are fsynced before it becomes one */
+	return ds_io_write_file(path, buf, len, 0644, 0, 1, err);
+}
+
+/* The replica at tmp (which does not exist) from an original master:
+ * read its config/identity and config/settings with cat, make an empty
+ * Full storage with them, pull the whole history (the all-zero tid) into
+ * it as an ordinary increment, then rename it to replica. */
+static int
+replica_init_original(const char *replica, const char *tmp,
+                      const char *parent, const struct ds_replica_opts *o,
+                      struct ds_replica_stats *stats, ds_error *err)
+{
+	struct ds_replica_opts po = *o;
+	char absdir[REPLICA_PATH_MAX], cfgdir[REPLICA_PATH_MAX];
+	char *ident = NULL, *settings = NULL;
+	size_t identlen = 0, settingslen = 0;
+	ds_settings *st = NULL;
+	const char *fmt, *cls;
+	ds_config cfg;
+	ds_error e;
+	int rc, made = 0;
+
+	replica_log(o, DS_LOG_VERBOSE, "the master runs the original "
+	            "replica.py, which has no whole-storage request: making an "
+	            "empty storage with the master's identity and settings "
+	            "(read with cat), then pulling its whole history as one "
+	            "increment");
+	/* the original's master side runs whatsnew from another directory:
+	 * it needs an absolute path ("error 256 in whatsnew" otherwise) */
+	if (o->master_dir[0] != '/') {
+		if (o->host != NULL)
+			return ds_error_set(err, DS_EINVAL, "the master runs the "
+			                    "original replica.py, which needs an "
+			                    "absolute master directory (it fails "
+			                    "with \"error 256 in whatsnew\" on %s): "
+			                    "give %s:/ABSOLUTE/PATH", o->master_dir,
+			                    o->host);
+		if (realpath(o->master_dir, absdir) == NULL)
+			return ds_error_sys(err, errno, "realpath",
+			                    o->master_dir);
+		po.master_dir = absdir;
+	}
+	rc = replica_cat(&po, replica, "config/identity", &ident, &identlen,
+	                 err);
+	if (rc == DS_OK)
+		rc = replica_cat(&po, replica, "config/settings", &settings,
+		                 &settingslen, err);
+	if (rc != DS_OK)
+		goto out;
+	rc = ds_settings_parse(settings, settingslen, "config/settings", &st,
+	                       &e);
+	if (rc != DS_OK) {
+		rc = ds_error_set(err, DS_ECONFIG, "the master runs the "
+		                  "original replica.py: its %s", e.msg);
+		goto out;
+	}
+	fmt = ds_settings_get(st, "structure", "format");
+	cls = ds_settings_get(st, "storage", "classname");
+	if (cls == NULL || strcmp(cls, "Full") != 0) {
+		rc = ds_error_set(err, DS_ECONFIG, "the master runs the "
+		                  "original replica.py: its storage is not Full "
+		                  "(class %s): only Full storages are replicated",
+		                  cls ? cls : "not given");
+		goto out;
+	}
+	rc = ds_storage_create(tmp, "Full", fmt ? fmt : "", &e);
+	if (rc != DS_OK) {
+		rc = ds_error_set(err, rc, "the master runs the original "
+		                  "replica.py: making the new storage from its "
+		                  "settings: %s", e.msg);
+		goto out;
+	}
+	made = 1;
+	rc = replica_put_config(tmp, "config/identity", ident, identlen, err);
+	if (rc == DS_OK)
+		rc = replica_put_config(tmp, "config/settings", settings,
+		                        settingslen, err);
+	if (rc == DS_OK)
+		rc = ds_path_join(cfgdir, sizeof(cfgdir), tmp, "config", err);
+	if (rc == DS_OK)
+		rc = ds_io_fsync_dir(cfgdir, err);
+	if (rc != DS_OK)
+		goto out;
+	rc = ds_config_load(tmp, &cfg, &e);
+	if (rc != DS_OK) {
+		rc = ds_error_set(err, rc, "the master runs the original "
+		                  "replica.py: its config/identity or "
+		                  "config/settings is refused: %s", e.msg);
+		goto out;
+	}
+	rc = ds_replica_pull(tmp, &po, stats, &e);
+	stats->master_original = 1;
+	if (rc != DS_OK) {
+		if (strstr(e.msg, "storage has been packed since the last "
+		           "replica") != NULL)
+			rc = ds_error_set(err, DS_EREFUSED, "the master runs the "
+			                  "original replica.py, and its storage "
+			                  "has been packed: the original sends no "
+			                  "history from before its last pack, so "
+			                  "it cannot make a new replica (%.600s). "
+			                  "Copy the master's storage directory "
+			                  "while it is closed (cp -a, or restore a "
+			                  "backup of it) to %s, then run ds "
+			                  "replica without --init", e.msg, replica);
+		else {
+			rc = ds_error_set(err, rc, "the master runs the original "
+			                  "replica.py: %.1800s", e.msg);
+			if (err)
+				err->sys_errno = e.sys_errno;
+		}
+		goto out;
+	}
+	rc = ds_io_rename(tmp, replica, err);
+	if (rc != DS_OK)
+		goto out;
+	made = 0;
+	/* the new name durable: the replica exists */
+	rc = ds_io_fsync_dir(parent, err);
+out:
+	if (made)
+		replica_remove_tree(tmp);
+	ds_settings_free(st);
+	free(ident);
+	free(settings);
+	return rc;
+}
+
 int
 ds_replica_init(const char *replica, const struct ds_replica_opts *o,
                 struct ds_replica_stats *stats, ds_error *err)
@@ -566,12 +867,21 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 		goto out;
 	rc = replica_fetch(o, "replica init 0\n", fd, spool, &exp, &sum, stats,
 	                   err);
+	if (rc != DS_OK && stats->master_original) {
+		close(fd);
+		fd = -1;
+		replica_remove_tree(tmp);
+		made = 0;
+		rc = replica_init_original(replica, tmp, parent, o, stats, err);
+		goto out;
+	}
 	if (rc != DS_OK)
 		goto out;
 	replica_size(sum.bytes, szs);
 	replica_log(o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; writing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
+	replica_no_md5(o, &sum);
 	rc = ds_io_fsync(fd, spool, err);
 	if (rc == DS_OK)
 		rc = ds_io_close(fd, spool, err);
