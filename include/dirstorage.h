@@ -842,6 +842,28 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Persistent references in ZODB records (refscan.c)                   */
+/* ------------------------------------------------------------------ */
+
+/* Called once per reference, in order of appearance (duplicates
+ * included); oid is the persistent id's oid bytes (8 for every oid ZODB
+ * makes, but given as found), valid during the call. Non-zero stops the
+ * scan and is returned (fill err then). */
+typedef int (*ds_refscan_fn)(const unsigned char *oid, size_t len,
+                             void *ctx, ds_error *err);
+
+/* The oids a ZODB record (class pickle then state pickle, protocols 0 to
+ * 5 as zodbpickle reads them) refers to, exactly as
+ * ZODB.serialize.referencesf: persistent ids that are an oid string or an
+ * (oid, class) tuple; the list forms (weak ['w', ...] and cross-database
+ * ['m', ...], ['n', ...] references) are skipped. Bytes after the second
+ * pickle are ignored.
+ * Errors: DS_ECORRUPT (not two pickles referencesf could read: the
+ * reason and the byte offset), DS_ENOMEM, or fn's status. */
+int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
+               void *ctx, ds_error *err);
+
 #ifdef __cplusplus
 }
 #endif
