@@ -307,6 +307,14 @@ for name, ctl, data in seeds:
     put("archive", name, bytes([ctl]) + data)
     if ctl & 4 == 0 and len(data) < 400000:
         put("replica_pull", name, bytes([ctl]) + data)
+
+# ---- refscan: records whose references ZODB's referencesf recorded
+# (refscan.json): every protocol and persistent id form, refused ones ----
+with open(os.path.join(fixtures, "refscan.json")) as f:
+    rs = json.load(f)
+for c in rs["cases"]:
+    if not c["name"].startswith("zodb-") or c["name"] < "zodb-0000000000000014":
+        put("refscan", c["name"], bytes.fromhex(c["pickle"]))
 PY
 
 for d in "$out"/*; do

@@ -864,6 +864,49 @@ typedef int (*ds_refscan_fn)(const unsigned char *oid, size_t len,
 int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
                void *ctx, ds_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Packing (pack.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+struct ds_pack_opts {
+	ds_log_fn log;          /* may be NULL: the steps, at DS_LOG_VERBOSE */
+	void *log_ctx;
+};
+
+struct ds_pack_stats {
+	ds_tid threshold;       /* the pack time used (after the limits) */
+	ds_tid packed;          /* x.packed afterwards */
+	int empty;              /* no root object: nothing was removed */
+	unsigned long objects_kept, revisions_kept;
+	unsigned long files_kept;       /* database files left in A */
+	unsigned long files_removed;    /* renamed *-deleted (or unlinked) */
+	unsigned long leftovers_purged; /* *-deleted older than delay_delete */
+	unsigned long relinked;         /* back pointers rewritten */
+};
+
+/* Pack the open Full storage s as the original's Full.pack(t): keep every
+ * revision at or after `before` and the newest one older, of the objects
+ * reachable from the root at that time and of those written at or after
+ * it; keep their transaction files ([storage] keep_policy), rewriting the
+ * back pointer of a kept transaction whose predecessor goes; rename the
+ * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
+ * than [storage] delay_delete). `before` is lowered to now -
+ * [storage] min_pack_time and to the last transaction (when min_pack_time
+ * > 0); x.packed is raised to it. Online: s stays usable by other threads
+ * (commits and reads go on) while the pack holds snapshot mode "packing";
+ * a pack killed at any point leaves a storage that checks clean, and the
+ * next pack finishes the job. Files are never modified in place (a
+ * rewritten transaction file is renamed over the old one).
+ * opts, stats may be NULL.
+ * Errors: DS_EBUSY (already in snapshot mode under another code),
+ * DS_ESTATE (read-only), DS_ECONFIG (not Full), DS_ECORRUPT (a recent
+ * revision, a .c pointer or a referenced object missing, a record that
+ * cannot be read or whose pickle referencesf would refuse: nothing has
+ * been removed then), DS_EIO, DS_ENOMEM. */
+int ds_storage_pack(ds_storage *s, ds_tid before,
+                    const struct ds_pack_opts *opts,
+                    struct ds_pack_stats *stats, ds_error *err);
+
 #ifdef __cplusplus
 }
 #endif
