@@ -645,6 +645,11 @@ struct ds_check_stats {
 	unsigned long revisions_without_txn; /* their transaction was packed */
 	unsigned long pack_leftovers;        /* *-<unixtime>-deleted files */
 	unsigned long pack_leftover_bytes;
+	unsigned long unfinished_pack;       /* revisions and transactions
+	                                      * older than x.packed that
+	                                      * nothing refers to: what an
+	                                      * interrupted pack had yet to
+	                                      * remove (the next pack does) */
 	unsigned long problems;
 };
 
