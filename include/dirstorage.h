@@ -889,10 +889,10 @@ struct ds_pack_stats {
 	unsigned long relinked;         /* back pointers rewritten */
 };
 
-/* Pack the open Full storage s as the original's Full.pack(t): keep every
- * revision at or after `before` and the newest one older, of the objects
- * reachable from the root at that time and of those written at or after
- * it; keep their transaction files ([storage] keep_policy), rewriting the
+/* Pack the open Full storage s as the original's Full.pack(t): keep the
+ * current revision and every revision at or after `before` of the
+ * objects reachable from the root through them and of those written at
+ * or after `before`; keep their transaction files ([storage] keep_policy), rewriting the
  * back pointer of a kept transaction whose predecessor goes; rename the
  * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
  * than [storage] delay_delete). `before` is lowered to now -

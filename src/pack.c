@@ -4,8 +4,9 @@
  * What a pack at threshold T keeps (the original Full._pack, which this
  * follows step by step so that both leave the same tree):
  *  - every object reachable from the root (oid 0) through the persistent
- *    references (ds_refscan) of its revisions written at or after T, plus
- *    its newest revision older than T; older revisions go;
+ *    references (ds_refscan) of its current revision and its revisions
+ *    written at or after T, which are kept; its other revisions (older
+ *    than T and not current) go;
  *  - every object written by a transaction at or after T (and by the two
  *    newest transactions, a datum replication and backup rely on), with
  *    what it references;
@@ -192,9 +193,9 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
 
-/* Mark object oid (its .c pointer, its revisions from the current one
- * back to the newest older than the threshold, their transactions) and
- * queue what those revisions refer to. */
+/* Mark object oid (its .c pointer, its current revision and those at or
+ * after the threshold, their transactions) and queue what those
+ * revisions refer to. */
 static int
 pack_mark_object(struct pack *p, ds_oid oid)
 {

@@ -21,7 +21,7 @@ cmd_pack_usage(FILE *out)
 	        "usage: ds pack [-v] [-q] [--days N | --before TID] DIR\n\n"
 	        "Pack the storage in DIR as the original DirectoryStorage's "
 	        "pack: remove the\nrevisions older than the pack time that "
-	        "are not current at it, the objects\nnot reachable from the "
+	        "are not current, the objects\nnot reachable from the "
 	        "root then, and the transactions left with nothing\n(renamed "
 	        "*-<unixtime>-deleted for [storage] delay_delete seconds). "
 	        "The pack\ntime is now (default), N days ago, or the time of "
