@@ -193,6 +193,10 @@ rs_ascii(const unsigned char *p, size_t n)
 static const unsigned char *
 rs_bytes(const struct rs *r, const struct rs_val *v)
 {
+	static const unsigned char empty[1];
+
+	if (v->len == 0)
+		return empty; /* the arena may not exist yet */
 	return v->arena ? r->arena + v->off : r->p + v->off;
 }
 
@@ -388,7 +392,7 @@ rs_string0(struct rs *r)
 	v.arena = 1;
 	v.off = start;
 	v.len = r->alen - start;
-	if (!rs_ascii(r->arena + start, v.len))
+	if (!rs_ascii(rs_bytes(r, &v), v.len))
 		return rs_fail(r, "py2 string with non-ASCII bytes "
 		                  "(referencesf decodes them as ASCII)");
 	r->pos += n + 1;
