@@ -22,6 +22,9 @@
  * get mode 0740 and removed ones lose the owner-execute bit, as the
  * original's permission marks leave them. x.packed is written first.
  *
+ * Not done: [keepclass] (classes whose history is kept longer): a storage
+ * with such options is refused before anything changes.
+ *
  * Threshold: T is lowered to now - [storage] min_pack_time, then (when
  * min_pack_time > 0) to the last transaction: never later.
  *
@@ -628,6 +631,41 @@ pack_barrier(struct pack *p)
 	return rc;
 }
 
+/* [keepclass] options keep chosen classes' history longer (the original
+ * reads the class from each record). Not done here: refuse rather than
+ * remove what the original would keep. */
+static int
+pack_no_keepclass(struct pack *p, const char *path)
+{
+	unsigned char *buf = NULL;
+	size_t len, i = 0;
+	int in = 0, rc;
+
+	rc = ds_file_read(path, 1u << 20, &buf, &len, p->err);
+	if (rc != DS_OK)
+		return rc;
+	while (i < len) {
+		size_t e = i;
+		while (e < len && buf[e] != '\n')
+			e++;
+		if (buf[i] == '[')
+			in = e - i >= 11 && memcmp(buf + i, "[keepclass]", 11) == 0;
+		else if (in && e > i && buf[i] != '#' && buf[i] != ';' &&
+		         buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
+			rc = ds_error_set(p->err, DS_ECONFIG, "pack %s: "
+			                  "[keepclass] options are not supported "
+			                  "(the original keeps those classes' "
+			                  "history longer): %.*s", p->s->home,
+			                  (int)(e - i > 80 ? 80 : e - i),
+			                  (const char *)buf + i);
+			break;
+		}
+		i = e + 1;
+	}
+	free(buf);
+	return rc;
+}
+
 static int
 pack_keep_policy(struct pack *p)
 {
@@ -639,6 +677,8 @@ pack_keep_policy(struct pack *p)
 	p->keep_ancient = 1;
 	rc = storage_path(p->s, path, sizeof(path), "config/settings", p->err);
 	if (rc != DS_OK)
+		return rc;
+	if ((rc = pack_no_keepclass(p, path)) != DS_OK)
 		return rc;
 	rc = ds_settings_load(path, &set, p->err);
 	if (rc != DS_OK)

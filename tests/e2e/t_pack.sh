@@ -63,3 +63,13 @@ must_pass ds pack "$M"
 must_fail 1 ds replica -q "$M" "$R"
 assert_contains "$LAST_STDERR" "packed since"
 must_pass ds check "$M"
+
+# [keepclass] options (the original keeps those classes longer) are not
+# done: refused before anything changes
+K=$SCRATCH/keepclass
+fixture_copy flat-master "$K"
+echo "persistent.mapping.PersistentMapping: forever" >>"$K/config/settings"
+before=$(tree_md5 "$K/A")
+must_fail 1 ds pack "$K"
+assert_contains "$LAST_STDERR" "[keepclass] options are not supported"
+assert_eq "$before" "$(tree_md5 "$K/A")" "A/ after a refused pack"
