@@ -550,7 +550,8 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 		n++;
 	}
 	/* name order: an object's revisions oldest first */
-	qsort(names, n, sizeof(*names), pack_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), pack_cmp);
 	if (n == 0 && pass == PASS_POINTERS && rel[0] != '\0') {
 		rc = ds_io_rmdir(abs, p->err);
 		goto out;
