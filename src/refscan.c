@@ -26,7 +26,11 @@
  * reason and the byte offset): an unknown opcode, a truncated pickle, a
  * stack or mark underflow, a memo key never stored, a persistent id that
  * is neither a string, a tuple nor a list, a text oid with non-ASCII
- * characters, and fewer than two pickles. Bytes after the second STOP are
+ * characters, a py2 string (STRING, BINSTRING, SHORT_BINSTRING) with a
+ * byte over 0x7F anywhere (referencesf's unpickler decodes those as
+ * ASCII), an extension code (none is registered), and fewer than two
+ * pickles. A protocol 0 persistent id (PERSID) is its line's bytes: that
+ * is what ZODB's pickler writes there, the id's str(). Bytes after the second STOP are
  * ignored, as the unpickler never reads them.
  *
  * Limits: the stack and the memo grow with the pickle (each opcode adds at
