@@ -20,6 +20,8 @@ CRASH_DESC="ds pack --before $THR \$RUN/s"
 CRASH_KIND_BUDGET=60
 CRASH_ERROR_BUDGET=20
 CRASH_STICKY_BUDGET=8
+CRASH_POWERLOSS=1         # simulated power loss too (lib.sh)
+CRASH_POWERLOSS_BUDGET=10
 
 ORIG=$SCRATCH/orig
 pack_prepare "$DS_FIXTURE_DIR/bushy-master" "$ORIG" 864000000 600 ||
