@@ -19,11 +19,13 @@
 #
 # Store sizes (env overrides): SMALL_OBJECTS/SMALL_TXNS, LARGE_OBJECTS/
 # LARGE_TXNS, then LARGE_EXTRA_TXNS more transactions on
-# LARGE_EXTRA_OBJECTS new objects (--big 0) to reach ~1M files quickly. A lagging replica shares A/'s unchanged files with the master
-# through hard links (cp -al): every writer involved (the engine's flusher,
-# rsync, tar, the restore) replaces files by rename or unlink, and the only
-# files ds replica rewrites in place are ones the master has replaced since
-# (so the replica's inode is its own) or x.oid with identical bytes.
+# LARGE_EXTRA_OBJECTS new objects (--big 0) to reach ~1M files quickly.
+# A lagging replica shares A/'s files with the master through hard links
+# (cp -al), and is restored before every run as a hard-linked copy of its
+# pristine state R<D>.pristine: every writer involved (the engine's
+# flusher, ds replica, rsync, tar -x) replaces a file it changes (new
+# inode, rename or unlink first), never writes it in place, so neither the
+# master nor the pristine copy changes (checked after each size).
 set -euo pipefail
 umask 022
 export LC_ALL=C
@@ -77,6 +79,8 @@ build() {
 # ---- stores ---------------------------------------------------------------
 # $BENCH_DIR/<size>/M             the master, D=1000 transactions ahead
 # $BENCH_DIR/<size>/R<D>          a replica lagging by D transactions
+# $BENCH_DIR/<size>/R<D>.pristine its state before any run (R<D> is a
+#                                 hard-linked copy of it, see restore_script)
 # $BENCH_DIR/<size>/R<D>.restore/ what restores R<D> (see mkrestore)
 objects_of() { if [ "$1" = small ]; then echo "$SMALL_OBJECTS"; else echo "$LARGE_OBJECTS"; fi; }
 txns_of() { if [ "$1" = small ]; then echo "$SMALL_TXNS"; else echo "$LARGE_TXNS"; fi; }
@@ -117,7 +121,7 @@ gen_size() {
 		echo "gen_phase1_s $(( $(date +%s) - t0 ))" >"$d/gen.times"
 		touch "$d/.phase1"
 	fi
-	rm -rf "$d/R1000" "$d/R10" "$d"/*.restore
+	rm -rf "$d/R1000" "$d/R10" "$d"/*.restore "$d"/*.pristine
 	if [ "$extra_t" -gt 0 ] && [ ! -f "$d/.phase2" ]; then
 		# more history on a small part of the objects (no object over
 		# 100 KB): files, not bytes, are what a tree walk pays for
@@ -151,60 +155,59 @@ gen_size() {
 	    "$(cat "$d/files") files"
 }
 
-# mkrestore DIR D: what the increment changes in R<D>, from one rsync dry
-# run (a tree walk, once, at setup): new files and directories to remove,
-# a tar of the changed files as they are in R<D>, copies of the small
-# directories; and the list of every file of the increment for the floor.
+# mkrestore DIR D: R<D> becomes R<D>.pristine, restored by restore.sh;
+# the list of every file of the increment for the floor (one rsync dry
+# run, once, at setup); the md5s of the pristine A/'s files the increment
+# replaces, to check at the end that nothing wrote into them.
 mkrestore() {
-	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore s
-	rm -rf "$x"
+	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore
+	rm -rf "$x" "$r.pristine"
 	mkdir -p "$x"
 	rsync -ani "$d/M/A/" "$r/A/" >"$x/itemize"
 	awk '$1 ~ /^[>c]f\+\+\+/ { print substr($0, 13) }' "$x/itemize" \
 		>"$x/newfiles"
 	awk '$1 ~ /^[>c]f/ && $1 !~ /^[>c]f\+\+\+/ { print substr($0, 13) }' \
 		"$x/itemize" >"$x/changed"
-	awk '$1 ~ /^cd\+\+\+/ { print substr($0, 13) }' "$x/itemize" |
-		sort -r >"$x/newdirs"
 	cat "$x/newfiles" "$x/changed" >"$x/floorlist"
-	tar -C "$r/A" -cf "$x/changed.tar" -T "$x/changed"
-	for s in B config journal misc; do
-		cp -a "$r/$s" "$x/$s"
-	done
+	mv "$r" "$r.pristine"
+	pristine_md5 "$d" "$lag" >"$x/pristine.md5"
 	restore_script "$d" "$lag"
 	log "R$lag: $(wc -l <"$x/newfiles") new files, $(wc -l \
-	     <"$x/changed") changed, $(wc -l <"$x/newdirs") new directories"
+	     <"$x/changed") changed"
 }
 
-# restore_script DIR D: (re)write R<D>.restore/restore.sh. The files and
-# directories the increment added are moved into DIR/trash, not deleted:
-# this VM's ext4 has no journal, and without one ext4 does not reuse an
-# inode deleted less than 60 s ago (300 s more while its inode table block
-# is dirty), scanning past each such inode when it allocates (perf: ~60%
-# of an increment's apply in recently_deleted() and find_get_block());
-# with 11,000 files deleted before each run, every run (ds's or the
-# floor's) paid for the ones before it, more the faster they came (ds
-# large D=1000 in one hyperfine series: 3.6, 4.4, 6.5, 7.5, 7.4 s). A
-# real replica's directories only grow. The trash is deleted at the end.
+# pristine_md5 DIR D: md5 of every file of R<D>.pristine the increment
+# replaces, and of its x.serial
+pristine_md5() {
+	(cd "$1/R$2.pristine/A" && cat "$1/R$2.restore/changed" |
+	 tr '\n' '\0' | xargs -0 md5sum && md5sum x/serial)
+}
+
+# restore_script DIR D: (re)write R<D>.restore/restore.sh: R<D> becomes
+# a hard-linked copy of R<D>.pristine (lagging_copy: A/ linked, the small
+# directories copied). The replica of the previous run is moved into
+# DIR/trash, not deleted: this VM's ext4 has no journal, and without one
+# ext4 does not reuse an inode deleted less than 60 s ago (300 s more
+# while its inode table block is dirty), scanning past each such inode
+# when it allocates (perf: ~60% of an increment's apply in
+# recently_deleted() and find_get_block()); with 11,000 files deleted
+# before each run, every run (ds's or the floor's) paid for the ones
+# before it, more the faster they came (ds large D=1000 in one hyperfine
+# series: 3.6, 4.4, 6.5, 7.5, 7.4 s). A real replica's directories only
+# grow. The trash is deleted at the end.
 restore_script() {
 	local d=$1 lag=$2 r=$1/R$2 x=$1/R$2.restore
 	cat >"$x/restore.sh" <<-EOF
 	#!/bin/bash
 	# restore $r to its lagging state
 	set -e
-	t=$d/trash/R$lag.\$(date +%s%N)
-	mkdir -p "\$t"
-	cd "$r/A"
-	# (files missing after a failed run are skipped)
-	perl -ne 'BEGIN { \$t = shift } chomp; rename(\$_, "\$t/f\$.") ||
-		\$!{ENOENT} || die "rename \$_: \$!\n"' "\$t" <"$x/newfiles"
-	perl -ne 'BEGIN { \$t = shift } chomp; rename(\$_, "\$t/d\$.")' "\$t" \\
-		<"$x/newdirs"
-	tar -xf "$x/changed.tar"
-	cd "$r"
-	rm -rf B config journal misc
-	cp -a "$x/B" "$x/config" "$x/journal" "$x/misc" .
-	sync -f .
+	mkdir -p "$d/trash"
+	[ ! -e "$r" ] || mv "$r" "$d/trash/R$lag.\$(date +%s%N)"
+	mkdir "$r"
+	cp -al "$r.pristine/A" "$r/A"
+	cd "$r.pristine"
+	cp -a B config journal misc "$r/"
+	sync -f "$r"
 	EOF
 	chmod +x "$x/restore.sh"
 }
@@ -309,6 +312,9 @@ for size in $SIZES; do
 			"$(echo "$tds / $tfl" | bc -l)" \
 			"${hold:-?} s of ${total:-?} s ($(printf %.0f "$holdpct")%)" \
 			"$rss_r" "$rss_m" "$rss_s" >>"$TABLE"
+		# every run shared the pristine copy's files: none changed
+		pristine_md5 "$d" "$lag" | cmp -s - "$x/pristine.md5" ||
+			{ log "$size D=$lag: R$lag.pristine changed"; exit 1; }
 	done
 done
 

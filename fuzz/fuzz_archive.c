@@ -10,13 +10,18 @@
  *             bushy-master, flat-master (an empty increment fits these);
  *   bit 2     an init stream (`replica init 0`) instead of an increment;
  *   bits 3-5  how the stream is cut into reads (1 byte .. 64 KiB), so
- *             that block and member boundaries fall anywhere.
+ *             that block and member boundaries fall anywhere;
+ *   bit 6     the replica promises md5s ([md5policy] write: 1) and so
+ *             refuses files without one (increments only: an init
+ *             stream takes the policy from its own config/settings).
+ * The replica's x.oid (from the fixture) is what the checker holds the
+ * master's x.oid to.
  *
  * Invariants checked:
  *  - the spool holds exactly the bytes read (a prefix of the stream on a
  *    refusal, the whole stream when accepted);
  *  - a refusal is DS_EPROTO (DS_EREFUSED when x.serial is older than the
- *    replica's, DS_ENOMEM) with a message; it never
+ *    replica's or x.oid lower, DS_ENOMEM) with a message; it never
  *    touches the replica (archive_receive is only given the spool);
  *  - an accepted stream ends with the two zero blocks that end a ustar
  *    archive (DESIGN.md section 3): one cut at a member boundary is a
@@ -29,6 +34,10 @@
  *    to a fixture master's tid with the recorded response,
  *    ds_check_compare proves the replica equals that master (a mutated
  *    stream may carry records without md5, which nothing can check);
+ *  - an accepted increment that sends x.oid sends one not lower than the
+ *    replica's, and the replica's x.oid after apply is that one (oids
+ *    only grow; ds_check above also proves no oid is above it); with
+ *    md5s promised, it counted no file without md5;
  *  - every revision of an accepted stream has an undo_from (bytes
  *    16..23, outside the md5) that is 0 or earlier than its serial;
  *  - an accepted init stream: applied into an empty home it gives a
@@ -81,8 +90,9 @@ archive_skip_locks(const char *rel)
 	return strcmp(rel, "misc/lock") == 0 || strcmp(rel, "misc/sublock") == 0;
 }
 
+/* The 8-byte A/x.<which> of home ("serial", "oid"). */
 static uint64_t
-archive_serial(const char *home)
+archive_x(const char *home, const char *which)
 {
 	ds_config cfg;
 	char path[PATH_MAX + 16];
@@ -92,13 +102,19 @@ archive_serial(const char *home)
 
 	FZ_CHECK(ds_config_load(home, &cfg, NULL) == DS_OK, "config of %s",
 	         home);
-	snprintf(path, sizeof(path), "%s/A/x%cserial", home,
-	         cfg.layout == DS_LAYOUT_FLAT ? '.' : '/');
+	snprintf(path, sizeof(path), "%s/A/x%c%s", home,
+	         cfg.layout == DS_LAYOUT_FLAT ? '.' : '/', which);
 	FZ_CHECK(ds_file_read(path, 64, &x, &xlen, NULL) == DS_OK &&
 	         xlen == 8, "read %s", path);
 	v = ds_get_u64(x);
 	free(x);
 	return v;
+}
+
+static uint64_t
+archive_serial(const char *home)
+{
+	return archive_x(home, "serial");
 }
 
 static void
@@ -161,6 +177,8 @@ archive_apply_increment(const char *fixture, const char *tar,
 	FZ_CHECK(rc == DS_OK, "apply of an accepted increment: %s", err.msg);
 	FZ_CHECK(archive_serial(home) == sum->new_tid,
 	         "x.serial after apply is not the increment's tid");
+	FZ_CHECK(archive_x(home, "oid") == sum->new_oid,
+	         "x.oid after apply is not the increment's");
 	archive_check_storage(home);
 	fz_tree_digest(home, archive_skip_locks, d1);
 	rc = ds_archive_apply(home, tar, &err);
@@ -238,6 +256,7 @@ archive_apply_init_stream(const char *tar, const struct archive_summary *sum)
 }
 
 static uint64_t bases[4];
+static uint64_t base_oids[4];       /* the fixture replicas' x.oid */
 /* md5 of the recorded master responses for replicas 0 and 1 */
 static unsigned char recorded[2][16];
 
@@ -248,8 +267,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		bases[i] = archive_serial(fz_fixture(replicas[i]));
+		base_oids[i] = archive_x(fz_fixture(replicas[i]), "oid");
+	}
 	for (int i = 0; i < 2; i++) {
 		char gz[PATH_MAX], tar[PATH_MAX];
 		unsigned char *buf = NULL;
@@ -340,6 +361,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&exp, 0, sizeof(exp));
 	exp.init = init;
 	exp.base_tid = init ? 0 : bases[which];
+	exp.base_oid = init ? 0 : base_oids[which];
+	exp.md5_required = (data[0] >> 6) & 1;
 	memset(&sum, 0, sizeof(sum));
 	ds_error_clear(&err);
 	rc = archive_receive(archive_memrd, &r, fd, "fuzz-spool", &exp, &sum,
@@ -363,9 +386,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != DS_OK) {
 		fz_check_error(rc, &err, "archive_receive");
 		/* DS_EREFUSED: an x.serial older than the replica's, on
-		 * purpose (the master's answer says the replica is newer) */
+		 * purpose (the master's answer says the replica is newer),
+		 * or an x.oid lower than the replica's */
 		FZ_CHECK(rc == DS_EPROTO || rc == DS_ENOMEM ||
-		         (rc == DS_EREFUSED && strstr(err.msg, "newer") != NULL),
+		         (rc == DS_EREFUSED &&
+		          (strstr(err.msg, "newer") != NULL ||
+		           strstr(err.msg, "is lower than the replica's") !=
+		           NULL)),
 		         "status %d: %s", rc, err.msg);
 		if (getenv("DS_FUZZ_VERBOSE") != NULL)
 			fprintf(stderr, "archive: refused: %s\n", err.msg);
@@ -386,6 +413,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(init || sum.new_tid >= exp.base_tid, "new tid is older");
 	FZ_CHECK(init || sum.transactions > 0 || sum.new_tid == exp.base_tid,
 	         "no transactions but x.serial moved");
+	FZ_CHECK(init || !sum.have_oid || sum.new_oid >= exp.base_oid,
+	         "accepted x.oid %016llX below the replica's %016llX",
+	         (unsigned long long)sum.new_oid,
+	         (unsigned long long)exp.base_oid);
+	FZ_CHECK(init || sum.members == 0 || sum.have_oid,
+	         "accepted an increment without x.oid");
+	FZ_CHECK(init || !exp.md5_required ||
+	         (sum.revisions_no_md5 == 0 && sum.transactions_no_md5 == 0),
+	         "md5s promised, but %lu revisions and %lu transactions "
+	         "without md5 accepted", sum.revisions_no_md5,
+	         sum.transactions_no_md5);
 
 	archive_check_undo_from(r.p, r.len);
 

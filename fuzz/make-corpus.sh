@@ -308,6 +308,29 @@ for name, ctl, data in seeds:
     if ctl & 4 == 0 and len(data) < 400000:
         put("replica_pull", name, bytes([ctl]) + data)
 
+# archive only (bit 6: the replica promises md5s): the recorded increment
+# under that policy, and with an x.oid of zero / a revision without md5
+def tar_members(b):
+    off, out = 0, []
+    while off + 512 <= len(b) and b[off] != 0:
+        size = int(b[off + 124:off + 136].split(b"\0")[0].strip() or b"0", 8)
+        out.append((b[off:off + 100].split(b"\0")[0].decode(), off, size))
+        off += 512 + (size + 511) // 512 * 512
+    return out
+if basic_b:
+    ms = tar_members(basic_b)
+    xo = [m for m in ms if m[0] == "A/x/oid"][0][1] + 512
+    rev = [m for m in ms if m[0].startswith("A/o") and not m[0].endswith("/c")][0]
+    zero_oid = basic_b[:xo] + bytes(8) + basic_b[xo + 8:]
+    at = rev[1] + 512 + 40
+    no_md5 = bytearray(basic_b[:at] + bytes(16) + basic_b[at + 16:])
+    no_md5[rev[1] + 512 + rev[2] - 1] ^= 0x55
+    for name, ctl, data in [("bushy-basic-md5", 0x40 | (3 << 3), basic_b),
+                            ("bushy-xoid-zero", 0x40, zero_oid),
+                            ("bushy-no-md5", 0x40, bytes(no_md5)),
+                            ("bushy-no-md5-allowed", 0x00, bytes(no_md5))]:
+        put("archive", name, bytes([ctl]) + data)
+
 # ---- refscan: records whose references ZODB's referencesf recorded
 # (refscan.json): every protocol and persistent id form, refused ones ----
 with open(os.path.join(fixtures, "refscan.json")) as f:
@@ -315,6 +338,7 @@ with open(os.path.join(fixtures, "refscan.json")) as f:
 for c in rs["cases"]:
     if not c["name"].startswith("zodb-") or c["name"] < "zodb-0000000000000014":
         put("refscan", c["name"], bytes.fromhex(c["pickle"]))
+
 PY
 
 for d in "$out"/*; do

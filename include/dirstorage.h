@@ -328,6 +328,12 @@ enum ds_close_flags {
  * working_<TID>_done forward; delete every working_<TID>_temp), then leave
  * snapshot mode by moving B's files over A's. Recovery is complete when
  * open returns: journal/ is empty.
+ * With DS_OPEN_READONLY nothing is written: misc/lock is taken without
+ * writing the pid (created, empty, only if missing), misc/sublock is not
+ * taken, the journal is checked with recovery's rules (refusing what
+ * recovery would refuse) but not recovered, and committed transactions
+ * still in journal/ or B/ are read where they are; a pending
+ * journal/replica.tar is refused (DS_ESTATE). Closing writes nothing.
  * Errors: DS_ENOTFOUND / DS_ECONFIG (not a usable storage; class not
  * Full), DS_ELOCKED (misc/lock held: the holder's pid in the message),
  * DS_EBUSY (a snapshot user holds misc/sublock and DS_OPEN_SYNCHRONOUS
@@ -389,7 +395,10 @@ int ds_storage_read_name(ds_storage *s, const char *name, unsigned char **buf,
 
 /* Allocate the next oid (x.oid + 1), in memory as ZODB does: it becomes
  * durable with the next committed transaction, or ds_storage_save_oid.
- * Errors: DS_ESTATE (read-only). */
+ * Never an id at or below one in use: x.oid counts oids stored above it
+ * (ds_txn_store raises it at once), and ids do not wrap.
+ * Errors: DS_ESTATE (read-only; ids exhausted: x.oid is
+ * FFFFFFFFFFFFFFFF). */
 int ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err);
 /* Make the oids allocated so far durable without a transaction: writes
  * x.oid alone through the journal (same commit protocol, no t file, x.serial
@@ -409,18 +418,44 @@ int ds_storage_save_oid(ds_storage *s, ds_error *err);
 int ds_txn_begin(ds_storage *s, const char *user, const char *description,
                  const unsigned char *extension, size_t extension_len,
                  ds_txn **out, ds_error *err);
+/* Begin a transaction that commits as `tid` instead of the engine's next
+ * tid: restoring history copied from another storage (ZODB's restore and
+ * copyTransactionsFrom), where every transaction keeps its tid. tid must
+ * be later than the last committed transaction; tids the engine hands out
+ * afterwards are later than it. Otherwise as ds_txn_begin.
+ * Errors: DS_EINVAL (tid zero, or not later than the last committed
+ * transaction: both named), and those of ds_txn_begin. */
+int ds_txn_begin_at(ds_storage *s, ds_tid tid, const char *user,
+                    const char *description, const unsigned char *extension,
+                    size_t extension_len, ds_txn **out, ds_error *err);
 /* The tid this transaction will commit as. */
 ds_tid ds_txn_tid(const ds_txn *t);
 /* Store a new revision of oid. expected_serial is the serial the caller's
  * data was based on (0 for a new object); when the object exists and its
  * current serial differs, the store fails with DS_ECONFLICT naming the oid
  * and both serials. Storing an oid twice in one transaction keeps the
- * last pickle. An oid above x.oid raises x.oid.
+ * last pickle. An oid above x.oid raises x.oid at once (in memory, durable
+ * with the transaction), so ds_storage_new_oid never hands it out.
  * Errors: DS_ECONFLICT, DS_EINVAL (empty pickle), DS_ECORRUPT (current
  * pointer unreadable), DS_ESTATE (transaction failed / voted), DS_EIO.
  * Any error but DS_EINVAL leaves the transaction failed: abort it. */
 int ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
                  const void *pickle, size_t len, ds_error *err);
+/* Write a revision of oid exactly as given, without the conflict check
+ * (ZODB's restore: the data is known good, copied from another storage).
+ * serial is the revision's serial and must be t's tid (a revision file
+ * is named by its transaction). pickle/len: the data; len 0 writes a
+ * "creation undone" revision (72 bytes). data_serial: the serial of an
+ * earlier revision this data is a copy of (ZODB's data_txn / prev_txn:
+ * an undo's backpointer), kept in bytes 16-23 as an undo writes it, or
+ * 0. The previous-serial field is the object's current serial. An oid
+ * above x.oid raises x.oid.
+ * Errors: DS_EINVAL (serial is not t's tid; data_serial not earlier than
+ * t: t stays usable), DS_ECORRUPT (current pointer unreadable, or later
+ * than t), DS_ESTATE (transaction failed / voted), DS_EIO. Any error but
+ * DS_EINVAL and DS_ESTATE leaves the transaction failed: abort it. */
+int ds_txn_restore(ds_txn *t, ds_oid oid, ds_tid serial, const void *pickle,
+                   size_t len, ds_tid data_serial, ds_error *err);
 /* Undo transaction `tid` inside t, as the original's transactionalUndo:
  * every object it wrote gets a new revision that copies the revision
  * before it (bytes 16-23 = the serial copied; an object the undone
@@ -601,6 +636,10 @@ struct ds_snapshot_opts {
 	unsigned sleep;         /* seconds between retries; 0 means 10 */
 	ds_log_fn log;          /* may be NULL */
 	void *log_ctx;
+	int quiet;              /* the caller only reads: take the locks
+	                         * without writing the pid into them, so
+	                         * that a storage already in snapshot mode is
+	                         * left byte for byte as it was */
 };
 
 /* Force HOME into snapshot mode and lock it there, as the original
@@ -614,7 +653,10 @@ struct ds_snapshot_opts {
  * given or a direct was tried. Unusable lines are warned about through
  * the log, never fatal. Direct access takes misc/lock and misc/sublock
  * and checks misc/snapshot; a storage that was not closed into snapshot
- * mode is opened and closed through the engine first. After http, only
+ * mode (or, unless opts->quiet, whose journal holds work a crashed
+ * process left, or whose misc/snapshot is empty) is opened and closed
+ * through the engine first; what recovery would refuse in journal/ is
+ * refused before (DS_ECORRUPT). After http, only
  * misc/sublock is taken (the server holds misc/lock).
  * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
  * retrying opts->timeout seconds; or "directory is not a snapshot"),
@@ -778,6 +820,14 @@ struct ds_replica_opts {
 	                              * side sends nothing, neither output
 	                              * nor messages, for this long (s);
 	                              * 0 means 600 */
+	unsigned deadline;           /* give up (DS_EBUSY) when the master
+	                              * side's answer has not all arrived
+	                              * this many seconds after the fetch
+	                              * began, retries included (a master
+	                              * that dribbles is never silent); its
+	                              * whole process group is stopped;
+	                              * 0: none (ds replica's default is
+	                              * 4 hours) */
 	uint64_t max_size;           /* refuse an increment (or an init
 	                              * stream) longer than this many bytes
 	                              * as it arrives (DS_EPROTO); 0: as
@@ -820,10 +870,12 @@ struct ds_replica_stats {
  * Errors: DS_ENOTFOUND / DS_ECONFIG (replica is not a storage, or not
  * Full), DS_ELOCKED (replica in use by a storage process or another
  * replication), DS_EBUSY (try again later: master busy or held in
- * snapshot mode, ssh or the connection failed, master side killed),
- * DS_EREFUSED (the master refused: identity, divergence, reference
- * transaction missing, packed since, replica newer -- the master's reason
- * in the message), DS_EPROTO (the increment was refused: what and which
+ * snapshot mode, ssh or the connection failed, master side killed,
+ * silent for read_timeout or past the deadline), DS_EREFUSED (the master
+ * refused: identity, divergence, reference transaction missing, packed
+ * since, replica newer -- the master's reason in the message; or the
+ * master's x.oid is lower than the replica's; or the master side stopped
+ * to prompt on the terminal), DS_EPROTO (the increment was refused: what and which
  * member in the message), DS_EINVAL (bad options), DS_EIO, DS_ENOMEM. */
 int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);

@@ -5,7 +5,8 @@
 #   3. start an OpenSSH server on 127.0.0.1 with its own keys
 #      (scripts/loopback-sshd.sh; the system's sshd and ~/.ssh untouched);
 #   4. make a replica over ssh with `ds replica --init`;
-#   5. commit more on the master (`ds gen` again, and one `ds commit`);
+#   5. commit more on the master (`ds gen` again, one `ds commit`, and
+#      ZODB itself through the dirstorage Python package: demo-zodb.py);
 #   6. replicate the increment over ssh with `ds replica -v`;
 #   7. check both storages (`ds check`) and prove the replica holds the
 #      master's history (`ds check --compare`);
@@ -41,7 +42,7 @@ run() {
 }
 
 setup_deps() {
-	step "Dependencies (Debian packages)"
+	step "Dependencies (Debian packages, the Python virtualenv .venv/)"
 	bash "$ROOT/scripts/setup-deps.sh"
 }
 
@@ -93,6 +94,8 @@ commit_more() {
 	printf 'a pickle written by the demo\n' >"$DEMO/pickle"
 	run "$DS" commit -u demo -m "committed by scripts/demo.sh" \
 		"$DEMO/master" new="$DEMO/pickle"
+	step "ZODB commits to the master through the dirstorage package"
+	run "$ROOT/.venv/bin/python" "$ROOT/scripts/demo-zodb.py" "$DEMO/master"
 }
 
 replicate() {

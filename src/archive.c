@@ -361,6 +361,8 @@ struct recv {
 	struct pairset revs;     /* revisions the .c pointers name */
 	int have_serial, have_oid, have_packed;
 	ds_tid init_serial;
+	ds_oid max_oid;          /* init: highest oid with a .c pointer */
+	int md5_required;        /* refuse files without an md5 */
 	char what[160];
 };
 
@@ -538,6 +540,14 @@ recv_txn(struct recv *r, int64_t size, ds_tid tid, ds_error *err)
 		                    "%016llX", r->what,
 		                    (unsigned long long)r->rec.tid,
 		                    (unsigned long long)tid);
+	if (!r->rec.md5_present) {
+		if (r->md5_required)
+			return ds_error_set(err, DS_EPROTO,
+			                    "%s: no md5, but the storage's "
+			                    "[md5policy] write says every file "
+			                    "has one", r->what);
+		r->sum->transactions_no_md5++;
+	}
 	r->sum->transactions++;
 	return DS_OK;
 }
@@ -606,7 +616,17 @@ recv_revision(struct recv *r, int64_t size, ds_oid oid, ds_tid serial,
 		left -= (int64_t)n;
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	if (memcmp(hdr + 40, zero, 16) != 0 && memcmp(hdr + 40, md, 16) != 0) {
+	if (memcmp(hdr + 40, zero, 16) == 0) {
+		/* a zeroed md5 field hides any change to the pickle: only
+		 * a storage that does not promise md5s may send one */
+		if (r->md5_required) {
+			rc = ds_error_set(err, DS_EPROTO, "%s: no md5, but the "
+			                  "storage's [md5policy] write says every "
+			                  "file has one", r->what);
+			goto out;
+		}
+		r->sum->revisions_no_md5++;
+	} else if (memcmp(hdr + 40, md, 16) != 0) {
 		rc = ds_error_set(err, DS_EPROTO, "%s: md5 mismatch", r->what);
 		goto out;
 	}
@@ -713,7 +733,20 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 		rc = recv_xfile(r, size, &v, err);
 		if (rc != DS_OK)
 			return rc;
+		/* oids only grow: a lower x.oid is not the storage this
+		 * replica was copied from, or one that lost oids; the
+		 * replica would hand out oids already in use */
+		if (v < r->exp->base_oid)
+			return ds_error_set(err, DS_EREFUSED,
+			                    "increment refused: the master's "
+			                    "x.oid %016llX is lower than the "
+			                    "replica's %016llX (oids already "
+			                    "allocated on the replica, or a master "
+			                    "that lost oids)",
+			                    (unsigned long long)v,
+			                    (unsigned long long)r->exp->base_oid);
 		r->sum->new_oid = v;
+		r->sum->have_oid = 1;
 		r->state = r->next == r->exp->base_tid ? ST_END : ST_TXN;
 		return DS_OK;
 	case ST_TXN:
@@ -735,6 +768,19 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 			                    (unsigned long long)r->rec.prev_tid);
 		r->next = r->rec.prev_tid;
 		r->oid_i = 0;
+		/* as ds check: new oids come from x.oid, none is above it */
+		for (size_t i = 0; i < r->rec.noids; i++) {
+			ds_oid o = ds_get_u64(r->rec.oids + 8 * i);
+
+			if (o > r->sum->new_oid)
+				return ds_error_set(err, DS_EPROTO,
+				                    "%s: object id %016llX is "
+				                    "higher than the x.oid sent "
+				                    "%016llX", r->what,
+				                    (unsigned long long)o,
+				                    (unsigned long long)
+				                    r->sum->new_oid);
+		}
 		return recv_advance(r, err);
 	case ST_POINTER:
 		rc = recv_pointer(r, size, &serial, err);
@@ -778,6 +824,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		const char *want = r->state == ST_INIT_SETTINGS ?
 		                   "config/settings" : "config/identity";
 		const char *fmt, *ver, *cls;
+		long md5w = 1;
 
 		if (strcmp(path, want) != 0)
 			return ds_error_set(err, DS_EPROTO, "%s: expected %s",
@@ -810,7 +857,14 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		fmt = ds_settings_get(st, "structure", "format");
 		ver = ds_settings_get(st, "structure", "version");
 		cls = ds_settings_get(st, "storage", "classname");
-		if (ver == NULL || strcmp(ver, "0.11") != 0)
+		/* the new replica's own policy (absent means 1, as the
+		 * engine reads it): what it promises, the files it
+		 * receives must keep */
+		if (ds_settings_get_int(st, "md5policy", "write", 1, &md5w,
+		                        &e) != DS_OK)
+			rc = ds_error_set(err, DS_EPROTO, "%s: %s", r->what,
+			                  e.msg);
+		else if (ver == NULL || strcmp(ver, "0.11") != 0)
 			rc = ds_error_set(err, DS_EPROTO, "%s: [structure] "
 			                  "version is not 0.11", r->what);
 		else if (cls == NULL || strcmp(cls, "Full") != 0)
@@ -823,6 +877,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		ds_settings_free(st);
 		if (rc != DS_OK)
 			return rc;
+		r->md5_required = md5w != 0;
 		r->sum->layout_known = 1;
 		r->cand = 1u << r->sum->layout;
 		r->state = ST_INIT_IDENTITY;
@@ -855,6 +910,8 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		snprintf(hex, sizeof(hex), "%.16s", name + 1);
 		ds_id_parse(hex, &oid);
 		if (strcmp(name + 17, ".c") == 0) {
+			if (oid > r->max_oid)
+				r->max_oid = oid;
 			rc = idset_add(&r->ptrs, oid, &added, err);
 		} else {
 			ds_id_parse(name + 18, &serial);
@@ -875,6 +932,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		} else if (strcmp(name, "x.oid") == 0) {
 			r->have_oid = 1;
 			r->sum->new_oid = v;
+			r->sum->have_oid = 1;
 		} else {
 			r->have_packed = 1;
 		}
@@ -906,6 +964,13 @@ recv_init_complete(struct recv *r, ds_error *err)
 		return ds_error_set(err, DS_EPROTO,
 		                    "init: incomplete: x.serial, x.oid and "
 		                    "x.packed must all be sent");
+	/* as ds check: new oids come from x.oid, none is above it */
+	if (r->max_oid > r->sum->new_oid)
+		return ds_error_set(err, DS_EPROTO,
+		                    "init: object id %016llX is higher than the "
+		                    "x.oid sent %016llX",
+		                    (unsigned long long)r->max_oid,
+		                    (unsigned long long)r->sum->new_oid);
 	if (r->init_serial != 0) {
 		ds_name_transaction(r->init_serial, t);
 		if (!idset_has(&r->seen, r->init_serial))
@@ -1003,6 +1068,7 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 	r.cand = ARCHIVE_ALL_LAYOUTS;
 	r.state = exp->init ? ST_INIT_SETTINGS : ST_XSERIAL;
 	r.next = exp->base_tid;
+	r.md5_required = exp->md5_required && !exp->init;
 	sum->new_tid = exp->base_tid;
 	r.buf = malloc(ARCHIVE_BUF);
 	r.data = malloc(ARCHIVE_BUF);
@@ -1129,19 +1195,28 @@ struct deferred {
 	int used;
 };
 
-/* Write one member to path with exactly the mode sent. do_sync: fsync it
- * (only the x.* files, written last; the bulk is made durable by one
- * syncfs, see archive_extract). */
+/* Write one member to path with exactly the mode sent, never into an
+ * existing file: one that exists (a .c pointer, x.serial, x.oid, or a
+ * file a killed apply left) is written under a temporary name and renamed
+ * over it (ds_io_replace_open), so that a hard-linked copy of the replica
+ * (cp -al, rsnapshot, rsync --link-dest) keeps its content; a new one
+ * (revisions, transactions: most of an increment) is created under its
+ * name (DS_IO_REPLACE_DIRECT, no rename: nothing reads it before x.serial
+ * names its transaction, and a crash re-applies it whole). do_sync: fsync
+ * it, always through a temporary name (only the x.* files, written last;
+ * the bulk, renames included, is made durable by one syncfs, see
+ * archive_extract). */
 static int
 apply_write(const char *path, const unsigned char *buf, size_t len,
             struct archive *a, int64_t size, mode_t mode, int do_sync,
             ds_error *err)
 {
 	unsigned char data[ARCHIVE_BUF];
+	ds_io_replace r;
 	int fd, rc;
 
-	rc = ds_io_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
-	                mode, &fd, err);
+	rc = ds_io_replace_open(path, mode, do_sync ? 0 : DS_IO_REPLACE_DIRECT,
+	                        &r, &fd, err);
 	if (rc != DS_OK)
 		return rc;
 	if (buf != NULL) {
@@ -1162,17 +1237,14 @@ apply_write(const char *path, const unsigned char *buf, size_t len,
 			left -= n;
 		}
 	}
-	/* the mode sent, exactly (O_CREAT's is cut by the umask and an
-	 * existing file keeps its old one) */
+	/* the mode sent, exactly (O_CREAT's is cut by the umask) */
 	if (rc == DS_OK && fchmod(fd, mode) != 0)
 		rc = ds_error_sys(err, errno, "chmod", path);
-	if (rc == DS_OK && do_sync)
-		rc = ds_io_fsync(fd, path, err);
 	if (rc != DS_OK) {
-		close(fd);
+		ds_io_replace_abort(&r, fd);
 		return rc;
 	}
-	return ds_io_close(fd, path, err);
+	return ds_io_replace_commit(&r, fd, do_sync, err);
 }
 
 /* syncfs HOME's filesystem, and A/'s when A/ is on another one. */
@@ -1213,7 +1285,8 @@ archive_syncfs(const char *home, ds_error *err)
  * path twice, and the files are made durable by ONE syncfs at the end,
  * with x.serial and x.oid written and fsynced only after it. So the order
  * in which the bulk is written does not matter, and it can be spread over
- * threads: creating a file (open O_CREAT, write, fchmod, close) is
+ * threads: creating a file (open O_CREAT, write, fchmod, close, rename
+ * over the old one) is
  * kernel CPU work on ext4's metadata (directory entry
  * search, inode allocation) plus synchronous reads of the metadata blocks
  * it needs; with two writers one's CPU work overlaps the other's waits,
@@ -1402,6 +1475,43 @@ apply_pool_finish(struct apply_pool *p, ds_error *err)
 	return p->rc;
 }
 
+/* The directories the reader made or checked last (a ring; lookups are
+ * linear, it is small). */
+#define APPLY_DIRS 16
+struct apply_dirs {
+	char *d[APPLY_DIRS];
+	unsigned next;
+};
+
+static int
+apply_dirs_seen(const struct apply_dirs *s, const char *d)
+{
+	for (unsigned i = 0; i < APPLY_DIRS; i++)
+		if (s->d[i] != NULL && strcmp(s->d[i], d) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remember d (when out of memory, it is simply checked again). */
+static void
+apply_dirs_add(struct apply_dirs *s, const char *d)
+{
+	char *c = strdup(d);
+
+	if (c == NULL)
+		return;
+	free(s->d[s->next]);
+	s->d[s->next] = c;
+	s->next = (s->next + 1) % APPLY_DIRS;
+}
+
+static void
+apply_dirs_free(struct apply_dirs *s)
+{
+	for (unsigned i = 0; i < APPLY_DIRS; i++)
+		free(s->d[i]);
+}
+
 static int
 archive_extract(const char *home, const char *tar_path, int init,
                 ds_layout init_layout, ds_error *errp)
@@ -1419,11 +1529,20 @@ archive_extract(const char *home, const char *tar_path, int init,
 	unsigned cand = init ? 1u << init_layout : ARCHIVE_ALL_LAYOUTS;
 	char what[ARCHIVE_PATH_MAX + 64], target[ARCHIVE_PATH_MAX];
 	char name[DS_NAME_MAX], rel[DS_RELPATH_MAX];
+	struct apply_dirs dirs = {{NULL}, 0};
 	unsigned long n = 0;
 	int rc, ar;
 
 	memset(def, 0, sizeof(def));
 	ds_error_clear(err);
+	/* no write beneath home follows a symlink (io.c): a directory of A/
+	 * that is a symlink is refused, never written through */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK) {
+		if (errp != NULL)
+			*errp = *err;
+		return rc;
+	}
 	if (init) {
 		mine = init_layout;
 	} else {
@@ -1493,9 +1612,17 @@ archive_extract(const char *home, const char *tar_path, int init,
 			char d[ARCHIVE_PATH_MAX];
 			snprintf(d, sizeof(d), "%s", target);
 			*strrchr(d, '/') = '\0';
-			rc = ds_io_mkdirs(d, 0755, err);
-			if (rc != DS_OK)
-				goto out;
+			/* the increment's members come per transaction, its
+			 * objects' files in the objects' few directories:
+			 * the directories made or checked last are not
+			 * checked again (nothing removes one during an
+			 * apply) */
+			if (!apply_dirs_seen(&dirs, d)) {
+				rc = ds_io_mkdirs(d, 0755, err);
+				if (rc != DS_OK)
+					goto out;
+				apply_dirs_add(&dirs, d);
+			}
 		}
 		if (size >= 0 && size <= (int64_t)APPLY_MEMBER_MAX &&
 		    (strncmp(path, "A/", 2) != 0 ||
@@ -1589,6 +1716,7 @@ archive_extract(const char *home, const char *tar_path, int init,
 	rc = DS_OK;
 out:
 	free(job);
+	apply_dirs_free(&dirs);
 	if (pooled) {
 		/* the reader's own error, unless a worker's came first */
 		if (rc != DS_OK)
@@ -1597,6 +1725,7 @@ out:
 	}
 	if (a)
 		archive_read_free(a);
+	ds_io_unguard(home);
 	if (rc != DS_OK && errp != NULL)
 		*errp = *err;
 	return rc;

@@ -93,7 +93,7 @@ changes_log(const struct ds_changes_opts *opts, int level, const char *fmt,
 	if (opts == NULL || opts->log == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	opts->log(level, msg, opts->log_ctx);
 }

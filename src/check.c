@@ -71,7 +71,7 @@ check_log(const struct ds_check_opts *opts, int level, const char *fmt, ...)
 	if (opts == NULL || opts->log == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	opts->log(level, msg, opts->log_ctx);
 }
@@ -91,6 +91,68 @@ check_problem(struct check_ctx *c, const char *kind, const char *rel,
 		check_log(c->opts, DS_LOG_WARN, "%s: A/%s (%s)", kind, rel, detail);
 	else
 		check_log(c->opts, DS_LOG_WARN, "%s: A/%s", kind, rel);
+}
+
+/* A problem with a path relative to the home (not under A/). */
+static void
+check_problem_home(struct check_ctx *c, const char *kind, const char *rel,
+                   const char *detail)
+{
+	c->st->problems++;
+	if (detail != NULL && detail[0] != '\0')
+		check_log(c->opts, DS_LOG_WARN, "%s: %s (%s)", kind, rel, detail);
+	else
+		check_log(c->opts, DS_LOG_WARN, "%s: %s", kind, rel);
+}
+
+/* journal/ and misc/: what the engine would refuse. The journal is judged
+ * by journal_scan, the very rules recovery applies at open, so that what
+ * check passes every writing open accepts. A pending journal/replica.tar
+ * is reported too: A does not hold that increment yet (the next writing
+ * open applies it, or refuses it if it is malformed), so what was checked
+ * is not the storage's whole history. In misc/, the lock files, the
+ * snapshot marker and the last increment must be regular files, or the
+ * engine cannot open, lock or rename them. */
+static void
+check_journal_misc(struct check_ctx *c, const char *home)
+{
+	static const char *const misc[] = {"misc/lock", "misc/sublock",
+	                                   "misc/snapshot",
+	                                   "misc/replica.previous"};
+	struct journal_scan js;
+	char path[PATH_MAX], why[DS_ERROR_MSG_MAX];
+	struct stat sb;
+	ds_error e;
+
+	ds_error_clear(&e);
+	if (journal_scan(home, &js, &e) != DS_OK)
+		check_problem_home(c, "journal refused by the engine (every "
+		                   "writing or reading open fails)", "journal",
+		                   e.msg);
+	else if (js.replica_tar)
+		check_problem_home(c, "replication increment committed but not "
+		                   "applied", "journal/replica.tar",
+		                   "A does not hold it yet; the next ds replica "
+		                   "or writing open applies it, or refuses it if "
+		                   "it is malformed");
+	for (size_t i = 0; i < sizeof(misc) / sizeof(misc[0]); i++) {
+		ds_error_clear(&e);
+		if (ds_path_join(path, sizeof(path), home, misc[i], &e) != DS_OK) {
+			check_problem_home(c, "unusable file", misc[i], e.msg);
+			continue;
+		}
+		if (lstat(path, &sb) != 0) {
+			if (errno != ENOENT) {
+				snprintf(why, sizeof(why), "%s", strerror(errno));
+				check_problem_home(c, "unusable file", misc[i], why);
+			}
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			check_problem_home(c, "unusable file", misc[i],
+			                   S_ISLNK(sb.st_mode) ? "is a symlink" :
+			                   "not a regular file");
+	}
 }
 
 /* ---- listing A/ ---- */
@@ -620,6 +682,8 @@ check_run(const char *home, const struct ds_check_opts *opts,
 		                  "%s not implemented", home, t.cfg.classname);
 		goto out;
 	}
+	check_log(opts, DS_LOG_VERBOSE, "checking journal/ and misc/...");
+	check_journal_misc(&c, home);
 	check_log(opts, DS_LOG_VERBOSE, "checking root files...");
 	ds_error_clear(&de);
 	if (check_xvalue(&t, "x.oid", &oidv, &de) != DS_OK)
@@ -693,8 +757,13 @@ check_run(const char *home, const struct ds_check_opts *opts,
 		}
 		default:
 			check_problem(&c, "unexpected file", f->rel,
-			              S_ISREG(f->mode) ? "not a database file" :
-			              "not a regular file");
+			              !S_ISREG(f->mode) ? "not a regular file" :
+			              ds_io_is_temp(f->rel) ?
+			              "the temporary file of a replacement that "
+			              "was interrupted: the file it was to "
+			              "replace is intact; safe to delete when no "
+			              "ds process runs" :
+			              "not a database file");
 			break;
 		}
 	}
@@ -744,6 +813,7 @@ struct compare_ctx {
 	struct ds_compare_stats *st;
 	struct check_tree *m, *r;
 	ds_tid rtid, mpacked;
+	char missing[DS_RELPATH_MAX];  /* compare_asof's absent file */
 };
 
 static void
@@ -753,13 +823,25 @@ compare_diff(struct compare_ctx *c, const char *what, const char *rel)
 	check_log(c->opts, DS_LOG_WARN, "%s: A/%s", what, rel);
 }
 
+/* A difference found to be the master's fault: its file is named with
+ * the master's home, so that nobody repairs the replica for it. */
+static void
+compare_diff_master(struct compare_ctx *c, const char *what, const char *rel)
+{
+	c->st->differences++;
+	check_log(c->opts, DS_LOG_WARN, "%s: %s/A/%s (on the master)", what,
+	          c->m->home, rel);
+}
+
 /* What the master's pointer for oid said at the replica's tid: follow the
  * master's revision chain back from its current serial while later than
  * the replica's tid. *asof = 0: the object did not exist then. Returns 0
  * with *asof set, 1 when the master's pack removed the revisions needed
- * to know, -1 when the master's files are broken. */
+ * to know, -1 when the master's files are broken (*broken: the master's
+ * revision file, relative to A/, that is missing or not valid). */
 static int
-compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof)
+compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof,
+             const char **broken)
 {
 	ds_tid s = current;
 	char name[DS_NAME_MAX];
@@ -778,6 +860,18 @@ compare_asof(struct compare_ctx *c, ds_oid oid, ds_tid current, ds_tid *asof)
 		    ds_objrec_decode(buf, len, f->rel, &rec, NULL) != DS_OK ||
 		    rec.prev_serial >= s) {
 			free(buf);
+			if (f != NULL) {
+				*broken = f->rel;
+			} else {
+				/* the name's own path: the file is absent */
+				if (ds_layout_name_to_path(c->m->cfg.layout, name,
+				                           c->missing,
+				                           sizeof(c->missing),
+				                           NULL) != DS_OK)
+					snprintf(c->missing, sizeof(c->missing),
+					         "%s", name);
+				*broken = c->missing;
+			}
 			return -1;
 		}
 		s = rec.prev_serial;
@@ -803,7 +897,7 @@ compare_pointer_value(struct check_tree *t, const struct check_file *f,
 }
 
 /* Same bytes? 1 equal, 2 equal but for bytes 24..31 (when relink_ok),
- * 0 different, -1 unreadable. */
+ * 0 different, -1 the master's file unreadable, -2 the replica's. */
 static int
 compare_bytes(struct compare_ctx *c, const struct check_file *mf,
               const struct check_file *rf, int relink_ok)
@@ -812,9 +906,12 @@ compare_bytes(struct compare_ctx *c, const struct check_file *mf,
 	size_t alen, blen;
 	int res = -1;
 
-	if (check_read(c->m, mf, &a, &alen, NULL) != DS_OK ||
-	    check_read(c->r, rf, &b, &blen, NULL) != DS_OK)
+	if (check_read(c->m, mf, &a, &alen, NULL) != DS_OK)
 		goto out;
+	if (check_read(c->r, rf, &b, &blen, NULL) != DS_OK) {
+		res = -2;
+		goto out;
+	}
 	c->st->files_compared++;
 	if (alen == blen && memcmp(a, b, alen) == 0) {
 		res = 1;
@@ -831,6 +928,28 @@ out:
 	free(a);
 	free(b);
 	return res;
+}
+
+/* 1 when f decodes as what its name says (header, md5 when present). */
+static int
+compare_valid(struct check_tree *t, const struct check_file *f)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	ds_objrec orec;
+	ds_txnrec trec;
+	int ok = 0;
+
+	if (check_read(t, f, &buf, &len, NULL) != DS_OK)
+		return 0;
+	if (f->kind == CK_TXN)
+		ok = ds_txnrec_decode(buf, len, f->rel, &trec, NULL) == DS_OK &&
+		     trec.tid == f->a;
+	else if (f->kind == CK_REV)
+		ok = ds_objrec_decode(buf, len, f->rel, &orec, NULL) == DS_OK &&
+		     orec.oid == f->a && orec.serial == f->b;
+	free(buf);
+	return ok;
 }
 
 static void
@@ -867,9 +986,17 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 				check_log(c->opts, DS_LOG_VERBOSE, "previous pointer "
 				          "rewritten by the master's pack: A/%s",
 				          rf->rel);
-			} else if (res <= 0) {
-				compare_diff(c, res < 0 ? "unreadable" :
-				             "different content", rf->rel);
+			} else if (res == -1) {
+				compare_diff_master(c, "unreadable", mf->rel);
+			} else if (res == -2) {
+				compare_diff(c, "unreadable", rf->rel);
+			} else if (res == 0 && !compare_valid(c->m, mf) &&
+			           compare_valid(c->r, rf)) {
+				compare_diff_master(c, "different content, the "
+				                    "master's file is not valid",
+				                    mf->rel);
+			} else if (res == 0) {
+				compare_diff(c, "different content", rf->rel);
 			}
 		} else if (mf) {
 			if (when <= c->rtid)
@@ -883,11 +1010,11 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 		return;
 	case CK_PTR: {
 		ds_tid mcur = 0, rcur = 0, asof = 0;
+		const char *broken = NULL;
 		int res;
 
 		if (mf && compare_pointer_value(c->m, mf, &mcur) != DS_OK) {
-			compare_diff(c, "unreadable .c pointer on the master",
-			             mf->rel);
+			compare_diff_master(c, "unreadable .c pointer", mf->rel);
 			return;
 		}
 		if (rf && compare_pointer_value(c->r, rf, &rcur) != DS_OK) {
@@ -901,17 +1028,25 @@ compare_one(struct compare_ctx *c, struct check_file *mf,
 					c->st->mode_differences++;
 				return;
 			}
-			res = compare_asof(c, any->a, mcur, &asof);
+			res = compare_asof(c, any->a, mcur, &asof, &broken);
 			if (res == 1)
 				c->st->pack_removed++;
-			else if (res != 0 || asof != rcur)
+			else if (res < 0)
+				compare_diff_master(c, "revision chain broken "
+				                    "(missing or not a valid "
+				                    "revision)", broken);
+			else if (asof != rcur)
 				compare_diff(c, ".c pointer differs from the master's "
 				             "at the replica's transaction", rf->rel);
 		} else if (mf) {
-			res = compare_asof(c, any->a, mcur, &asof);
+			res = compare_asof(c, any->a, mcur, &asof, &broken);
 			if (res == 1)
 				c->st->pack_removed++;
-			else if (res != 0 || asof != 0)
+			else if (res < 0)
+				compare_diff_master(c, "revision chain broken "
+				                    "(missing or not a valid "
+				                    "revision)", broken);
+			else if (asof != 0)
 				compare_diff(c, "missing on the replica", mf->rel);
 		} else {
 			if (rcur < c->mpacked)

@@ -60,6 +60,56 @@ int ds_io_chmod(const char *path, mode_t mode, ds_error *err);
  * fsync when do_sync; mode as given (umask applies). */
 int ds_io_write_file(const char *path, const void *buf, size_t len,
                      mode_t mode, int excl, int do_sync, ds_error *err);
+/* Writes beneath a storage's home never follow a symlink (io.c): while
+ * home is registered (ds_io_guard; counted, ds_io_unguard as many times),
+ * every call above that creates, opens for writing, renames or removes a
+ * path beneath it resolves the path's directories from home without
+ * following any symlink (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or
+ * a walk with O_NOFOLLOW) and does not follow the last component either;
+ * a symlink fails with DS_ECORRUPT, "<path> is a symlink". The home itself
+ * may be a symlink. ds_io_guard's errors: DS_EIO (home cannot be
+ * opened), DS_ENOMEM. */
+int ds_io_guard(const char *home, ds_error *err);
+void ds_io_unguard(const char *home);
+/* For tests: 0 makes the layer walk component by component as on a
+ * kernel without openat2, 1 uses openat2 again where it exists. */
+void ds_io_use_openat2(int use);
+
+/* Replacing a file: never written in place (a hard link to the old file
+ * keeps its content). ds_io_replace_open creates the temporary file
+ * <dir>/DS_IO_TEMP_PREFIX<name> (removing one a killed run left) with
+ * mode (umask applies), for writing; ds_io_replace_commit fsyncs it when
+ * do_sync, closes it and renames it over path (the directory's fsync is
+ * the caller's: it decides when the new entry must be durable);
+ * ds_io_replace_abort (fd may be -1) closes and removes it. commit aborts
+ * by itself when it fails. Two writers replacing different files never
+ * share a temporary name. Errors as the calls above, and DS_EINVAL for a
+ * name too long for the prefix. */
+#define DS_IO_TEMP_PREFIX ".ds-new."
+/* flags: DS_IO_REPLACE_DIRECT: when path does not exist yet, create it
+ * under its own name (O_EXCL: a new inode, nobody's hard link) and skip
+ * the rename; for files that nothing reads before a later commit point
+ * makes them reachable (a replica apply's members, re-applied whole after
+ * a crash). An abort then leaves the partial file. */
+#define DS_IO_REPLACE_DIRECT 1u
+typedef struct ds_io_replace {
+	const char *path;
+	int dfd, owned, live, direct;
+	const char *name, *tmp_name;    /* for the *at() calls */
+	char tmp_path[4096];
+} ds_io_replace;
+int ds_io_replace_open(const char *path, mode_t mode, unsigned flags,
+                       ds_io_replace *r, int *fd, ds_error *err);
+int ds_io_replace_commit(ds_io_replace *r, int fd, int do_sync,
+                         ds_error *err);
+void ds_io_replace_abort(ds_io_replace *r, int fd);
+/* open, write buf, commit */
+int ds_io_replace_file(const char *path, const void *buf, size_t len,
+                       mode_t mode, int do_sync, ds_error *err);
+/* Is the last component of name a temporary name of ds_io_replace_open
+ * (a leftover of an interrupted write when no writer runs)? */
+int ds_io_is_temp(const char *name);
+
 /* Number of hooked calls made so far (for tests and fault enumeration). */
 unsigned long ds_io_calls(void);
 
@@ -68,6 +118,36 @@ double ds_now(void);
 /* Join a and b with '/' into out; DS_EINVAL when it does not fit. */
 int ds_path_join(char *out, size_t outsz, const char *a, const char *b,
                  ds_error *err);
+
+/* As ds_lock_acquire, but the holder's pid is not written into the file:
+ * for processes that only read, so that they change nothing in misc/
+ * (the file is still created, empty, when it does not exist yet). Same
+ * errors. */
+int ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err);
+
+/* vsnprintf for messages: when the text does not fit outsz, the middle
+ * of its longest words (paths) is replaced by "..." instead of cutting
+ * the end, so that the reason is never lost (error.c). */
+void ds_msg_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
+void ds_msg_format(char *out, size_t outsz, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
+/* ---- the journal's recovery rules (journal.c), shared with check.c ---- */
+struct journal_scan {
+	int replica_tar;     /* journal/replica.tar: an increment committed
+	                      * but not applied yet */
+	size_t ndone;        /* working_<TID>_done: committed, not flushed */
+	size_t ntemp;        /* working_<TID>_temp: never committed */
+};
+/* Look at home's journal/ (and B/ when replica.tar is pending) with the
+ * rules recovery at open applies, changing nothing: *out says what a
+ * writing open would do; the error is what it would refuse, with the same
+ * message. Errors: DS_ECORRUPT (an entry that is not a _done or _temp
+ * transaction directory, a file in a _done directory that is not a
+ * database name, journal/replica.tar that is not a regular file or not
+ * alone, or with files in B), DS_EIO, DS_ENOMEM, DS_EINVAL (path too
+ * long). */
+int journal_scan(const char *home, struct journal_scan *out, ds_error *err);
 
 #endif /* DS_INTERNAL_H */
 
@@ -78,3 +158,4 @@ int ds_path_join(char *out, size_t outsz, const char *a, const char *b,
  * may run again after a crash part way. Defined by the replication code
  * (archive.c). Errors: DS_EPROTO (archive unreadable), DS_EIO. */
 int ds_archive_apply(const char *home, const char *tar_path, ds_error *err);
+

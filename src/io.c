@@ -43,7 +43,11 @@
 #include <sys/file.h>
 #include <sys/types.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 #include "internal.h"
 
@@ -432,15 +436,332 @@ trace_fsync(unsigned long n, int fd, const char *path)
 #define TRACE(call) ((void)0)
 #endif
 
+/* ---- writes beneath a storage home never follow a symlink ----
+ *
+ * A storage's home may be reached through a symlink (/srv/db -> /data/db),
+ * but nothing beneath it may be one: a directory under A/, B/, journal/ or
+ * misc/ that is a symlink would make a flush, an apply or a lock land
+ * outside the storage, wherever the link points. The engine and the
+ * replica side register the home they write into (ds_io_guard); every
+ * call of this layer that creates, replaces or removes a path beneath a
+ * registered home then opens that path's directory from the home with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (where the kernel lacks
+ * openat2, by a walk that opens each component with O_NOFOLLOW) and acts
+ * on the last component with the *at() call, which does not follow it
+ * either (O_NOFOLLOW for an open; mkdir, rename and unlink never do). A
+ * symlink is refused with DS_ECORRUPT, "<path> is a symlink". Reads are
+ * not concerned, and neither are paths outside every registered home. */
+
+struct io_guard {
+	struct io_guard *next;
+	char *home;              /* without trailing slashes */
+	size_t len;
+	int fd;                  /* O_PATH descriptor of the home */
+	unsigned refs;
+};
+
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct io_guard *guards;
+
+int
+ds_io_guard(const char *home, ds_error *err)
+{
+	struct io_guard *g;
+	size_t len = strlen(home);
+	int rc = DS_OK;
+
+	while (len > 1 && home[len - 1] == '/')
+		len--;
+	pthread_mutex_lock(&guard_mu);
+	for (g = guards; g != NULL; g = g->next)
+		if (g->len == len && strncmp(g->home, home, len) == 0) {
+			g->refs++;
+			goto out;
+		}
+	g = calloc(1, sizeof(*g));
+	if (g == NULL || (g->home = strndup(home, len)) == NULL) {
+		free(g);
+		rc = ds_error_set(err, DS_ENOMEM, "open %s: out of memory",
+		                  home);
+		goto out;
+	}
+	g->len = len;
+	g->refs = 1;
+	/* the home itself may be a symlink: followed */
+	g->fd = open(g->home, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (g->fd < 0) {
+		rc = ds_error_sys(err, errno, "open directory", g->home);
+		free(g->home);
+		free(g);
+		goto out;
+	}
+	g->next = guards;
+	guards = g;
+out:
+	pthread_mutex_unlock(&guard_mu);
+	return rc;
+}
+
+void
+ds_io_unguard(const char *home)
+{
+	struct io_guard **pp, *g;
+	size_t len;
+
+	if (home == NULL)
+		return;
+	len = strlen(home);
+	while (len > 1 && home[len - 1] == '/')
+		len--;
+	pthread_mutex_lock(&guard_mu);
+	for (pp = &guards; (g = *pp) != NULL; pp = &g->next) {
+		if (g->len != len || strncmp(g->home, home, len) != 0)
+			continue;
+		if (--g->refs == 0) {
+			*pp = g->next;
+			close(g->fd);
+			free(g->home);
+			free(g);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&guard_mu);
+}
+
+/* The registered home that path lies beneath (the longest one): its
+ * descriptor in *fd and the offset of path's part below it in *rel;
+ * 0 when there is none. The home stays registered while a write beneath
+ * it runs (its owner unregisters it after its last write). */
+static int
+io_guard_find(const char *path, int *fd, size_t *rel)
+{
+	const struct io_guard *g, *best = NULL;
+
+	pthread_mutex_lock(&guard_mu);
+	for (g = guards; g != NULL; g = g->next)
+		if (strncmp(path, g->home, g->len) == 0 &&
+		    (path[g->len] == '/' || g->home[g->len - 1] == '/') &&
+		    (best == NULL || g->len > best->len))
+			best = g;
+	if (best != NULL) {
+		*fd = best->fd;
+		*rel = best->len;
+		while (path[*rel] == '/')
+			(*rel)++;
+	}
+	pthread_mutex_unlock(&guard_mu);
+	return best != NULL && path[*rel] != '\0';
+}
+
+/* Why resolving path beneath its home failed (errnum from the resolution):
+ * the first component below the home that is a symlink is named; else
+ * the system error. */
+static int
+io_beneath_error(ds_error *err, int errnum, const char *op, const char *path,
+                 size_t rel)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return ds_error_sys(err, errnum, op, path);
+	memcpy(buf, path, n + 1);
+	for (size_t i = rel; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		if (i == rel || buf[i - 1] == '/')
+			continue;
+		buf[i] = '\0';
+		if (lstat(buf, &st) != 0)
+			break;
+		if (S_ISLNK(st.st_mode))
+			return ds_error_set(err, DS_ECORRUPT, "%s %s: %s is a "
+			                    "symlink (nothing in a storage is "
+			                    "written through a symlink)", op,
+			                    path, buf);
+		if (!S_ISDIR(st.st_mode))
+			break;
+		buf[i] = path[i];
+	}
+	if (errnum == EXDEV)    /* ".." leading out of the home */
+		return ds_error_set(err, DS_EINVAL, "%s %s: outside the "
+		                    "storage", op, path);
+	return ds_error_sys(err, errnum, op, path);
+}
+
+#ifdef SYS_openat2
+static int io_no_openat2;    /* the kernel said ENOSYS once */
+#endif
+
+void
+ds_io_use_openat2(int use)
+{
+#ifdef SYS_openat2
+	__atomic_store_n(&io_no_openat2, !use, __ATOMIC_RELAXED);
+#else
+	(void)use;
+#endif
+}
+
+/* Open directory rel (relative, not empty) beneath dirfd base without
+ * following any symlink: a descriptor usable by the *at() calls, or -1
+ * with errno (ELOOP or ENOTDIR for a symlink, EXDEV for "..", ...). */
+static int
+io_open_beneath(int base, const char *rel)
+{
+	char comp[NAME_MAX + 1];
+	const char *p, *q;
+	int fd, nfd;
+
+#ifdef SYS_openat2
+	if (!__atomic_load_n(&io_no_openat2, __ATOMIC_RELAXED)) {
+		struct open_how how;
+		int tries = 0;
+
+		memset(&how, 0, sizeof(how));
+		how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		              RESOLVE_NO_MAGICLINKS;
+		do
+			fd = (int)syscall(SYS_openat2, base, rel, &how,
+			                  sizeof(how));
+		while (fd < 0 && (errno == EINTR ||
+		                  (errno == EAGAIN && ++tries < 16)));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		__atomic_store_n(&io_no_openat2, 1, __ATOMIC_RELAXED);
+	}
+#endif
+	/* one component at a time, none followed */
+	fd = dup(base);
+	if (fd < 0)
+		return -1;
+	for (p = rel; *p != '\0'; p = q) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		for (q = p; *q != '\0' && *q != '/'; q++)
+			;
+		if ((size_t)(q - p) > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, p, (size_t)(q - p));
+		comp[q - p] = '\0';
+		if (strcmp(comp, "..") == 0) {
+			close(fd);
+			errno = EXDEV;
+			return -1;
+		}
+		nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+		             O_CLOEXEC);
+		if (nfd < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		close(fd);
+		fd = nfd;
+	}
+	return fd;
+}
+
+/* Where an *at() call acts on path: dfd and name. Beneath a registered
+ * home, dfd is path's directory opened without following symlinks and
+ * name its last component; elsewhere AT_FDCWD and the whole path. */
+struct io_at {
+	int dfd;
+	int owned;               /* dfd is ours to close */
+	int guarded;
+	size_t rel;              /* offset of the part below the home */
+	const char *name;
+};
+
+static int
+io_at_open(const char *path, const char *op, struct io_at *at, ds_error *err)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	int home;
+
+	at->dfd = AT_FDCWD;
+	at->owned = 0;
+	at->name = path;
+	at->guarded = io_guard_find(path, &home, &at->rel);
+	if (!at->guarded)
+		return DS_OK;
+	slash = strrchr(path + at->rel, '/');
+	if (slash == NULL) {
+		at->dfd = home;
+		at->name = path + at->rel;
+		return DS_OK;
+	}
+	if ((size_t)(slash - (path + at->rel)) >= sizeof(dir))
+		return ds_error_set(err, DS_EINVAL, "%s %s: path too long", op,
+		                    path);
+	memcpy(dir, path + at->rel, (size_t)(slash - (path + at->rel)));
+	dir[slash - (path + at->rel)] = '\0';
+	at->dfd = io_open_beneath(home, dir);
+	if (at->dfd < 0)
+		return io_beneath_error(err, errno, op, path, at->rel);
+	at->owned = 1;
+	at->name = slash + 1;
+	return DS_OK;
+}
+
+static void
+io_at_close(struct io_at *at)
+{
+	if (at->owned)
+		close(at->dfd);
+	at->owned = 0;
+}
+
+/* A failed *at() call on at's last component: a symlink there (ELOOP
+ * from O_NOFOLLOW) is named like one on the way. */
+static int
+io_at_error(struct io_at *at, int errnum, const char *op, const char *path,
+            ds_error *err)
+{
+	if (at->guarded && (errnum == ELOOP || errnum == ENOTDIR))
+		return io_beneath_error(err, errnum, op, path, at->rel);
+	return ds_error_sys(err, errnum, op, path);
+}
+
 int
 ds_io_open(const char *path, int flags, mode_t mode, int *fd, ds_error *err)
 {
+	struct io_at at;
+	int rc;
+
 	IO_FAULT("open", path);
+	if (!(flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC))) {
+		do
+			*fd = open(path, flags | O_CLOEXEC, mode);
+		while (*fd < 0 && errno == EINTR);
+		if (*fd < 0)
+			return ds_error_sys(err, errno, "open", path);
+		TRACE(trace_open(io_n_, *fd, flags, path));
+		return DS_OK;
+	}
+	/* opened for writing: beneath a home, through no symlink */
+	rc = io_at_open(path, "open", &at, err);
+	if (rc != DS_OK)
+		return rc;
+	if (at.guarded)
+		flags |= O_NOFOLLOW;
 	do
-		*fd = open(path, flags | O_CLOEXEC, mode);
+		*fd = openat(at.dfd, at.name, flags | O_CLOEXEC, mode);
 	while (*fd < 0 && errno == EINTR);
 	if (*fd < 0)
-		return ds_error_sys(err, errno, "open", path);
+		rc = io_at_error(&at, errno, "open", path, err);
+	io_at_close(&at);
+	if (rc != DS_OK)
+		return rc;
 	TRACE(trace_open(io_n_, *fd, flags, path));
 	return DS_OK;
 }
@@ -506,16 +827,50 @@ ds_io_fsync_dir(const char *dir, ds_error *err)
 	return rc;
 }
 
+/* The length of path's directory part (up to its last slash). */
+static size_t
+io_dirlen(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash == NULL ? 0 : (size_t)(slash - path);
+}
+
 int
 ds_io_rename(const char *from, const char *to, ds_error *err)
 {
+	struct io_at af, at;
+	int rc, same;
+
 	IO_FAULT("rename", from);
-	if (rename(from, to) != 0) {
+	rc = io_at_open(from, "rename", &af, err);
+	if (rc != DS_OK)
+		return rc;
+	/* the common case (a temporary name renamed over its target) needs
+	 * one directory resolved, not two */
+	same = af.guarded && io_dirlen(from) == io_dirlen(to) &&
+	       strncmp(from, to, io_dirlen(from)) == 0;
+	if (same) {
+		at = af;
+		at.owned = 0;
+		at.name = to + (af.name - from);
+	} else {
+		rc = io_at_open(to, "rename", &at, err);
+		if (rc != DS_OK) {
+			io_at_close(&af);
+			return rc;
+		}
+	}
+	if (renameat(af.dfd, af.name, at.dfd, at.name) != 0) {
 		int e = errno;
 		char what[64 + 2 * 4096];
 		snprintf(what, sizeof(what), "%s to %s", from, to);
-		return ds_error_sys(err, e, "rename", what);
+		rc = ds_error_sys(err, e, "rename", what);
 	}
+	io_at_close(&at);
+	io_at_close(&af);
+	if (rc != DS_OK)
+		return rc;
 	TRACE(trace_rename(io_n_, from, to));
 	return DS_OK;
 }
@@ -523,16 +878,62 @@ ds_io_rename(const char *from, const char *to, ds_error *err)
 int
 ds_io_mkdir(const char *path, mode_t mode, int exist_ok, ds_error *err)
 {
+	struct io_at at;
+	struct stat st;
+	int rc = DS_OK, e;
+
 	IO_FAULT("mkdir", path);
-	if (mkdir(path, mode) != 0) {
-		struct stat st;
-		if (errno == EEXIST && exist_ok && stat(path, &st) == 0 &&
-		    S_ISDIR(st.st_mode))
-			return DS_OK;
-		return ds_error_sys(err, errno, "mkdir", path);
+	rc = io_at_open(path, "mkdir", &at, err);
+	if (rc != DS_OK)
+		return rc;
+	if (mkdirat(at.dfd, at.name, mode) == 0) {
+		io_at_close(&at);
+		TRACE(trace_mkdir(io_n_, path));
+		return DS_OK;
 	}
-	TRACE(trace_mkdir(io_n_, path));
-	return DS_OK;
+	e = errno;
+	if (e == EEXIST && exist_ok &&
+	    fstatat(at.dfd, at.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode))
+			goto out;
+		/* outside a home, a symlink to a directory will do */
+		if (S_ISLNK(st.st_mode) && !at.guarded &&
+		    stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			goto out;
+		if (S_ISLNK(st.st_mode)) {
+			rc = io_at_error(&at, ELOOP, "mkdir", path, err);
+			goto out;
+		}
+	}
+	rc = ds_error_sys(err, e, "mkdir", path);
+out:
+	io_at_close(&at);
+	return rc;
+}
+
+/* Does directory path exist? 1 yes, 0 no (ENOENT), or an error (a
+ * symlink beneath a home, a file in the way). */
+static int
+io_dir_exists(const char *path, int *exists, ds_error *err)
+{
+	struct stat st;
+	size_t rel;
+	int home, fd;
+
+	*exists = 0;
+	if (!io_guard_find(path, &home, &rel)) {
+		*exists = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		return DS_OK;
+	}
+	fd = io_open_beneath(home, path + rel);
+	if (fd >= 0) {
+		close(fd);
+		*exists = 1;
+		return DS_OK;
+	}
+	if (errno == ENOENT)
+		return DS_OK;
+	return io_beneath_error(err, errno, "mkdir", path, rel);
 }
 
 int
@@ -540,14 +941,15 @@ ds_io_mkdirs(const char *path, mode_t mode, ds_error *err)
 {
 	char buf[4096];
 	size_t len = strlen(path);
-	struct stat st;
 	char *slash;
-	int rc;
+	int rc, exists;
 
 	/* Most calls (one per file a replica increment applies) find the
-	 * directory there already: one stat, no mkdir and no fault point. */
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return DS_OK;
+	 * directory there already: one lookup, no mkdir and no fault
+	 * point. */
+	rc = io_dir_exists(path, &exists, err);
+	if (rc != DS_OK || exists)
+		return rc;
 	if (len >= sizeof(buf))
 		return ds_error_set(err, DS_EINVAL, "mkdir %s: path too long",
 		                    path);
@@ -570,9 +972,18 @@ ds_io_mkdirs(const char *path, mode_t mode, ds_error *err)
 int
 ds_io_unlink(const char *path, ds_error *err)
 {
+	struct io_at at;
+	int rc;
+
 	IO_FAULT("unlink", path);
-	if (unlink(path) != 0)
-		return ds_error_sys(err, errno, "unlink", path);
+	rc = io_at_open(path, "unlink", &at, err);
+	if (rc != DS_OK)
+		return rc;
+	if (unlinkat(at.dfd, at.name, 0) != 0)
+		rc = ds_error_sys(err, errno, "unlink", path);
+	io_at_close(&at);
+	if (rc != DS_OK)
+		return rc;
 	TRACE(trace_path_op(io_n_, "unlink", path));
 	return DS_OK;
 }
@@ -580,9 +991,18 @@ ds_io_unlink(const char *path, ds_error *err)
 int
 ds_io_rmdir(const char *path, ds_error *err)
 {
+	struct io_at at;
+	int rc;
+
 	IO_FAULT("rmdir", path);
-	if (rmdir(path) != 0)
-		return ds_error_sys(err, errno, "rmdir", path);
+	rc = io_at_open(path, "rmdir", &at, err);
+	if (rc != DS_OK)
+		return rc;
+	if (unlinkat(at.dfd, at.name, AT_REMOVEDIR) != 0)
+		rc = ds_error_sys(err, errno, "rmdir", path);
+	io_at_close(&at);
+	if (rc != DS_OK)
+		return rc;
 	TRACE(trace_path_op(io_n_, "rmdir", path));
 	return DS_OK;
 }
@@ -646,4 +1066,199 @@ ds_io_write_file(const char *path, const void *buf, size_t len, mode_t mode,
 		return rc;
 	}
 	return ds_io_close(fd, path, err);
+}
+
+/* ---- replacing a file ----
+ * A file that changes is written under a temporary name in its directory
+ * and renamed over the old one, never opened for writing in place: a
+ * hard link to the old file (a `cp -al` copy of the storage, rsnapshot,
+ * rsync --link-dest) keeps the old content, and a reader sees the old
+ * file or the new one, whole. The temporary name is DS_IO_TEMP_PREFIX
+ * and the target's own name: two writers of different files never
+ * collide, and writing the same file again (a replayed replica apply
+ * after a crash) reuses, and so removes, what a killed run left. */
+
+int
+ds_io_is_temp(const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	base = base != NULL ? base + 1 : name;
+	return strncmp(base, DS_IO_TEMP_PREFIX,
+	               sizeof(DS_IO_TEMP_PREFIX) - 1) == 0;
+}
+
+/* unlinkat, counted and traced like ds_io_unlink */
+static int
+io_unlinkat(int dfd, const char *name, const char *path, ds_error *err)
+{
+	IO_FAULT("unlink", path);
+	if (unlinkat(dfd, name, 0) != 0)
+		return ds_error_sys(err, errno, "unlink", path);
+	TRACE(trace_path_op(io_n_, "unlink", path));
+	return DS_OK;
+}
+
+static int
+io_openat_new(int dfd, const char *name, mode_t mode, const char *path,
+              int *fd, ds_error *err)
+{
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+
+	IO_FAULT("open", path);
+	do
+		*fd = openat(dfd, name, flags, mode);
+	while (*fd < 0 && errno == EINTR);
+	if (*fd < 0)
+		return -errno;
+	TRACE(trace_open(io_n_, *fd, flags, path));
+	return DS_OK;
+}
+
+static int
+io_renameat(int dfd, const char *from, const char *to, const char *pfrom,
+            const char *pto, ds_error *err)
+{
+	IO_FAULT("rename", pfrom);
+	if (renameat(dfd, from, dfd, to) != 0) {
+		int e = errno;
+		char what[64 + 2 * 4096];
+		snprintf(what, sizeof(what), "%s to %s", pfrom, pto);
+		return ds_error_sys(err, e, "rename", what);
+	}
+	TRACE(trace_rename(io_n_, pfrom, pto));
+	return DS_OK;
+}
+
+int
+ds_io_replace_open(const char *path, mode_t mode, unsigned flags,
+                   ds_io_replace *r, int *fd, ds_error *err)
+{
+	struct io_at at;
+	size_t dl = io_dirlen(path);
+	const char *base = path + dl + (path[dl] == '/');
+	int rc, n;
+
+	*fd = -1;
+	r->dfd = -1;
+	r->owned = 0;
+	r->live = 0;
+	r->path = path;
+	n = snprintf(r->tmp_path, sizeof(r->tmp_path), "%.*s%s%s", (int)dl,
+	             path, dl > 0 || path[0] == '/' ? "/" : "",
+	             DS_IO_TEMP_PREFIX);
+	if (n < 0 || (size_t)n + strlen(base) >= sizeof(r->tmp_path) ||
+	    strlen(base) + sizeof(DS_IO_TEMP_PREFIX) > NAME_MAX + 1)
+		return ds_error_set(err, DS_EINVAL, "write %s: path too long",
+		                    path);
+	strcat(r->tmp_path, base);
+	rc = io_at_open(path, "open", &at, err);
+	if (rc != DS_OK)
+		return rc;
+	/* *at() names: the last components beneath a home, else the paths */
+	r->name = at.guarded ? at.name : path;
+	r->tmp_name = at.guarded ? r->tmp_path + (at.name - path) : r->tmp_path;
+	r->dfd = at.dfd;
+	r->owned = at.owned;
+	r->direct = 0;
+	if (flags & DS_IO_REPLACE_DIRECT) {
+		/* a new file is nobody's hard link: written under its name */
+		rc = io_openat_new(r->dfd, r->name, mode, path, fd, err);
+		if (rc == DS_OK) {
+			r->direct = 1;
+			r->live = 1;
+			return DS_OK;
+		}
+		if (rc != -EEXIST) {
+			if (rc < 0)
+				rc = io_at_error(&at, -rc, "open", path, err);
+			*fd = -1;
+			io_at_close(&at);
+			r->dfd = -1;
+			r->owned = 0;
+			return rc;
+		}
+	}
+	rc = io_openat_new(r->dfd, r->tmp_name, mode, r->tmp_path, fd, err);
+	if (rc == -EEXIST) {
+		/* left by a run that was killed: ours to remove */
+		rc = io_unlinkat(r->dfd, r->tmp_name, r->tmp_path, err);
+		if (rc == DS_OK)
+			rc = io_openat_new(r->dfd, r->tmp_name, mode,
+			                   r->tmp_path, fd, err);
+	}
+	if (rc < 0)
+		rc = io_at_error(&at, -rc, "open", r->tmp_path, err);
+	if (rc == DS_OK)
+		r->live = 1;
+	if (rc != DS_OK) {
+		*fd = -1;
+		io_at_close(&at);
+		r->dfd = -1;
+		r->owned = 0;
+	}
+	return rc;
+}
+
+int
+ds_io_replace_commit(ds_io_replace *r, int fd, int do_sync, ds_error *err)
+{
+	const char *cur = r->direct ? r->path : r->tmp_path;
+	int rc = DS_OK;
+
+	if (do_sync)
+		rc = ds_io_fsync(fd, cur, err);
+	if (rc != DS_OK) {
+		close(fd);
+		ds_io_replace_abort(r, -1);
+		return rc;
+	}
+	rc = ds_io_close(fd, cur, err);
+	if (rc == DS_OK && !r->direct)
+		rc = io_renameat(r->dfd, r->tmp_name, r->name, r->tmp_path,
+		                 r->path, err);
+	if (rc != DS_OK) {
+		ds_io_replace_abort(r, -1);
+		return rc;
+	}
+	r->live = 0;
+	if (r->owned)
+		close(r->dfd);
+	r->dfd = -1;
+	r->owned = 0;
+	return DS_OK;
+}
+
+void
+ds_io_replace_abort(ds_io_replace *r, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	/* a file created under its own name is left: it did not exist,
+	 * and whoever writes it next replaces it */
+	if (r->live && !r->direct)
+		(void)unlinkat(r->dfd, r->tmp_name, 0);
+	if (r->owned)
+		close(r->dfd);
+	r->dfd = -1;
+	r->owned = 0;
+	r->live = 0;
+}
+
+int
+ds_io_replace_file(const char *path, const void *buf, size_t len, mode_t mode,
+                   int do_sync, ds_error *err)
+{
+	ds_io_replace r;
+	int fd, rc;
+
+	rc = ds_io_replace_open(path, mode, 0, &r, &fd, err);
+	if (rc != DS_OK)
+		return rc;
+	rc = ds_io_write_all(fd, buf, len, r.tmp_path, err);
+	if (rc != DS_OK) {
+		ds_io_replace_abort(&r, fd);
+		return rc;
+	}
+	return ds_io_replace_commit(&r, fd, do_sync, err);
 }

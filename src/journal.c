@@ -606,36 +606,110 @@ journal_entry_kind(const char *name, ds_tid *tid)
 	return 0;
 }
 
-static int
-journal_apply_replica(ds_storage *s, int held, const char *jroot,
-                      const struct journal_list *jl, ds_error *err)
+/* The rules of recovery, shared by journal_recover (which refuses before
+ * changing anything), a read-only open and ds check (which report what a
+ * writing open would refuse). Nothing is changed. */
+int
+journal_scan(const char *home, struct journal_scan *out, ds_error *err)
 {
-	struct journal_list bl;
-	char tar[STORAGE_PATH_MAX], prev[STORAGE_PATH_MAX];
-	char b[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
+	struct journal_list jl = {0}, fl = {0}, bl = {0};
+	char jroot[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
 	struct stat st;
 	int rc;
 
-	for (size_t i = 0; i < jl->n; i++)
-		if (strcmp(jl->v[i], "replica.tar") != 0)
-			return ds_error_set(err, DS_ECORRUPT,
-			    "recover %s: journal/replica.tar exists and the "
-			    "journal is not empty: unexpected entry journal/%s",
-			    s->home, jl->v[i]);
-	rc = storage_path(s, b, sizeof(b), "B", err);
+	memset(out, 0, sizeof(*out));
+	rc = ds_path_join(jroot, sizeof(jroot), home, "journal", err);
+	if (rc == DS_OK)
+		rc = ds_path_join(b, sizeof(b), home, "B", err);
+	if (rc == DS_OK)
+		rc = journal_listdir(jroot, &jl, err);
 	if (rc != DS_OK)
 		return rc;
-	rc = journal_listdir(b, &bl, err);
-	if (rc != DS_OK)
-		return rc;
-	if (bl.n > 0) {
-		rc = ds_error_set(err, DS_ECORRUPT,
-		    "recover %s: journal/replica.tar exists and B is not "
-		    "empty: B/%s", s->home, bl.v[0]);
-		journal_list_free(&bl);
-		return rc;
+	for (size_t i = 0; i < jl.n; i++)
+		if (strcmp(jl.v[i], "replica.tar") == 0)
+			out->replica_tar = 1;
+	if (out->replica_tar) {
+		/* a committed increment is applied straight into A, alone:
+		 * nothing else may be pending, in journal/ or in B */
+		for (size_t i = 0; i < jl.n; i++) {
+			if (strcmp(jl.v[i], "replica.tar") != 0) {
+				rc = ds_error_set(err, DS_ECORRUPT,
+				    "recover %s: journal/replica.tar exists and the "
+				    "journal is not empty: unexpected entry "
+				    "journal/%s", home, jl.v[i]);
+				goto out;
+			}
+		}
+		rc = ds_path_join(p, sizeof(p), jroot, "replica.tar", err);
+		if (rc != DS_OK)
+			goto out;
+		if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+			rc = ds_error_set(err, DS_ECORRUPT,
+			    "recover %s: journal/replica.tar is not a regular "
+			    "file", home);
+			goto out;
+		}
+		rc = journal_listdir(b, &bl, err);
+		if (rc != DS_OK)
+			goto out;
+		if (bl.n > 0) {
+			rc = ds_error_set(err, DS_ECORRUPT,
+			    "recover %s: journal/replica.tar exists and B is not "
+			    "empty: B/%s", home, bl.v[0]);
+			goto out;
+		}
+		goto out;
 	}
+	for (size_t i = 0; i < jl.n; i++) {
+		ds_tid tid;
+		int kind = journal_entry_kind(jl.v[i], &tid);
+
+		rc = ds_path_join(p, sizeof(p), jroot, jl.v[i], err);
+		if (rc != DS_OK)
+			goto out;
+		if (kind == 0 || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			rc = ds_error_set(err, DS_ECORRUPT,
+			    "recover %s: unexpected entry in the journal "
+			    "directory: journal/%s", home, jl.v[i]);
+			goto out;
+		}
+		if (kind == 2) {
+			out->ntemp++;
+			continue;
+		}
+		out->ndone++;
+		rc = journal_listdir(p, &fl, err);
+		if (rc != DS_OK)
+			goto out;
+		for (size_t j = 0; j < fl.n; j++) {
+			if (!ds_name_valid(fl.v[j])) {
+				rc = ds_error_set(err, DS_ECORRUPT,
+				    "recover %s: unexpected file in committed "
+				    "transaction: journal/%s/%s", home, jl.v[i],
+				    fl.v[j]);
+				goto out;
+			}
+		}
+		journal_list_free(&fl);
+	}
+out:
 	journal_list_free(&bl);
+	journal_list_free(&fl);
+	journal_list_free(&jl);
+	return rc;
+}
+
+/* Apply journal/replica.tar (journal_scan has checked that it is alone
+ * and that B is empty). */
+static int
+journal_apply_replica(ds_storage *s, int held, const char *jroot,
+                      ds_error *err)
+{
+	char tar[STORAGE_PATH_MAX], prev[STORAGE_PATH_MAX];
+	char misc[STORAGE_PATH_MAX];
+	struct stat st;
+	int rc;
+
 	rc = ds_path_join(tar, sizeof(tar), jroot, "replica.tar", err);
 	if (rc == DS_OK)
 		rc = storage_path(s, prev, sizeof(prev), "misc/replica.previous",
@@ -694,65 +768,29 @@ journal_delete_temp(const char *dir, ds_error *err)
 }
 
 int
-journal_recover(ds_storage *s, int held, ds_error *err)
+journal_collect(ds_storage *s, struct jdir **headp, ds_error *err)
 {
 	struct journal_list jl = {0}, fl = {0};
 	struct jdir *head = NULL, *tail = NULL, *d;
 	char jroot[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
-	struct stat st;
-	int rc, ntemp = 0;
+	int rc;
 
+	*headp = NULL;
 	rc = storage_path(s, jroot, sizeof(jroot), "journal", err);
+	if (rc == DS_OK)
+		rc = journal_listdir(jroot, &jl, err);
 	if (rc != DS_OK)
 		return rc;
-	rc = journal_listdir(jroot, &jl, err);
-	if (rc != DS_OK)
-		return rc;
-	for (size_t i = 0; i < jl.n; i++) {
-		if (strcmp(jl.v[i], "replica.tar") == 0) {
-			rc = journal_apply_replica(s, held, jroot, &jl, err);
-			journal_list_free(&jl);
-			if (rc != DS_OK)
-				return rc;
-			rc = journal_listdir(jroot, &jl, err);
-			if (rc != DS_OK)
-				return rc;
-			break;
-		}
-	}
-	/* First verify that nothing strange is in journal/, and that every
-	 * committed directory holds only database names: refuse before
-	 * changing anything. */
 	for (size_t i = 0; i < jl.n; i++) {
 		ds_tid tid;
-		int kind = journal_entry_kind(jl.v[i], &tid);
 
-		rc = ds_path_join(p, sizeof(p), jroot, jl.v[i], err);
-		if (rc != DS_OK)
-			goto out;
-		if (kind == 0 || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			rc = ds_error_set(err, DS_ECORRUPT,
-			    "recover %s: unexpected entry in the journal "
-			    "directory: journal/%s", s->home, jl.v[i]);
-			goto out;
-		}
-		if (kind == 2) {
-			ntemp++;
+		if (journal_entry_kind(jl.v[i], &tid) != 1)
 			continue;
-		}
-		rc = journal_listdir(p, &fl, err);
-		if (rc != DS_OK)
-			goto out;
-		for (size_t j = 0; j < fl.n; j++) {
-			if (!ds_name_valid(fl.v[j])) {
-				rc = ds_error_set(err, DS_ECORRUPT,
-				    "recover %s: unexpected file in committed "
-				    "transaction: journal/%s/%s", s->home,
-				    jl.v[i], fl.v[j]);
-				goto out;
-			}
-		}
-		rc = journal_jdir_new(tid, fl.v, fl.n, &d, err);
+		rc = ds_path_join(p, sizeof(p), jroot, jl.v[i], err);
+		if (rc == DS_OK)
+			rc = journal_listdir(p, &fl, err);
+		if (rc == DS_OK)
+			rc = journal_jdir_new(tid, fl.v, fl.n, &d, err);
 		journal_list_free(&fl);
 		if (rc != DS_OK)
 			goto out;
@@ -762,6 +800,45 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 			head = d;
 		tail = d;
 	}
+	*headp = head;
+	head = NULL;
+out:
+	journal_jdir_free_list(head);
+	journal_list_free(&jl);
+	return rc;
+}
+
+int
+journal_recover(ds_storage *s, int held, ds_error *err)
+{
+	struct journal_list jl = {0};
+	struct journal_scan js;
+	struct jdir *head = NULL, *d;
+	char jroot[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
+	int rc;
+
+	rc = storage_path(s, jroot, sizeof(jroot), "journal", err);
+	if (rc != DS_OK)
+		return rc;
+	/* First verify that nothing strange is in journal/, and that every
+	 * committed directory holds only database names: refuse before
+	 * changing anything. */
+	rc = journal_scan(s->home, &js, err);
+	if (rc != DS_OK)
+		return rc;
+	if (js.replica_tar) {
+		rc = journal_apply_replica(s, held, jroot, err);
+		if (rc == DS_OK)
+			rc = journal_scan(s->home, &js, err);
+		if (rc != DS_OK)
+			return rc;
+	}
+	rc = journal_collect(s, &head, err);
+	if (rc != DS_OK)
+		return rc;
+	rc = journal_listdir(jroot, &jl, err);
+	if (rc != DS_OK)
+		goto out;
 	/* Roll committed transactions forward, oldest first (the names sort
 	 * in tid order): a later directory's copy of a file wins. */
 	pthread_mutex_lock(&s->mu);
@@ -787,7 +864,7 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 		if (rc != DS_OK)
 			goto out;
 	}
-	if (ntemp > 0 && s->use_dirsync)
+	if (js.ntemp > 0 && s->use_dirsync)
 		rc = ds_io_fsync_dir(jroot, err);
 out:
 	if (rc != DS_OK) {
@@ -800,7 +877,6 @@ out:
 		pthread_mutex_unlock(&s->mu);
 	}
 	journal_jdir_free_list(head);
-	journal_list_free(&fl);
 	journal_list_free(&jl);
 	return rc;
 }

@@ -7,6 +7,12 @@
  * file, and the kernel drops the lock when the holder dies. We do exactly
  * the same, so a C process and a Python process exclude each other, and the
  * pid in the file names the holder for whoever is refused.
+ *
+ * A process that only reads (ds cat, ds history, ds check, ds whatsnew)
+ * takes the same lock without writing its pid (ds_lock_acquire_quiet), so
+ * that a read-only command leaves misc/ byte for byte as it was. The pid
+ * in the file then still names the last writer (a refusal names that pid:
+ * readers hold the lock only for the moment they read).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +53,8 @@ lock_holder(int fd, char *buf, size_t bufsz)
 	return p;
 }
 
-int
-ds_lock_acquire(const char *path, ds_lock **out, ds_error *err)
+static int
+lock_acquire(const char *path, int write_pid, ds_lock **out, ds_error *err)
 {
 	ds_lock *lock = NULL;
 	ds_error lerr;
@@ -83,8 +89,9 @@ ds_lock_acquire(const char *path, ds_lock **out, ds_error *err)
 	/* Ours: say who holds it. Not fsynced: the pid only informs whoever
 	 * is refused, and means nothing after a crash. */
 	n = snprintf(content, sizeof(content), " %ld\n", (long)getpid());
-	if ((rc = ds_io_write_all(fd, content, (size_t)n, path, err)) != DS_OK ||
-	    (rc = ds_io_ftruncate(fd, n, path, err)) != DS_OK)
+	if (write_pid &&
+	    ((rc = ds_io_write_all(fd, content, (size_t)n, path, err)) != DS_OK ||
+	     (rc = ds_io_ftruncate(fd, n, path, err)) != DS_OK))
 		goto out;
 
 	lock = calloc(1, sizeof(*lock));
@@ -104,6 +111,18 @@ out:
 	if (fd >= 0)
 		close(fd);  /* also drops the flock if we took it */
 	return rc;
+}
+
+int
+ds_lock_acquire(const char *path, ds_lock **out, ds_error *err)
+{
+	return lock_acquire(path, 1, out, err);
+}
+
+int
+ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err)
+{
+	return lock_acquire(path, 0, out, err);
 }
 
 void

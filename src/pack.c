@@ -597,7 +597,16 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 		}
 		if (pack_pass_of(p, crel, name, sizeof(name)) != pass)
 			continue;
-		if (name[0] != '\0' && pack_is_marked(p, name)) {
+		if (!S_ISREG(sb.st_mode)) {
+			/* a symlink (or stranger) where a database file
+			 * belongs: chmod would follow it out of the storage */
+			if (name[0] != '\0' && pack_is_marked(p, name)) {
+				rc = ds_error_set(p->err, DS_ECORRUPT, "pack: "
+				                  "%s is not a regular file", cabs);
+				goto out;
+			}
+			rc = pack_remove(p, cabs, 0);
+		} else if (name[0] != '\0' && pack_is_marked(p, name)) {
 			p->st->files_kept++;
 			if ((sb.st_mode & 07777) != 0740)
 				rc = pack_chmod(p, cabs, 0740);

@@ -107,6 +107,20 @@ replica_size(uint64_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
+/* Files without an md5 (accepted only when [md5policy] write is 0): their
+ * content was not checked, say how many at -v. */
+static void
+replica_no_md5(const struct ds_replica_opts *o,
+               const struct archive_summary *sum)
+{
+	if (sum->revisions_no_md5 == 0 && sum->transactions_no_md5 == 0)
+		return;
+	replica_log(o, DS_LOG_VERBOSE, "%lu revisions without md5, %lu "
+	            "transactions without md5 ([md5policy] write is 0: their "
+	            "content could not be checked)", sum->revisions_no_md5,
+	            sum->transactions_no_md5);
+}
+
 /* Run the master side once: request in, increment into spool_fd (checked),
  * exit status and stderr judged. *busy says "try again later". */
 static int
@@ -114,7 +128,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
                    int spool_fd, const char *spool_path,
                    const struct archive_expect *exp,
                    struct archive_summary *sum,
-                   struct ds_replica_stats *stats, int *busy, ds_error *err)
+                   struct ds_replica_stats *stats, double deadline_at,
+                   int *busy, ds_error *err)
 {
 	struct replica_run run = {o, stats, 0};
 	struct transport_opts to;
@@ -135,6 +150,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 	to.on_stderr = replica_master_line;
 	to.ctx = &run;
 	to.read_timeout = o->read_timeout;
+	to.deadline_at = deadline_at;
+	to.deadline = o->deadline;
 	rc = transport_start(&to, request, strlen(request), &t, err);
 	if (rc != DS_OK) {
 		*busy = rc == DS_EBUSY;
@@ -182,9 +199,12 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			                  how >= 128 && how != 255 ? how - 128 : how,
 			                  *last ? ": " : "", last);
 		} else {
-			rc = ds_error_set(err, DS_EREFUSED, "Error from remote "
-			                  "replica (exit %d): %s", how,
-			                  *last ? last : "no message");
+			/* the master side's exit code keeps its meaning: 4 is
+			 * a system error there (permission denied, disk),
+			 * anything else needs a human */
+			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
+			                  "Error from remote replica (exit %d): "
+			                  "%s", how, *last ? last : "no message");
 		}
 		goto out;
 	}
@@ -207,6 +227,7 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
               struct ds_replica_stats *stats, ds_error *err)
 {
 	double start = ds_now();
+	double deadline_at = o->deadline ? start + o->deadline : 0;
 	unsigned sl = o->sleep ? o->sleep : 10;
 	int rc, busy;
 
@@ -221,9 +242,10 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 		if (stats)
 			stats->master_held = -1;
 		rc = replica_fetch_once(o, request, spool_fd, spool_path, exp,
-		                        sum, stats, &busy, err);
+		                        sum, stats, deadline_at, &busy, err);
 		if (rc == DS_OK || !busy || rc != DS_EBUSY ||
-		    ds_now() - start + sl > (double)o->timeout)
+		    ds_now() - start + sl > (double)o->timeout ||
+		    (deadline_at > 0 && ds_now() + sl >= deadline_at))
 			return rc;
 		replica_log(o, DS_LOG_INFO, "%s; retrying in %u s",
 		            err ? err->msg : "master busy", sl);
@@ -409,6 +431,10 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
 	memset(&exp, 0, sizeof(exp));
 	exp.base_tid = tid;
+	/* what the checker holds the increment to: oids only grow, and the
+	 * md5s this storage promises (its settings are the master's) */
+	exp.base_oid = ds_storage_last_oid(s);
+	exp.md5_required = cfg.md5_write;
 	exp.progress = o->progress;
 	exp.progress_ctx = o->progress_ctx;
 	rc = replica_limit(o, fd, spool, &exp, err);
@@ -421,20 +447,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; syncing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
-	/* oids only grow: a master whose x.oid is below the replica's is
-	 * not the storage this replica was copied from, or lost oids; the
-	 * increment would make the replica hand out oids already in use */
-	if (sum.new_oid != 0 && sum.new_oid < ds_storage_last_oid(s)) {
-		rc = ds_error_set(err, DS_EREFUSED, "increment refused: the "
-		                  "master's x.oid %016llX is lower than the "
-		                  "replica's %016llX (oids already allocated on "
-		                  "the replica, or a master that lost oids); "
-		                  "replica %s unchanged",
-		                  (unsigned long long)sum.new_oid,
-		                  (unsigned long long)ds_storage_last_oid(s),
-		                  replica);
-		goto out;
-	}
+	replica_no_md5(o, &sum);
 	/* the spool's bytes and its directory entry durable before the
 	 * rename below can make it the commit point */
 	rc = ds_io_fsync(fd, spool, err);
@@ -868,6 +881,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	replica_log(o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; writing....", szs,
 	            sum.members, sum.transactions, sum.revisions);
+	replica_no_md5(o, &sum);
 	rc = ds_io_fsync(fd, spool, err);
 	if (rc == DS_OK)
 		rc = ds_io_close(fd, spool, err);

@@ -21,6 +21,15 @@ struct archive_expect {
 	int init;              /* a `replica init 0` answer: config/settings,
 	                        * config/identity, then every live file of A */
 	ds_tid base_tid;       /* increments: the replica's x.serial */
+	ds_oid base_oid;       /* increments: the replica's x.oid; an x.oid
+	                        * below it is refused whatever the request
+	                        * said (oids only grow) */
+	/* Increments: the replica's [md5policy] write (equal to the
+	 * master's: settings are copied at --init). When set, a revision or
+	 * transaction file without an md5 is refused; else such files are
+	 * counted in the summary. Init answers take the policy from the
+	 * config/settings they carry. */
+	int md5_required;
 	void (*progress)(uint64_t bytes, void *ctx); /* may be NULL */
 	void *progress_ctx;
 	/* Refuse the stream as soon as it grows past max_bytes (0: no
@@ -40,6 +49,9 @@ struct archive_summary {
 	unsigned long revisions;   /* object revision files */
 	ds_tid new_tid;            /* x.serial sent (base_tid when empty) */
 	ds_tid new_oid;            /* x.oid sent (0 when not sent) */
+	int have_oid;              /* x.oid was sent */
+	unsigned long revisions_no_md5;    /* md5 field zero (allowed only */
+	unsigned long transactions_no_md5; /* when md5s are not promised) */
 	char identity[33];         /* init: config/identity's first line */
 	ds_layout layout;          /* master's layout, when known */
 	int layout_known;
@@ -56,8 +68,10 @@ struct archive_summary {
  * end. Memory stays bounded by the largest transaction file.
  * Errors: DS_EPROTO (the stream is refused: the message says why and
  * names the member; also a stream longer than exp->max_bytes when that
- * is the operator's limit), DS_EREFUSED (the master's x.serial is older
- * than the replica's: the replica is newer than the master), DS_EIO
+ * is the operator's limit; an object id above the x.oid sent; a file
+ * without an md5 when exp->md5_required), DS_EREFUSED (the master's
+ * x.serial is older than the replica's: the replica is newer than the
+ * master; or its x.oid is below exp->base_oid), DS_EIO
  * (spool write; or, sys_errno ENOSPC, a stream longer than the room on
  * the replica's filesystem, exp->max_auto), DS_ENOMEM, or rd's error.
  * On a read error (rd returned -1) the status of rd is returned and
@@ -97,24 +111,34 @@ struct transport_opts {
 	void *ctx;
 	unsigned read_timeout;     /* s of silence (stdout and stderr) before
 	                            * transport_read gives up; 0 means 600 */
+	double deadline_at;        /* ds_now() time by which the whole
+	                            * answer must have arrived; 0: none */
+	unsigned deadline;         /* the same in seconds, for messages */
 };
 
 struct transport;
 
-/* Start the master side (argv built as in transport.c's comment), write
- * request to its stdin and close it.
+/* Start the master side (argv built as in transport.c's comment) in a
+ * process group of its own (so that stopping it stops everything it
+ * started), write request to its stdin and close it.
  * Errors: DS_EINVAL (bad host/user/command), DS_EBUSY (could not start:
  * try again), DS_EIO, DS_ENOMEM. *out owned by caller: transport_free. */
 int transport_start(const struct transport_opts *opts, const void *request,
                     size_t len, struct transport **out, ds_error *err);
 /* archive_read_fn over the master side's stdout; stderr lines are passed
- * to on_stderr meanwhile. A master side silent for read_timeout seconds
- * is given up on: -1 with DS_EBUSY (try again later). */
+ * to on_stderr meanwhile. A master side silent for read_timeout seconds,
+ * or still sending at deadline_at, is given up on: -1 with DS_EBUSY (try
+ * again later). One stopped by the terminal (ssh prompting for a password
+ * or a host key from its background process group) is given up on at
+ * once: -1 with DS_EREFUSED (ssh must log in without asking). */
 ssize_t transport_read(void *t, void *buf, size_t len, ds_error *err);
 /* Wait for the master side to end (killing it first when kill_it), after
- * reading what remains of its stderr. kill_it stops (SIGTERM) a master
- * side whose output has not reached its end. *how: 0 exited 0, else its
- * exit status, 128+signal, or -1 when we stopped it. */
+ * reading what remains of its stderr. kill_it stops a master side whose
+ * output has not reached its end: SIGTERM to its whole process group,
+ * then SIGKILL to the group after a short grace, before the leader is
+ * reaped, so that nothing it started (an -e wrapper's children) survives.
+ * *how: 0 exited 0, else its exit status, 128+signal, or -1 when we
+ * stopped it. */
 int transport_wait(struct transport *t, int kill_it, int *how, ds_error *err);
 /* Last non-empty stderr line of the master side ("" if none). */
 const char *transport_last_line(const struct transport *t);

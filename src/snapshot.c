@@ -38,6 +38,7 @@ struct ds_snapshot {
 	int inherited;
 	ds_lock *lock;          /* misc/lock: direct access only */
 	ds_lock *sublock;       /* misc/sublock */
+	int quiet;              /* locks without the pid (a reader) */
 	char *url;              /* http: whom to tell leaveSnapshot */
 	char *user, *password;
 	char code[300];
@@ -58,7 +59,7 @@ snapshot_log(const ds_snapshot *s, int level, const char *fmt, ...)
 	if (s->log == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	s->log(level, msg, s->log_ctx);
 }
@@ -297,6 +298,17 @@ snapshot_exists(const ds_snapshot *s)
 	return stat(path, &st) == 0;
 }
 
+/* misc/snapshot exists but holds no code. */
+static int
+snapshot_marker_empty(const ds_snapshot *s)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/misc/snapshot", s->dir);
+	return stat(path, &st) == 0 && st.st_size == 0;
+}
+
 /* Lock misc/<which>; a lock held by someone else is DS_EBUSY. */
 static int
 snapshot_lock(ds_snapshot *s, const char *which, ds_lock **out,
@@ -308,7 +320,8 @@ snapshot_lock(ds_snapshot *s, const char *which, ds_lock **out,
 
 	snprintf(path, sizeof(path), "%s/misc/%s", s->dir, which);
 	ds_error_clear(&e);
-	rc = ds_lock_acquire(path, out, &e);
+	rc = s->quiet ? ds_lock_acquire_quiet(path, out, &e)
+	              : ds_lock_acquire(path, out, &e);
 	if (rc == DS_ELOCKED)
 		return ds_error_set(err, DS_EBUSY, "storage %s is in use: %s",
 		                    s->dir, e.msg);
@@ -334,6 +347,7 @@ snapshot_unlock(ds_snapshot *s)
 static int
 snapshot_direct(ds_snapshot *s, ds_error *err)
 {
+	struct journal_scan js;
 	ds_storage *st = NULL;
 	int rc;
 
@@ -341,13 +355,32 @@ snapshot_direct(ds_snapshot *s, ds_error *err)
 		return rc;
 	if ((rc = snapshot_lock(s, "sublock", &s->sublock, err)) != DS_OK)
 		goto fail;
-	if (snapshot_exists(s))
-		return DS_OK;
+	/* A is a snapshot. Work a crashed process left in journal/ (we hold
+	 * misc/lock: nobody runs the storage) is recovered first, so that
+	 * the snapshot holds every committed transaction, and an empty
+	 * marker is written again; but not for a
+	 * reader (quiet: ds check, ds whatsnew), which must change nothing
+	 * and looks at A as it is (ds check reports the journal). */
+	if (snapshot_exists(s)) {
+		if (s->quiet)
+			return DS_OK;
+		if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
+			goto fail;
+		/* an empty marker is a write of it cut short by a crash:
+		 * the open and close write it again */
+		if (!js.replica_tar && js.ndone == 0 && js.ntemp == 0 &&
+		    !snapshot_marker_empty(s))
+			return DS_OK;
+	}
 
 	snapshot_unlock(s);
+	/* what recovery would refuse is refused before the open, which
+	 * would write its pid into the lock files first */
+	if ((rc = journal_scan(s->dir, &js, err)) != DS_OK)
+		return rc;
 	snapshot_log(s, DS_LOG_VERBOSE,
-	             "%s is not in snapshot mode: opening and closing it",
-	             s->dir);
+	             "%s is not in snapshot mode or its journal is not empty: "
+	             "opening and closing it", s->dir);
 	rc = ds_storage_open(s->dir, DS_OPEN_NOTHREAD, &st, err);
 	if (rc == DS_ELOCKED)
 		rc = err ? (err->status = DS_EBUSY) : DS_EBUSY;
@@ -615,6 +648,7 @@ ds_snapshot_acquire(const char *home, const struct ds_snapshot_opts *opts,
 		return ds_error_set(err, DS_ENOMEM, "snapshot: out of memory");
 	s->log = opts->log;
 	s->log_ctx = opts->log_ctx;
+	s->quiet = opts->quiet;
 
 	ver = getenv("SNAPSHOT_VERSION");
 	if (ver != NULL) {

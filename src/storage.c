@@ -202,11 +202,19 @@ storage_next_tid_locked(ds_storage *s)
 int
 storage_broken_error(ds_storage *s, ds_error *err)
 {
-	return ds_error_set(err, DS_EIO,
-	                    "storage %s: the journal flusher failed earlier "
-	                    "(%s); committed transactions stay in journal/ "
-	                    "and are recovered at the next open",
-	                    s->home, s->broken_err.msg);
+	/* the cause's status (a symlink in A/ is DS_ECORRUPT, a full disk
+	 * DS_EIO): it decides the exit code */
+	int status = s->broken_err.status != DS_OK ? s->broken_err.status
+	                                           : DS_EIO;
+
+	ds_error_set(err, status,
+	             "storage %s: the journal flusher failed earlier "
+	             "(%s); committed transactions stay in journal/ "
+	             "and are recovered at the next open",
+	             s->home, s->broken_err.msg);
+	if (err != NULL)
+		err->sys_errno = s->broken_err.sys_errno;
+	return status;
 }
 
 /* ---- the work queue and the flusher ---- */
@@ -435,8 +443,9 @@ storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 		rc = storage_path(s, misc, sizeof(misc), "misc", err);
 	if (rc != DS_OK)
 		return rc;
-	/* as the original's write_file: O_TRUNC, 0640, fsync when sync */
-	rc = ds_io_write_file(p, code, strlen(code), 0640, 0, s->use_sync, err);
+	/* 0640 and fsync when sync, as the original; replaced, not written
+	 * in place (a hard-linked copy of the storage keeps its own) */
+	rc = ds_io_replace_file(p, code, strlen(code), 0640, s->use_sync, err);
 	if (rc == DS_OK && s->use_dirsync)
 		rc = ds_io_fsync_dir(misc, err);
 	return rc;
@@ -484,9 +493,12 @@ storage_free(ds_storage *s)
 	}
 	journal_jdir_free_list(s->unflushed);
 	journal_jdir_free_list(s->failed);
+	journal_jdir_free_list(s->ro_jdirs);
 	storage_map_free(&s->reloc);
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
+	if (s->guarded)
+		ds_io_unguard(s->home);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->home);
@@ -511,6 +523,61 @@ storage_read_x(ds_storage *s, const char *name, int optional, uint64_t *v,
 	snprintf(what, sizeof(what), "%s/A/%s", s->home, name);
 	rc = ds_xfile_decode(buf, len, what, v, err);
 	free(buf);
+	return rc;
+}
+
+/* A read-only open writes nothing: the lock is taken without writing the
+ * pid, the sublock is not taken (we neither write A nor need it to stay
+ * a snapshot: holding misc/lock already keeps every writer out), and the
+ * journal is not recovered. Instead the journal is checked with the rules
+ * recovery applies (what a writing open would refuse, a read-only one
+ * refuses too), and the committed transactions still in it are read
+ * where they are: reads look in the journal, then B, then A, as during
+ * the snapshot mode "startup" the storage stays in. An increment pending
+ * in journal/replica.tar would change A on the next writing open; reads
+ * without it would show an older state, so it is refused. */
+static int
+storage_open_readonly(ds_storage *s, ds_error *err)
+{
+	struct journal_scan js;
+	struct jdir *d;
+	char p[STORAGE_PATH_MAX];
+	ds_error e;
+	int rc;
+
+	rc = storage_path(s, p, sizeof(p), "misc/lock", err);
+	if (rc != DS_OK)
+		return rc;
+	ds_error_clear(&e);
+	rc = ds_lock_acquire_quiet(p, &s->lock, &e);
+	if (rc != DS_OK) {
+		if (rc == DS_ELOCKED)
+			return ds_error_set(err, DS_ELOCKED,
+			                    "open %s: storage is locked by another "
+			                    "process: %s", s->home, e.msg);
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	snprintf(s->snapcode, sizeof(s->snapcode), "startup");
+	s->have_flushed = 1;
+	rc = journal_scan(s->home, &js, err);
+	if (rc != DS_OK)
+		return rc;
+	if (js.replica_tar)
+		return ds_error_set(err, DS_ESTATE,
+		                    "open %s read-only: journal/replica.tar holds "
+		                    "a replication increment not applied yet; "
+		                    "the next ds replica (or any writing open) "
+		                    "applies it", s->home);
+	rc = journal_collect(s, &s->ro_jdirs, err);
+	if (rc != DS_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	for (d = s->ro_jdirs; d != NULL && rc == DS_OK; d = d->next)
+		for (size_t j = 0; j < d->nnames && rc == DS_OK; j++)
+			rc = storage_map_put(&s->reloc, d->names[j], d, err);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
@@ -546,9 +613,29 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		                  s->cfg.classname);
 		goto fail;
 	}
+	/* from here no write beneath home follows a symlink (io.c) */
+	rc = ds_io_guard(home, err);
+	if (rc != DS_OK)
+		goto fail;
+	s->guarded = 1;
 	s->readonly = (flags & DS_OPEN_READONLY) != 0;
 	s->use_sync = s->cfg.sync && !(flags & DS_OPEN_NOSYNC);
 	s->use_dirsync = s->use_sync && s->cfg.dirsync;
+	if (s->readonly) {
+		rc = storage_open_readonly(s, err);
+		if (rc == DS_OK)
+			rc = storage_read_x(s, "x.serial", 0, &s->last_tid, err);
+		if (rc == DS_OK)
+			rc = storage_read_x(s, "x.oid", 0, &s->last_oid, err);
+		if (rc == DS_OK)
+			rc = storage_read_x(s, "x.packed", 1, &s->last_pack,
+			                    err);
+		if (rc != DS_OK)
+			goto fail;
+		s->last_issued = s->last_tid;
+		*out = s;
+		return DS_OK;
+	}
 
 	/* the main lock: whoever manages the storage */
 	rc = storage_path(s, p, sizeof(p), "misc/lock", err);
@@ -652,6 +739,11 @@ ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
 
 	if (s == NULL)
 		return DS_OK;
+	if (s->readonly) {
+		/* nothing was written, nothing to flush or mark */
+		storage_free(s);
+		return DS_OK;
+	}
 	quick = (flags & DS_CLOSE_QUICK) || s->cfg.quick_shutdown;
 	pthread_mutex_lock(&s->mu);
 	if (quick) {
@@ -757,6 +849,9 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	struct storage_work *w;
 	int rc;
 
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE, "enter snapshot mode in %s: "
+		                    "storage opened read-only", s->home);
 	rc = storage_code_ok(code, "enter snapshot mode", err);
 	if (rc != DS_OK)
 		return rc;
@@ -809,6 +904,9 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 	ds_error e;
 	int rc;
 
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE, "leave snapshot mode in %s: "
+		                    "storage opened read-only", s->home);
 	rc = storage_code_ok(code, "leave snapshot mode", err);
 	if (rc != DS_OK)
 		return rc;
@@ -880,6 +978,16 @@ ds_storage_new_oid(ds_storage *s, ds_oid *out, ds_error *err)
 		                    "new oid in %s: storage opened read-only",
 		                    s->home);
 	pthread_mutex_lock(&s->mu);
+	/* x.oid is the highest oid in use: past the last one there is no
+	 * id left (wrapping to 0 would hand out the root and every object
+	 * after it again) */
+	if (s->last_oid == UINT64_MAX) {
+		pthread_mutex_unlock(&s->mu);
+		return ds_error_set(err, DS_ESTATE,
+		                    "new oid in %s: object ids exhausted (x.oid "
+		                    "is FFFFFFFFFFFFFFFF, the highest there is)",
+		                    s->home);
+	}
 	*out = ++s->last_oid;
 	pthread_mutex_unlock(&s->mu);
 	return DS_OK;

@@ -92,6 +92,7 @@ struct ds_storage {
 	int use_dirsync;     /* use_sync and [posix] dirsync */
 	ds_lock *lock;
 	ds_lock *sublock;    /* NULL while a snapshot user holds it */
+	int guarded;         /* home registered with ds_io_guard */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* any change of state below */
@@ -120,8 +121,12 @@ struct ds_storage {
 	int stop_now;        /* quick close: drop queued work */
 	int entering;        /* a snapshot enter is under way */
 	struct jdir *failed; /* batches a broken flush left in journal/ */
+	struct jdir *ro_jdirs; /* read-only open: the committed transactions
+	                        * read in place from journal/ */
 
 	int txn_active;
+	int head_checked;    /* x.serial's transaction was found valid
+	                      * (txn.c: a broken history is not extended) */
 	int have_thread;
 	pthread_t thread;
 };
@@ -166,6 +171,10 @@ int journal_recombine(ds_storage *s, ds_error *err);
  * forward (into B), delete _temp. held: a snapshot user holds
  * misc/sublock. */
 int journal_recover(ds_storage *s, int held, ds_error *err);
+/* Every journal/working_<TID>_done directory with its file names, oldest
+ * first (no checks: journal_scan has made them). *head owned by caller:
+ * journal_jdir_free_list. Errors: DS_EIO, DS_ENOMEM, DS_EINVAL. */
+int journal_collect(ds_storage *s, struct jdir **head, ds_error *err);
 /* The commit protocol's steps, shared by txn.c and ds_storage_save_oid
  * (see the top of journal.c for why each fsync and rename is where it is).
  * Paths are absolute: journal_dirpath gives HOME/journal/working_<TID>_<kind>. */

@@ -23,7 +23,18 @@
  * other. A master side that sends nothing at all (neither output nor
  * messages) for the read timeout is given up on: a hung ssh connection or
  * a master stuck without closing its output must not hang a cron job
- * forever.
+ * forever; and since a master that dribbles a byte now and then is never
+ * silent, there is also a deadline for the whole answer.
+ *
+ * The child runs in a process group of its own: when we stop it (refused
+ * stream, timeout, deadline) the signal goes to the group, so an -e
+ * wrapper's children, or a ProxyCommand, are stopped with it instead of
+ * holding the pipes (and the replica's lock) after we gave up. The
+ * group is killed while its leader is still a zombie, so its id cannot
+ * have been reused. A consequence: the child is not in the terminal's
+ * foreground group, and an ssh that prompts (password, unknown host
+ * key) is stopped by the kernel (SIGTTIN); we notice that at once and
+ * say so rather than wait for the timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +53,7 @@
 
 #define TRANSPORT_ARGV_MAX 64
 #define TRANSPORT_LINE_MAX 4096
+#define TRANSPORT_KILL_GRACE 2.0   /* s between SIGTERM and SIGKILL */
 
 struct transport {
 	pid_t pid;
@@ -54,6 +68,9 @@ struct transport {
 	char last[TRANSPORT_LINE_MAX];
 	char *cmdline;
 	unsigned timeout;         /* s of silence before giving up */
+	double deadline_at;       /* ds_now() time; 0: none */
+	unsigned deadline;        /* s, for the message */
+	int killed_group;         /* SIGKILL sent to the group */
 };
 
 /* Append s to the remote command line in single quotes. */
@@ -152,6 +169,7 @@ transport_start(const struct transport_opts *o, const void *request,
 	int argc = 0, in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
 	int rc = DS_OK, nv = o->verbosity - 1;
 	size_t pos = 0, rsz;
+	pid_t parent;
 
 	*out = NULL;
 	if (o->master_dir == NULL || o->master_dir[0] == '\0')
@@ -165,6 +183,8 @@ transport_start(const struct transport_opts *o, const void *request,
 	t->on_stderr = o->on_stderr;
 	t->ctx = o->ctx;
 	t->timeout = o->read_timeout ? o->read_timeout : 600;
+	t->deadline_at = o->deadline_at;
+	t->deadline = o->deadline;
 	if (nv > 8)
 		nv = 8;
 	if (o->host == NULL) {
@@ -319,6 +339,7 @@ built:
 		rc = ds_error_sys(err, errno, "pipe", "replica");
 		goto out;
 	}
+	parent = getpid();
 	t->pid = fork();
 	if (t->pid < 0) {
 		ds_error_sys(err, errno, "fork", argv[0]);
@@ -328,15 +349,24 @@ built:
 		goto out;
 	}
 	if (t->pid == 0) {
-		/* the child: pipes on 0, 1, 2, then the master side */
-		if (dup2(in[0], 0) < 0 || dup2(op[1], 1) < 0 ||
-		    dup2(ep[1], 2) < 0)
+		/* the child: its own group, pipes on 0, 1, 2, then the
+		 * master side. Outside our group a Ctrl-C or a kill of ds
+		 * no longer reaches it: have the kernel send it SIGTERM
+		 * when we die (and check we did not die already). */
+		if (setpgid(0, 0) != 0 ||
+		    prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		    getppid() != parent || dup2(in[0], 0) < 0 ||
+		    dup2(op[1], 1) < 0 || dup2(ep[1], 2) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
 		execvp(argv[0], argv);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	/* also here, so that the group exists before we may signal it
+	 * (whichever of parent and child runs first); EACCES once the child
+	 * has exec'd means it did it itself */
+	setpgid(t->pid, t->pid);
 	close(in[0]);
 	close(op[1]);
 	close(ep[1]);
@@ -389,6 +419,23 @@ out:
 }
 
 
+/* Is the master side stopped by the terminal (SIGTTIN/SIGTTOU: reading
+ * or setting up the tty from its background group, i.e. ssh asking for
+ * a password or about a host key)? Does not reap. */
+static int
+transport_tty_stopped(const struct transport *t)
+{
+	siginfo_t si;
+
+	if (t->reaped || t->pid <= 0)
+		return 0;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)t->pid, &si, WSTOPPED | WNOHANG | WNOWAIT)
+	    != 0 || si.si_pid != t->pid)
+		return 0;
+	return si.si_status == SIGTTIN || si.si_status == SIGTTOU;
+}
+
 ssize_t
 transport_read(void *vt, void *buf, size_t len, ds_error *err)
 {
@@ -398,16 +445,30 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 	for (;;) {
 		struct pollfd p[2];
 		int n = 0, io = -1, ie = -1, pr;
-		double left = (double)t->timeout - (ds_now() - since);
+		double now = ds_now();
+		double left = (double)t->timeout - (now - since), wait;
 
 		if (t->out_fd < 0)
 			return 0;
+		if (t->deadline_at > 0 && now >= t->deadline_at) {
+			ds_error_set(err, DS_EBUSY, "the master side did not "
+			             "finish within %u s (--deadline): giving "
+			             "up, try again later", t->deadline);
+			return -1;
+		}
 		if (left <= 0) {
 			ds_error_set(err, DS_EBUSY, "the master side sent "
 			             "nothing for %u s (--timeout): giving up, "
 			             "try again later", t->timeout);
 			return -1;
 		}
+		/* wake at least once a second to look at the deadline and
+		 * at a child stopped by the terminal */
+		wait = left;
+		if (t->deadline_at > 0 && t->deadline_at - now < wait)
+			wait = t->deadline_at - now;
+		if (wait > 1.0)
+			wait = 1.0;
 		p[n].fd = t->out_fd;
 		p[n].events = POLLIN;
 		io = n++;
@@ -416,15 +477,29 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 			p[n].events = POLLIN;
 			ie = n++;
 		}
-		pr = poll(p, (nfds_t)n, (int)(left * 1000) + 1);
+		pr = poll(p, (nfds_t)n, (int)(wait * 1000) + 1);
 		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			ds_error_sys(err, errno, "poll", "master side");
 			return -1;
 		}
-		if (pr == 0)
+		if (pr == 0) {
+			/* quiet for a while (only then: no system call
+			 * more while the stream flows) */
+			if (transport_tty_stopped(t)) {
+				ds_error_set(err, DS_EREFUSED, "the master side "
+				             "(%s) stopped to ask something on "
+				             "the terminal (a password, or "
+				             "whether to trust a host key?): ds "
+				             "replica needs ssh to log in without "
+				             "asking (a key without passphrase or "
+				             "ssh-agent, the host key known)",
+				             t->cmdline ? t->cmdline : "ssh");
+				return -1;
+			}
 			continue;
+		}
 		if (ie >= 0 && (p[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
 			/* a message is a sign of life too */
 			transport_read_stderr(t);
@@ -448,6 +523,28 @@ transport_read(void *vt, void *buf, size_t len, ds_error *err)
 	}
 }
 
+/* SIGKILL the master side's whole group, once, while its leader is not
+ * yet reaped (a zombie or alive: the group id is still ours). */
+static void
+transport_kill_group(struct transport *t)
+{
+	if (t->killed_group || t->reaped || t->pid <= 0)
+		return;
+	kill(-t->pid, SIGKILL);
+	t->killed_group = 1;
+}
+
+/* Has the leader exited? Without reaping it. */
+static int
+transport_exited(const struct transport *t)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)t->pid, &si, WEXITED | WNOHANG | WNOWAIT)
+	       == 0 && si.si_pid == t->pid;
+}
+
 int
 transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 {
@@ -458,7 +555,10 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 	/* only a master side still sending is stopped: one that reached
 	 * the end of its output has its own exit status to tell */
 	if (kill_it && t->out_fd >= 0 && !t->reaped && t->pid > 0) {
-		kill(t->pid, SIGTERM);
+		/* the group: an -e wrapper's children too; SIGCONT for
+		 * members stopped by the terminal */
+		kill(-t->pid, SIGTERM);
+		kill(-t->pid, SIGCONT);
 		killed = 1;
 	}
 	if (t->out_fd >= 0) {
@@ -467,22 +567,34 @@ transport_wait(struct transport *t, int kill_it, int *how, ds_error *err)
 	}
 	for (;;) {
 		if (!t->reaped) {
-			pid_t r = waitpid(t->pid, &t->status, WNOHANG);
-			if (r == t->pid) {
-				t->reaped = 1;
-				reaped_at = ds_now();
-			} else if (r < 0 && errno != EINTR) {
-				return ds_error_sys(err, errno, "waitpid",
-				                    "master side");
+			/* what it started goes with it: SIGKILL the group
+			 * before reaping the leader (which pins the group
+			 * id), once the leader exited or after the grace */
+			if (killed && !t->killed_group &&
+			    (transport_exited(t) ||
+			     ds_now() - start > TRANSPORT_KILL_GRACE))
+				transport_kill_group(t);
+			if (!killed || t->killed_group) {
+				pid_t r = waitpid(t->pid, &t->status, WNOHANG);
+
+				if (r == t->pid) {
+					t->reaped = 1;
+					reaped_at = ds_now();
+				} else if (r < 0 && errno != EINTR) {
+					return ds_error_sys(err, errno,
+					                    "waitpid",
+					                    "master side");
+				}
 			}
 		}
 		if (t->err_fd < 0 && t->reaped)
 			break;
-		/* output ended (or we stopped it) but the process lingers:
-		 * do not wait longer than for silence while reading */
-		if (!t->reaped && !hard &&
-		    ds_now() - start > (double)t->timeout) {
-			kill(t->pid, SIGKILL);
+		/* output ended but the process lingers: do not wait longer
+		 * than for silence while reading */
+		if (!t->reaped && !killed && !hard &&
+		    (ds_now() - start > (double)t->timeout ||
+		     (t->deadline_at > 0 && ds_now() > t->deadline_at))) {
+			transport_kill_group(t);
 			hard = 1;
 		}
 		/* stderr still open after the child ended: a process it
@@ -537,7 +649,8 @@ transport_free(struct transport *t)
 	if (t->err_fd >= 0)
 		close(t->err_fd);
 	if (t->pid > 0 && !t->reaped) {
-		kill(t->pid, SIGTERM);
+		/* never waited for: nothing of the group may outlive us */
+		transport_kill_group(t);
 		waitpid(t->pid, NULL, 0);
 	}
 	free(t->cmdline);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage_internal.h"
@@ -146,10 +147,81 @@ txn_dup(const void *src, size_t len, void **out)
 	return DS_OK;
 }
 
-int
-ds_txn_begin(ds_storage *s, const char *user, const char *description,
-             const unsigned char *extension, size_t extension_len,
-             ds_txn **out, ds_error *err)
+/* Seconds a history's newest tid may lie ahead of the clock before the
+ * history counts as broken: the clock shear checkds tolerates. */
+#define TXN_FUTURE_TOLERANCE 60
+
+/* Refuse to extend a broken history. A new transaction's back pointer is
+ * x.serial, so a commit on a storage whose x.serial names a transaction
+ * file that is missing or not a valid transaction file would link new
+ * history onto nothing, and a tid in the future would make every new tid
+ * (always above the last one) lie in the future too. Only the chain's
+ * head is checked, once per open (s->head_checked): the file x.serial
+ * names must be readable with a valid header and its own tid (and md5,
+ * when it has one), and that tid must not be more than
+ * TXN_FUTURE_TOLERANCE seconds past now. Walking the whole chain would
+ * cost a read per transaction on every open; that is `ds check`'s job,
+ * and the message sends the user there. The check belongs here rather
+ * than in open because a storage with a broken history must still open,
+ * for reading and for recovery (ds check recovers a storage that was not
+ * closed cleanly before checking it); only extending it is refused.
+ * After our own first commit the head is ours, so it is not rechecked.
+ * Errors: DS_ECORRUPT (broken: missing or invalid file, future tid),
+ * DS_EIO, DS_ENOMEM. */
+static int
+txn_check_head(ds_storage *s, ds_error *err)
+{
+	unsigned char *buf = NULL;
+	ds_txnrec rec;
+	ds_error e;
+	ds_tid head;
+	char hex[17], when[32];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	head = s->last_tid;
+	rc = s->head_checked;
+	pthread_mutex_unlock(&s->mu);
+	if (rc || head == 0)
+		return DS_OK;
+	ds_id_format(head, hex);
+	if (ds_tid_to_time(head) > (double)time(NULL) + TXN_FUTURE_TOLERANCE) {
+		ds_tid_format(head, when);
+		return ds_error_set(err, DS_ECORRUPT,
+		                    "commit to %s refused: the history is broken: "
+		                    "x.serial names transaction %s (%s), more than "
+		                    "%d seconds in the future; `ds check %s` shows "
+		                    "why", s->home, hex, when, TXN_FUTURE_TOLERANCE,
+		                    s->home);
+	}
+	ds_error_clear(&e);
+	rc = read_txnfile(s, head, 1, &buf, &rec, &e);
+	free(buf);
+	if (rc == DS_ENOTFOUND || rc == DS_ECORRUPT)
+		return ds_error_set(err, DS_ECORRUPT,
+		                    "commit to %s refused: the history is broken: "
+		                    "x.serial names transaction %s, %s (%s); "
+		                    "`ds check %s` shows why", s->home, hex,
+		                    rc == DS_ENOTFOUND ? "whose file is missing" :
+		                    "whose file is not a valid transaction file",
+		                    e.msg, s->home);
+	if (rc != DS_OK) {
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->head_checked = 1;
+	pthread_mutex_unlock(&s->mu);
+	return DS_OK;
+}
+
+/* Begin with the engine's next tid (want == 0) or with `want`, which
+ * must be later than the last committed transaction. */
+static int
+txn_begin(ds_storage *s, ds_tid want, const char *user,
+          const char *description, const unsigned char *extension,
+          size_t extension_len, ds_txn **out, ds_error *err)
 {
 	ds_txn *t;
 	size_t ulen = user ? strlen(user) : 0;
@@ -168,6 +240,9 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 		                    ulen > 65535 ? "user name" :
 		                    dlen > 65535 ? "description" :
 		                    "extension data");
+	rc = txn_check_head(s, err);
+	if (rc != DS_OK)
+		return rc;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return ds_error_set(err, DS_ENOMEM, "begin transaction: out of "
@@ -196,8 +271,26 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 		txn_free(t);
 		return rc;
 	}
+	if (want != 0 && want <= s->last_tid) {
+		char h1[17], h2[17];
+		ds_id_format(want, h1);
+		ds_id_format(s->last_tid, h2);
+		rc = ds_error_set(err, DS_EINVAL,
+		                  "begin transaction %s in %s: not later than "
+		                  "the last transaction %s", h1, s->home, h2);
+		pthread_mutex_unlock(&s->mu);
+		txn_free(t);
+		return rc;
+	}
 	s->txn_active = 1;
-	t->tid = storage_next_tid_locked(s);
+	if (want != 0) {
+		/* later tids handed out by ds_txn_begin stay above it */
+		t->tid = want;
+		if (want > s->last_issued)
+			s->last_issued = want;
+	} else {
+		t->tid = storage_next_tid_locked(s);
+	}
 	pthread_mutex_unlock(&s->mu);
 
 	rc = journal_begin(s, t->tid, err);
@@ -208,6 +301,28 @@ ds_txn_begin(ds_storage *s, const char *user, const char *description,
 	}
 	*out = t;
 	return DS_OK;
+}
+
+int
+ds_txn_begin(ds_storage *s, const char *user, const char *description,
+             const unsigned char *extension, size_t extension_len,
+             ds_txn **out, ds_error *err)
+{
+	return txn_begin(s, 0, user, description, extension, extension_len,
+	                 out, err);
+}
+
+int
+ds_txn_begin_at(ds_storage *s, ds_tid tid, const char *user,
+                const char *description, const unsigned char *extension,
+                size_t extension_len, ds_txn **out, ds_error *err)
+{
+	*out = NULL;
+	if (tid == 0)
+		return ds_error_set(err, DS_EINVAL, "begin transaction in %s: "
+		                    "tid zero", s->home);
+	return txn_begin(s, tid, user, description, extension, extension_len,
+	                 out, err);
 }
 
 static int txn_remember(ds_txn *t, const char *name, ds_error *err);
@@ -297,6 +412,13 @@ txn_write_revision(ds_txn *t, ds_oid oid, ds_tid prev_serial,
 	}
 	if (oid > t->max_oid)
 		t->max_oid = oid;
+	/* x.oid is "the highest oid allocated": an oid stored above it is
+	 * taken from now on, so that ds_storage_new_oid never hands it out
+	 * (vote writes x.oid from this; an abort only leaves a gap) */
+	pthread_mutex_lock(&t->s->mu);
+	if (oid > t->s->last_oid)
+		t->s->last_oid = oid;
+	pthread_mutex_unlock(&t->s->mu);
 	return DS_OK;
 }
 
@@ -330,6 +452,54 @@ ds_txn_store(ds_txn *t, ds_oid oid, ds_tid expected_serial,
 		    ohex, chex, ehex));
 	}
 	rc = txn_write_revision(t, oid, current, 0, pickle, len, err);
+	if (rc != DS_OK)
+		return txn_fail(t, rc);
+	return DS_OK;
+}
+
+int
+ds_txn_restore(ds_txn *t, ds_oid oid, ds_tid serial, const void *pickle,
+               size_t len, ds_tid data_serial, ds_error *err)
+{
+	ds_tid current = 0;
+	char ohex[17], h1[17], h2[17];
+	int rc;
+
+	rc = txn_check_open(t, "restore", err);
+	if (rc != DS_OK)
+		return rc;
+	ds_id_format(oid, ohex);
+	if (serial != t->tid) {
+		/* a revision file is named by its transaction's tid, and the
+		 * transaction file lists it: the two cannot differ */
+		ds_id_format(serial, h1);
+		ds_id_format(t->tid, h2);
+		return ds_error_set(err, DS_EINVAL,
+		                    "restore oid %s: serial %s is not the "
+		                    "transaction's tid %s", ohex, h1, h2);
+	}
+	if (data_serial >= t->tid) {
+		ds_id_format(data_serial, h1);
+		return ds_error_set(err, DS_EINVAL,
+		                    "restore oid %s: data serial %s is not "
+		                    "earlier than the transaction", ohex, h1);
+	}
+	if (len == 0)
+		pickle = NULL;   /* "creation undone": a 72-byte revision */
+	rc = ds_storage_current_serial(t->s, oid, &current, err);
+	if (rc == DS_ENOTFOUND)
+		current = 0;
+	else if (rc != DS_OK)
+		return txn_fail(t, rc);
+	if (current >= t->tid) {
+		/* reads see committed revisions only, all earlier than t */
+		ds_id_format(current, h1);
+		return txn_fail(t, ds_error_set(err, DS_ECORRUPT,
+		    "restore oid %s: current serial %s is not earlier than "
+		    "the transaction", ohex, h1));
+	}
+	rc = txn_write_revision(t, oid, current, data_serial, pickle, len,
+	                        err);
 	if (rc != DS_OK)
 		return txn_fail(t, rc);
 	return DS_OK;

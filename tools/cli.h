@@ -21,9 +21,17 @@ enum {
 	DS_EXIT_IO = 4,      /* local system error (disk full, I/O error) */
 };
 
-/* The exit code for a library status. */
+/* The exit code for a failure's cause: the library status and, for
+ * DS_EIO, the errno (0 when unknown). The one mapping every subcommand
+ * uses; the table is in tools/ds.c, README and man/ds.1. */
+int cli_exit_for(int status, int sys_errno);
+/* cli_exit_for(status, 0). */
 int cli_exit_code(int status);
-/* Print "ds <sub>: <err->msg>" to stderr, return cli_exit_code. */
+/* The exit code for a system call's errno, mapped to a status as the
+ * library does (ENOENT: not found, ...), then cli_exit_for. */
+int cli_exit_errno(int errnum);
+/* Print "ds <sub>: <err->msg>" to stderr, return cli_exit_for(status,
+ * sys_errno). */
 int cli_fail(const char *sub, const ds_error *err);
 /* Print "ds <sub>: <formatted>" to stderr. */
 void cli_errorf(const char *sub, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli_util.h"
+#include "internal.h"
 
 int
 cli_error_set(ds_error *err, int status, const char *fmt, ...)
@@ -17,7 +18,7 @@ cli_error_set(ds_error *err, int status, const char *fmt, ...)
 	err->status = status;
 	err->sys_errno = 0;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	ds_msg_vformat(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return status;
 }

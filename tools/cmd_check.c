@@ -109,6 +109,7 @@ cmd_check(int argc, char **argv)
 	opts.log_ctx = "check";
 	sopts.log = cli_verbosity >= 2 ? cli_log : NULL;
 	sopts.log_ctx = "check";
+	sopts.quiet = 1;   /* a reader: misc/ is left as it was */
 	opts.snapshot = &sopts;
 	ds_error_clear(&err);
 

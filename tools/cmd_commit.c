@@ -6,7 +6,10 @@
  * OID is 16 hex digits, or `new` to allocate the next oid; OID@SERIAL=FILE
  * makes the store conditional on the object's current serial (16 zeros:
  * the object must not exist yet), failing with a conflict otherwise.
- * FILE `-` reads standard input (once).
+ * FILE `-` reads standard input (once). An OID given twice is a usage
+ * error; `new` never allocates an oid given on the same command line (the
+ * given ones are stored first and raise x.oid), and fails once ids are
+ * exhausted.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,8 +44,11 @@ cmd_commit_usage(FILE *out)
 	        "repeatable\n"
 	        "  -q, --quiet              print nothing but errors\n"
 	        "  -h, --help               show this help\n\n"
-	        "Exit status: 0 committed; 1 conflict or refused; 2 usage; 3 "
-	        "the storage is\nlocked by another process; 4 I/O error.\n");
+	        "An OID may be given once. 'new' never reuses an oid in use "
+	        "or given on the\nsame line; past FFFFFFFFFFFFFFFF it fails.\n\n"
+	        "Exit status: 0 committed; 1 conflict, refused or oids "
+	        "exhausted; 2 usage\n(also an OID given twice); 3 the storage "
+	        "is locked by another process;\n4 I/O error.\n");
 }
 
 /* Protocol 3 pickle of a dict of str -> str, byte for byte as Python's
@@ -271,6 +277,17 @@ cmd_commit(int argc, char **argv)
 			rc = DS_EXIT_USAGE;
 			goto out;
 		}
+		/* one revision per object and transaction: which of two
+		 * pickles was meant cannot be guessed */
+		for (size_t j = 0; j < i && !items[i].is_new; j++) {
+			if (items[j].is_new || items[j].oid != items[i].oid)
+				continue;
+			ds_id_format(items[i].oid, hex);
+			cli_errorf("commit", "oid %s given twice (%s and %s)",
+			           hex, argv[optind + 1 + (int)j], arg);
+			rc = DS_EXIT_USAGE;
+			goto out;
+		}
 		if (strcmp(items[i].file, "-") == 0) {
 			if (stdin_used++) {
 				cli_errorf("commit", "standard input given twice");
@@ -279,9 +296,10 @@ cmd_commit(int argc, char **argv)
 			}
 			f = stdin;
 		} else if ((f = fopen(items[i].file, "rb")) == NULL) {
+			e = errno;
 			cli_errorf("commit", "open %s: %s", items[i].file,
-			           strerror(errno));
-			rc = DS_EXIT_FAIL;
+			           strerror(e));
+			rc = cli_exit_errno(e);
 			goto out;
 		}
 		e = commit_slurp(f, &items[i].data, &items[i].len);
@@ -290,7 +308,7 @@ cmd_commit(int argc, char **argv)
 		if (e != 0) {
 			cli_errorf("commit", "read %s: %s", items[i].file,
 			           strerror(e));
-			rc = DS_EXIT_IO;
+			rc = cli_exit_errno(e);
 			goto out;
 		}
 		if (items[i].len == 0) {
@@ -312,10 +330,14 @@ cmd_commit(int argc, char **argv)
 	}
 	if (ds_txn_begin(s, user, desc, ext, extlen, &t, &err) != DS_OK)
 		goto fail;
-	for (size_t i = 0; i < nitems; i++) {
-		struct commit_item *it = &items[i];
+	/* the given oids first, then the new ones: a store above x.oid
+	 * raises it, so no `new` can get an oid given on the same line */
+	for (size_t k = 0; k < 2 * nitems; k++) {
+		struct commit_item *it = &items[k % nitems];
 		ds_tid expect = it->serial;
 
+		if (it->is_new != (k >= nitems))
+			continue;
 		if (it->is_new &&
 		    ds_storage_new_oid(s, &it->oid, &err) != DS_OK)
 			goto fail;

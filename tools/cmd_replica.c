@@ -23,6 +23,8 @@
 
 #include "cli.h"
 
+#define REPLICA_DEADLINE_DEFAULT (4u * 3600)   /* --deadline, s */
+
 void
 cmd_replica_usage(FILE *out)
 {
@@ -65,6 +67,12 @@ cmd_replica_usage(FILE *out)
 	        "                  give up (exit 3) when the master sends "
 	        "nothing for this long\n"
 	        "                  (default 600)\n"
+	        "      --deadline SECONDS\n"
+	        "                  give up (exit 3) when the master's answer "
+	        "has not all arrived\n"
+	        "                  this long after it was asked for, retries "
+	        "included (default\n"
+	        "                  14400, 4 hours; 0: no deadline)\n"
 	        "      --init      create REPLICA (which must not exist) from "
 	        "the master\n"
 	        "      --max-size SIZE\n"
@@ -81,8 +89,11 @@ cmd_replica_usage(FILE *out)
 	        "  -h, --help      show this help\n\n"
 	        "Exit: 0 done; 1 needs a human (different identity, diverged, "
 	        "packed since,\nreplica newer, not a Full storage, increment "
-	        "refused, master's x.oid below the replica's); 2 usage; 3 try again\nlater (master busy, ssh or "
-	        "connection failed, replica in use); 4 local I/O error.\n");
+	        "refused, master's x.oid below\nthe replica's, ssh asking on "
+	        "the terminal); 2 usage; 3 try again later\n(master busy, "
+	        "ssh or connection failed, --timeout or --deadline, replica "
+	        "in\nuse); 4 system error (disk full, I/O error, permission "
+	        "denied), on the\nreplica or the master.\n");
 }
 
 static int
@@ -147,7 +158,7 @@ replica_master_side(const char *dir)
 	if (rc != DS_OK) {
 		fprintf(stderr, "ds replica: ReplicaError: %s\n",
 		        err.msg[0] ? err.msg : ds_strerror(rc));
-		return cli_exit_code(rc);
+		return cli_exit_for(rc, err.sys_errno);
 	}
 	return DS_EXIT_OK;
 }
@@ -310,6 +321,7 @@ cmd_replica(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"init", no_argument, NULL, 'I'},
 		{"timeout", required_argument, NULL, 'T'},
+		{"deadline", required_argument, NULL, 'D'},
 		{"serve-only", required_argument, NULL, 'S'},
 		{"max-size", required_argument, NULL, 'M'},
 		{"master-command", required_argument, NULL, 'C'},
@@ -321,7 +333,7 @@ cmd_replica(int argc, char **argv)
 	char self[PATH_MAX], remote[PATH_MAX + 8], *src = NULL, *colon;
 	const char *ripath = NULL, *serve = NULL;
 	ds_error err;
-	int c, rc, init = 0, v = 0, q = 0;
+	int c, rc, init = 0, v = 0, q = 0, deadline_set = 0;
 
 	memset(&o, 0, sizeof(o));
 	optind = 1;
@@ -365,6 +377,14 @@ cmd_replica(int argc, char **argv)
 				return DS_EXIT_USAGE;
 			}
 			break;
+		case 'D':
+			if (replica_parse_secs(optarg, &o.deadline) != 0) {
+				cli_errorf("replica", "--deadline: not a number "
+				           "of seconds (0 for none): %s", optarg);
+				return DS_EXIT_USAGE;
+			}
+			deadline_set = 1;
+			break;
 		case 'S':
 			serve = optarg;
 			break;
@@ -391,6 +411,11 @@ cmd_replica(int argc, char **argv)
 			return DS_EXIT_USAGE;
 		}
 	}
+	/* a master that sends a byte now and then is never silent for
+	 * --timeout: without a deadline it could hold the replica's lock
+	 * for ever */
+	if (!deadline_set)
+		o.deadline = REPLICA_DEADLINE_DEFAULT;
 	cli_verbosity = 1 + v - q;
 	if (cli_verbosity < 0)
 		cli_verbosity = 0;

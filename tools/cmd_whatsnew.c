@@ -99,6 +99,7 @@ cmd_whatsnew(int argc, char **argv)
 	ds_error_clear(&err);
 	sopts.log = cli_log;
 	sopts.log_ctx = "whatsnew";
+	sopts.quiet = 1;   /* a reader: misc/ is left as it was */
 	/* the snapshot's own chatter only with -v */
 	if (cli_verbosity < 2)
 		sopts.log = NULL;

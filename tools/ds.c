@@ -1,4 +1,5 @@
 /* ds.c - the ds front end: dispatch to subcommands, --help, --version. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,26 @@ static const struct cli_command commands[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
+/*
+ * The one mapping from a failure's cause to the exit code, used by every
+ * subcommand (README "Exit codes" and man/ds.1 EXIT STATUS list the same
+ * table). The cause is the library status and, for DS_EIO, the errno:
+ *   DS_ELOCKED, DS_EBUSY                        3 try again later
+ *   DS_ENOMEM; DS_EIO with any errno but those
+ *     below (EACCES, EPERM, EROFS, ENOSPC,
+ *     EDQUOT, EIO, EMFILE, ...)                 4 local system error
+ *   DS_EIO with ELOOP (a symlink where the
+ *     storage has none: not followed), ENOTDIR,
+ *     EISDIR (a file where a directory belongs
+ *     or the reverse), ENAMETOOLONG             1 needs a human: the
+ *                                                 tree is not a storage's
+ *   every other status (ENOTFOUND, ECORRUPT,
+ *     ECONFIG, EREFUSED, EPROTO, ...)           1 needs a human
+ * Permission denied is 4 whichever subcommand meets it: the system
+ * refused, as for a full disk, and nothing in the storage is wrong.
+ */
 int
-cli_exit_code(int status)
+cli_exit_for(int status, int sys_errno)
 {
 	switch (status) {
 	case DS_OK:
@@ -52,11 +71,41 @@ cli_exit_code(int status)
 	case DS_ELOCKED:
 	case DS_EBUSY:
 		return DS_EXIT_TEMP;
-	case DS_EIO:
 	case DS_ENOMEM:
 		return DS_EXIT_IO;
+	case DS_EIO:
+		switch (sys_errno) {
+		case ELOOP:
+		case ENOTDIR:
+		case EISDIR:
+		case ENAMETOOLONG:
+			return DS_EXIT_FAIL;
+		default:
+			return DS_EXIT_IO;
+		}
 	default:
 		return DS_EXIT_FAIL;
+	}
+}
+
+int
+cli_exit_code(int status)
+{
+	return cli_exit_for(status, 0);
+}
+
+int
+cli_exit_errno(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+		return cli_exit_for(DS_ENOTFOUND, 0);
+	case EEXIST:
+		return cli_exit_for(DS_EEXIST, 0);
+	case ENOMEM:
+		return cli_exit_for(DS_ENOMEM, 0);
+	default:
+		return cli_exit_for(DS_EIO, errnum);
 	}
 }
 
@@ -102,7 +151,7 @@ cli_fail(const char *sub, const ds_error *err)
 {
 	fprintf(stderr, "ds %s: %s\n", sub,
 	        err->msg[0] ? err->msg : ds_strerror(err->status));
-	return cli_exit_code(err->status);
+	return cli_exit_for(err->status, err->sys_errno);
 }
 
 static void
@@ -118,7 +167,7 @@ usage(FILE *out)
 	fprintf(out,
 	        "\nExit codes: 0 success; 1 failure that needs a human; "
 	        "2 usage error;\n3 try again later (locked, busy, connection); "
-	        "4 local I/O error.\n");
+	        "4 local system error (disk full, I/O error,\npermission denied).\n");
 }
 
 static const struct cli_command *

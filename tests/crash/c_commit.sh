@@ -7,7 +7,7 @@
 #    journal/working_*_temp left ("abort leaves nothing behind");
 #  - before any recovery, `ds log` reads a transaction boundary (the old
 #    newest transaction, or the committed one pending in the journal);
-#  - the next open (`ds cat`, read-only) recovers: journal/ is empty;
+#  - the next writing open (`ds snapshot`) recovers: journal/ is empty;
 #  - `ds check` passes;
 #  - the storage holds the old state (newest transaction and both objects'
 #    pickles unchanged) or the new one (exactly one more transaction, by
@@ -79,7 +79,9 @@ at_boundary() {
 		fail "before recovery ds log shows $pre, $second: not the old" \
 		     "newest $OLD_TOP or one transaction on top of it"
 	fi
-	# the next open recovers
+	# the next writing open recovers (a reader, ds cat, reads the journal
+	# in place and changes nothing)
+	must_pass ds snapshot --storage "$s" true
 	must_pass ds cat "$s" "$O2"
 	cp "$LAST_STDOUT" "$SCRATCH/now.2"
 	[ -z "$(ls -A "$s/journal")" ] ||

@@ -13,6 +13,9 @@
 #    directory object, under whichever name is durable;
 #  - the variants: prefix:J and dir:D give the partial states (dir:D with
 #    what its operations depend on), duplicates are dropped;
+#  - a file replaced through a temporary name renamed over it (io.c's
+#    ds_io_replace): the old file whole until the rename is durable, the
+#    temporary file possibly left (empty), never a mix;
 #  - a trace that io.c aborted is refused;
 #  - and it can fail: a "commit" that renames a new file over the old one
 #    without fsyncing it first is shown to lose the data at some crash
@@ -216,6 +219,47 @@ if python3 "$PL" replay "$T" 2 durable "$C/out" 2>"$C/err"; then
 	fail "$C: an aborted trace was replayed"
 fi
 grep -q 'trace aborted' "$C/err" || fail "$C: no 'trace aborted' message: $(cat "$C/err")"
+
+# 8b. a file replaced as ds_io_replace_open/_commit do: a temporary name
+# beside it created (O_EXCL) and written, renamed over the old file; the
+# data made durable by a later syncfs (a replica apply's bulk), or by an
+# fsync before the rename (x.serial, misc/snapshot). Until the rename is
+# durable the old file stays, whole; the temporary file may be there too
+# (empty: its data never was durable), and a durable rename without the
+# data gives an empty file (the pessimistic "all"), never a mix.
+newcase replace
+mkdir "$R/d"
+printf old >"$R/d/f"
+printf keep >"$R/d/g"
+init
+H=$(blob new)
+HS=$(blob serial)
+trace <<-EOF
+1 open 120 creat,excl 640 $R/d/.ds-new.f
+2 write 120 3
+3 rename $R/d/.ds-new.f $R/d/f
+4 open 121 creat,excl 644 $R/d/.ds-new.g
+5 write 121 6
+6 fsync 121 $HS 644 $R/d/.ds-new.g
+7 rename $R/d/.ds-new.g $R/d/g
+8 syncfs $R
+8 cp d 755 $R
+8 cp d 755 $R/d
+8 cp f 120 640 $H $R/d/f
+8 cp f 121 644 $HS $R/d/g
+8 cpend
+EOF
+replay 3 durable; content d/f old; absent d/.ds-new.f
+replay 3 all; content d/f old; content d/.ds-new.f ''
+replay 4 durable; content d/f old; absent d/.ds-new.f
+replay 4 all; content d/f ''; absent d/.ds-new.f
+replay 4 prefix:1; content d/f old; content d/.ds-new.f ''
+replay 8 durable; content d/f old; content d/g keep
+replay 8 all; content d/f ''; content d/g serial; absent d/.ds-new.g
+replay 8 prefix:3; content d/f ''; content d/g keep; content d/.ds-new.g serial
+replay 9 durable; content d/f new; content d/g serial
+absent d/.ds-new.f; absent d/.ds-new.g
+[ "$(stat -c %a "$O/d/f")" = 640 ] || fail "$C: d/f mode $(stat -c %a "$O/d/f")"
 
 # 9. the harness can find a bug. "Commit" a new version of $R/data by
 # writing data.tmp and renaming it over data, then fsyncing the directory.

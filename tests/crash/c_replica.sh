@@ -8,7 +8,7 @@
 # the faults away from it: they hit the replica side only. Afterwards:
 #  - before recovery, `ds log` reads a transaction boundary (the replica's
 #    old newest transaction or the master's);
-#  - the next open (`ds cat`) recovers: journal/ is empty;
+#  - the next writing open (`ds snapshot`) recovers: journal/ is empty;
 #  - A/ is exactly the old replica's A/ or exactly the A/ of a clean run
 #    (tree_md5: every path, type, mode and md5), and `ds check` passes;
 #  - `ds replica` run again completes: A/ is the new A/, and
@@ -60,6 +60,7 @@ at_boundary() {
 	pre=$(cut -c1-16 "$LAST_STDOUT")
 	[ "$pre" = "$OLD_TOP" ] || [ "$pre" = "$NEW_TOP" ] ||
 		fail "before recovery ds log shows $pre: neither $OLD_TOP nor $NEW_TOP"
+	must_pass ds snapshot --storage "$r" true
 	must_pass ds cat "$r" 0000000000000001
 	[ -z "$(ls -A "$r/journal")" ] ||
 		fail "journal/ not empty after recovery: $(ls -A "$r/journal")"

@@ -53,6 +53,7 @@ wait_free() {
 consistent() {
 	local m=$1/m r=$1/r
 	wait_free "$m"
+	must_pass ds snapshot --storage "$r" true
 	must_pass ds cat "$r" 0000000000000001
 	[ -z "$(ls -A "$r/journal")" ] ||
 		fail "replica journal/ not empty after recovery: $(ls -A "$r/journal")"

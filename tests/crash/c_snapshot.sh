@@ -8,7 +8,7 @@
 # and unlocks. Afterwards:
 #  - before recovery, `ds log` reads a transaction boundary: T, or the
 #    transaction before it when T is not flushed yet;
-#  - the next open (`ds cat`) recovers: T's pickle is read back, journal/
+#  - the next writing open (`ds snapshot` again) recovers: T's pickle is read back, journal/
 #    is empty, and A/ is byte-for-byte the A/ of a clean run;
 #  - `ds check` passes; no lock or snapshot hold is left behind: the same
 #    `ds snapshot` run again succeeds and leaves misc/snapshot "shutdown".
@@ -53,6 +53,7 @@ recovered() {
 	pre=$(cut -c1-16 "$LAST_STDOUT")
 	[ "$pre" = "$T" ] || [ "$pre" = "$PREV" ] ||
 		fail "before recovery ds log shows $pre: neither T $T nor $PREV"
+	must_pass ds snapshot --storage "$s" true
 	must_pass ds cat "$s" "$O1"
 	cmp -s "$LAST_STDOUT" "$SCRATCH/pT" || fail "T's pickle of $O1 is lost"
 	[ -z "$(ls -A "$s/journal")" ] ||

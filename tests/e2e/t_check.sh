@@ -125,3 +125,33 @@ flip_byte "$SCRATCH/flat-replica-old/A/t040D44.B240E24322" 1
 must_fail 1 ds check --compare "$SCRATCH/flat-master" "$SCRATCH/flat-replica-old"
 assert_contains "$LAST_STDERR" "different content: A/t040D44.B240E24322"
 assert_contains "$LAST_STDERR" "1 difference"
+
+# --compare blames the side that is broken: a master whose newest
+# revision of an object created after the replica's transaction is
+# corrupt is named as the master's file, not as "missing on the replica"
+M=$SCRATCH/cm
+R=$SCRATCH/cr
+must_pass ds mkds "$M"
+printf 'one' >"$SCRATCH/c1"
+must_pass ds commit "$M" new="$SCRATCH/c1"
+must_pass ds replica --init -q "$M" "$R"
+must_pass ds commit "$M" new="$SCRATCH/c1"
+oid=$(awk '/^new /{print $2}' "$LAST_STDOUT")
+must_pass ds check --compare "$M" "$R"
+# bushy: o0123456789ABCDEF -> o0/12/34/56/78/9A/BC/DEF/<serial>
+odir=o${oid:0:1}/${oid:1:2}/${oid:3:2}/${oid:5:2}/${oid:7:2}/${oid:9:2}/${oid:11:2}/${oid:13:3}
+rev=$odir/$(ls "$M/A/$odir" | grep -v '^c$' | head -n1)
+[ -f "$M/A/$rev" ] || fail "no revision file for $oid"
+# first a revision both hold: the master's copy is the broken one
+old=$(cd "$M/A" && find o0 -type f ! -name c ! -path "$odir/*" | head -n1)
+cp "$M/A/$old" "$SCRATCH/old.saved"
+printf 'garbage' >"$M/A/$old"
+must_fail 1 ds check --compare "$M" "$R"
+assert_contains "$LAST_STDERR" "different content, the master's file is not valid: $M/A/$old (on the master)"
+cp "$SCRATCH/old.saved" "$M/A/$old"
+# then the newest revision of an object created after the replica's
+# transaction: before, the .c pointer was reported missing on the replica
+printf 'garbage' >"$M/A/$rev"
+must_fail 1 ds check --compare "$M" "$R"
+assert_contains "$LAST_STDERR" "revision chain broken (missing or not a valid revision): $M/A/$rev (on the master)"
+assert_not_contains "$LAST_STDERR" "missing on the replica"

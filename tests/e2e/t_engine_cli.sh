@@ -173,7 +173,13 @@ must_fail 3 ds commit "$SCRATCH/g1" 0000000000000001=$SCRATCH/p1
 # kill it in the middle: the next opener recovers
 kill -9 "$genpid"
 wait "$genpid" 2>/dev/null || true
+# a reader reads the committed transactions where they are and changes
+# nothing; the next writing open (here ds snapshot's) recovers
+tree_md5 "$SCRATCH/g1" >"$SCRATCH/g1.before"
 must_pass ds cat "$SCRATCH/g1" 0000000000000001
+tree_md5 "$SCRATCH/g1" >"$SCRATCH/g1.after"
+cmp -s "$SCRATCH/g1.before" "$SCRATCH/g1.after" || fail "ds cat changed the storage"
+must_pass ds snapshot --storage "$SCRATCH/g1" true
 assert_eq 0 "$(ls "$SCRATCH/g1/journal" | wc -l)" "journal empty after recovery"
 if ds help check >/dev/null 2>&1; then
 	must_pass ds check "$SCRATCH/g1"

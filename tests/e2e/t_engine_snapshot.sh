@@ -32,10 +32,16 @@ assert_eq shutdown "$(cat "$S/misc/snapshot")" "misc/snapshot while held"
 assert_eq 0 "$(ls "$S/journal" | wc -l)" "journal flushed (into B) at close"
 kill "$holder"
 wait "$holder" 2>/dev/null || true
-# released: the next open recombines B into A
+# released: a reader finds B's files where they are and moves nothing
 must_pass ds cat "$S" 0000000000000001
 assert_eq "held 12" "$(cat "$LAST_STDOUT")" "after release"
+[ -n "$(find "$S/B" -type f)" ] || fail "a reader recombined B"
+# the next writing open recombines B into A
+printf 'after 12' >"$SCRATCH/p13"
+must_pass ds commit "$S" 00000000000A0000="$SCRATCH/p13"
 assert_eq 0 "$(find "$S/B" -mindepth 1 | wc -l)" "B empty after recombination"
+must_pass ds cat "$S" 0000000000000001
+assert_eq "held 12" "$(cat "$LAST_STDOUT")" "after recombination"
 tree_md5 "$S/A" >"$SCRATCH/after2"
 cmp -s "$SCRATCH/before" "$SCRATCH/after2" && fail "A did not get the new transactions"
 must_pass ds log "$S"

@@ -70,6 +70,7 @@ printf '123456789' >"$W/A/x/serial"
 ustar -C "$W" -cf "$W/big.tar" A/x/serial
 serve "$W/big.tar"; refused oversize "out of bounds"
 
+toff=$(grep -abo 'A/t0/40/D44/B2249CA6AA' "$RESP" | head -1 | cut -d: -f1)
 # the original's increment, damaged: a flipped byte in a revision's pickle
 off=$(grep -abo 'A/o0/00/00/00/00/00/00/01A/040D44B2249CA6AA' "$RESP" |
 	head -1 | cut -d: -f1)
@@ -88,10 +89,43 @@ serve "$W/noend.tar"; refused no-end "truncated"
 { cat "$RESP"; echo "rm -rf /"; } >"$W/garbage.tar"
 serve "$W/garbage.tar"; refused garbage "garbage after the end"
 # another storage's increment: its transactions do not chain to ours
+# (it is refused first for its x.oid, E0, below the replica's FC)
 serve "$DS_FIXTURE_DIR/responses/flat-basic.tar"
-refused "does not chain" "is missing"
+refused "another storage" "is lower than the replica's"
+# put8 FILE OFFSET HEX16: write 8 bytes (big-endian HEX16) at OFFSET
+put8() {
+	printf "$(echo "$3" | sed 's/../\\x&/g')" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+xoff=$(( $(grep -abo 'A/x/oid' "$RESP" | head -1 | cut -d: -f1) + 512 ))
+# the master's x.oid all zeros (the replica's is 00FC): refused, else the
+# replica would hand out ids already in use
+cp "$RESP" "$W/xoid0.tar"
+put8 "$W/xoid0.tar" "$xoff" 0000000000000000
+serve "$W/xoid0.tar"
+refused "x.oid zero" "x.oid 0000000000000000 is lower than the replica's"
+# just below the replica's
+put8 "$W/xoid0.tar" "$xoff" 00000000000000FB
+serve "$W/xoid0.tar"; refused "x.oid lower" "is lower than the replica's"
+# not below the replica's, but below the increment's oids (up to 0104):
+# ds check would reject the replica ("object id higher than x.oid")
+put8 "$W/xoid0.tar" "$xoff" 0000000000000100
+serve "$W/xoid0.tar"
+refused "oids above x.oid" "object id 0000000000000104 is higher than the x.oid sent 0000000000000100"
+# a revision whose md5 is zeroed, its pickle changed: the replica's
+# settings ([md5policy] write: 1, as the master's) promise md5s
+cp "$RESP" "$W/nomd5.tar"
+put8 "$W/nomd5.tar" $((off + 512 + 40)) 0000000000000000
+put8 "$W/nomd5.tar" $((off + 512 + 48)) 0000000000000000
+printf 'Z' | dd of="$W/nomd5.tar" bs=1 seek=$((off + 512 + 100)) \
+	conv=notrunc status=none
+serve "$W/nomd5.tar"; refused "no md5" "no md5, but the storage's [md5policy] write"
+# a transaction file's md5 zeroed
+cp "$RESP" "$W/tnomd5.tar"
+put8 "$W/tnomd5.tar" $((toff + 512 + 32)) 0000000000000000
+put8 "$W/tnomd5.tar" $((toff + 512 + 40)) 0000000000000000
+serve "$W/tnomd5.tar"; refused "transaction without md5" "no md5"
 # a member left out: the first transaction file
-toff=$(grep -abo 'A/t0/40/D44/B2249CA6AA' "$RESP" | head -1 | cut -d: -f1)
 tsize=$((8#$(dd if="$RESP" bs=1 skip=$((toff + 124)) count=11 status=none)))
 tspan=$((512 + (tsize + 511) / 512 * 512))
 { head -c "$toff" "$RESP"; tail -c +$((toff + tspan + 1)) "$RESP"; } \
@@ -100,6 +134,31 @@ serve "$W/missing.tar"; refused missing "must have t040D44.B2249CA6AA"
 # nothing at all, with a zero exit
 : >"$W/empty.tar"
 serve "$W/empty.tar"; refused empty "truncated"
+# --init: a whole-storage answer whose x.oid is below its own oids
+# (0104 at most) is refused too, and no replica is made
+fixture_copy bushy-master "$SCRATCH/im"
+printf 'replica init 0\n' | "$DS_BIN" replica -q + "$SCRATCH/im" >"$W/init.tar" ||
+	fail "the master side did not answer the init request"
+ioff=$(( $(grep -abo 'A/x/oid' "$W/init.tar" | head -1 | cut -d: -f1) + 512 ))
+put8 "$W/init.tar" "$ioff" 0000000000000100
+serve "$W/init.tar"
+must_fail 1 ds replica -q --init -e "sh $SCRATCH/fake.sh" "master:/srv/m" \
+	"$SCRATCH/init-replica"
+assert_contains "$LAST_STDERR" "init: object id 0000000000000104 is higher than the x.oid sent 0000000000000100"
+[ ! -e "$SCRATCH/init-replica" ] || fail "--init made a replica"
+[ -z "$(ls -d "$SCRATCH"/init-replica.init-* 2>/dev/null)" ] ||
+	fail "--init left its work directory"
+
+# a storage that does not promise md5s ([md5policy] write: 0) takes the
+# md5-less files and says how many with -v
+R2=$SCRATCH/nomd5-replica
+fixture_copy bushy-replica-old "$R2"
+sed -i '/^\[md5policy\]/,/^\[/s/^write: 1$/write: 0/' "$R2/config/settings"
+grep -q '^write: 0$' "$R2/config/settings" || fail "settings not edited"
+serve "$W/nomd5.tar"
+must_pass ds replica -v -e "sh $SCRATCH/fake.sh" "master:/srv/m" "$R2"
+assert_contains "$LAST_STDERR" "1 revisions without md5, 0 transactions without md5"
+assert_contains "$LAST_STDERR" "Replica complete"
 [ ! -e /etc/passwd.ds-test ] && [ -z "$(ls -A "$W/out")" ] ||
 	fail "something was written outside the replica"
 

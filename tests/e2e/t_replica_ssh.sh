@@ -6,7 +6,8 @@
 # name has spaces and shell metacharacters (passed intact, nothing run),
 # the refusals with their exit codes (1: needs a human, 3: try again
 # later) and the replica left as it was, a connection that fails or is cut
-# mid-stream, and local mode.
+# mid-stream, a master whose x.oid is below the replica's (over ssh and
+# locally), and local mode.
 . "$(dirname "$0")/lib.sh"
 
 DSDIR=$(dirname "$DS_BIN")
@@ -181,6 +182,24 @@ cmp -s "$SCRATCH/before3" "$SCRATCH/after3" || fail "replica changed (cut)"
 must_pass ds replica -q -e "$SSH_CMD" -d "$DSDIR" "dshost:$SCRATCH/m2" "$SCRATCH/r2"
 same_A "$SCRATCH/m2" "$SCRATCH/r2"
 closed "$SCRATCH/r2"
+
+# a master whose x.oid is all zeros, below the replica's 00FC (it lost
+# its oids, or is not the storage the replica was copied from): refused
+# over ssh and locally, exit 1, the replica unchanged; accepted, the
+# replica's next `ds new-oid` would hand out ids already in use
+become bushy-replica-old "$SCRATCH/m3"
+fixture_copy bushy-replica-old "$SCRATCH/r3"
+printf 'pickle' >"$SCRATCH/pickle"
+must_pass ds commit -q "$SCRATCH/m3" "000000000000001A=$SCRATCH/pickle"
+printf '\0\0\0\0\0\0\0\0' >"$SCRATCH/m3/A/x/oid"
+state "$SCRATCH/r3" >"$SCRATCH/before4"
+must_fail 1 ds replica -e "$SSH_CMD" -d "$DSDIR" "dshost:$SCRATCH/m3" "$SCRATCH/r3"
+assert_contains "$LAST_STDERR" "x.oid 0000000000000000 is lower than the replica's 00000000000000FC"
+must_fail 1 ds replica "$SCRATCH/m3" "$SCRATCH/r3"
+assert_contains "$LAST_STDERR" "x.oid 0000000000000000 is lower than the replica's 00000000000000FC"
+state "$SCRATCH/r3" >"$SCRATCH/after4"
+cmp -s "$SCRATCH/before4" "$SCRATCH/after4" || fail "replica changed (x.oid)"
+[ ! -e "$SCRATCH/r3/misc/.replica.incoming" ] || fail "spool left (x.oid)"
 
 # ssh cannot connect: try again later
 stop_sshd

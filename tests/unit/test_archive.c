@@ -60,6 +60,11 @@ struct got {
 	size_t spool_len;
 };
 
+/* What receive() holds the stream to besides base and init: the
+ * replica's x.oid and md5 policy (zero: none, as before these rules). */
+static ds_oid recv_base_oid;
+static int recv_md5_required;
+
 static void
 receive(const unsigned char *buf, size_t len, ds_tid base, int init,
         struct got *g)
@@ -74,6 +79,8 @@ receive(const unsigned char *buf, size_t len, ds_tid base, int init,
 	unlink(path);
 	memset(&exp, 0, sizeof(exp));
 	exp.base_tid = base;
+	exp.base_oid = recv_base_oid;
+	exp.md5_required = recv_md5_required;
 	exp.init = init;
 	ds_error_clear(&g->err);
 	g->rc = archive_receive(mem_read, &m, fd, path, &exp, &g->sum, NULL,
@@ -466,6 +473,112 @@ test_hostile_archives(void **state)
 	        1, "not a plain ustar header");
 }
 
+/* ---- x.oid and md5 rules ---- */
+
+/* bushy-basic: the replica (bushy-replica-old) has x.oid 00FC, the master
+ * sends 0104 and oids up to 0104; the replica promises md5s. */
+static void
+test_xoid_rules(void **state)
+{
+	size_t len, n;
+	unsigned char *buf = response("bushy-basic", &len), *b2;
+	ds_tid base = pair_tid("bushy-basic.replication.json",
+	                       "replica_fixture");
+	struct member ms[1024];
+	struct got g;
+
+	(void)state;
+	n = members(buf, len, ms, 1024);
+	assert_true(n > 2);
+	assert_string_equal(ms[1].name, "A/x/oid");
+	recv_base_oid = 0xFC;
+	recv_md5_required = 1;
+	/* the master's own stream passes the rules */
+	receive(buf, len, base, 0, &g);
+	if (g.rc != DS_OK)
+		fail_msg("%s", g.err.msg);
+	assert_int_equal(g.sum.new_oid, 0x104);
+	assert_true(g.sum.have_oid);
+	assert_int_equal(g.sum.revisions_no_md5, 0);
+	got_free(&g);
+	b2 = malloc(len);
+	/* x.oid all zeros, and any value below the replica's: refused
+	 * whatever the request said */
+	memcpy(b2, buf, len);
+	memset(b2 + ms[1].off + 512, 0, 8);
+	refused(b2, len, base, DS_EREFUSED,
+	        "master's x.oid 0000000000000000 is lower than the replica's "
+	        "00000000000000FC");
+	ds_put_u64(b2 + ms[1].off + 512, 0xFB);
+	refused(b2, len, base, DS_EREFUSED, "is lower than the replica's");
+	/* equal is fine as far as this rule goes (ds check allows an oid
+	 * equal to x.oid, not above it) */
+	ds_put_u64(b2 + ms[1].off + 512, 0x104);
+	receive(b2, len, base, 0, &g);
+	assert_int_equal(g.rc, DS_OK);
+	got_free(&g);
+	/* oids above the x.oid sent: what ds check calls "object id
+	 * higher than x.oid" */
+	ds_put_u64(b2 + ms[1].off + 512, 0x103);
+	refused(b2, len, base, DS_EPROTO, "object id 0000000000000104 is "
+	        "higher than the x.oid sent 0000000000000103");
+	ds_put_u64(b2 + ms[1].off + 512, 0x100);
+	recv_base_oid = 0;
+	refused(b2, len, base, DS_EPROTO, "higher than the x.oid sent");
+	recv_base_oid = 0xFC;
+	free(b2);
+	free(buf);
+	recv_base_oid = 0;
+	recv_md5_required = 0;
+}
+
+static void
+test_md5_policy(void **state)
+{
+	size_t len;
+	unsigned char *buf = response("bushy-basic", &len), *b2;
+	ds_tid base = pair_tid("bushy-basic.replication.json",
+	                       "replica_fixture");
+	struct member ms[1024];
+	struct got g;
+
+	(void)state;
+	members(buf, len, ms, 1024);
+	assert_string_equal(ms[4].name,
+	                    "A/o0/00/00/00/00/00/00/01A/040D44B2249CA6AA");
+	assert_string_equal(ms[2].name, "A/t0/40/D44/B2249CA6AA");
+	b2 = malloc(len);
+	/* a revision's md5 zeroed and its pickle changed */
+	memcpy(b2, buf, len);
+	memset(b2 + ms[4].off + 512 + 40, 0, 16);
+	b2[ms[4].off + 512 + ms[4].size - 1] ^= 0x55;
+	recv_md5_required = 1;
+	refused(b2, len, base, DS_EPROTO, "no md5, but the storage's "
+	        "[md5policy] write says every file has one");
+	/* a storage that does not promise md5s takes it, and counts it */
+	recv_md5_required = 0;
+	receive(b2, len, base, 0, &g);
+	if (g.rc != DS_OK)
+		fail_msg("%s", g.err.msg);
+	assert_int_equal(g.sum.revisions_no_md5, 1);
+	assert_int_equal(g.sum.transactions_no_md5, 0);
+	got_free(&g);
+	/* a transaction file's md5 zeroed */
+	memcpy(b2, buf, len);
+	memset(b2 + ms[2].off + 512 + 32, 0, 16);
+	recv_md5_required = 1;
+	refused(b2, len, base, DS_EPROTO, "no md5");
+	recv_md5_required = 0;
+	receive(b2, len, base, 0, &g);
+	if (g.rc != DS_OK)
+		fail_msg("%s", g.err.msg);
+	assert_int_equal(g.sum.transactions_no_md5, 1);
+	assert_int_equal(g.sum.revisions_no_md5, 0);
+	got_free(&g);
+	free(b2);
+	free(buf);
+}
+
 /* ---- applying ---- */
 
 static void
@@ -619,6 +732,8 @@ main(void)
 		cmocka_unit_test(test_empty_increment),
 		cmocka_unit_test(test_damaged_streams),
 		cmocka_unit_test(test_hostile_archives),
+		cmocka_unit_test(test_xoid_rules),
+		cmocka_unit_test(test_md5_policy),
 		cmocka_unit_test(test_apply_bushy),
 		cmocka_unit_test(test_apply_other_layout),
 	};

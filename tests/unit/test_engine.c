@@ -750,6 +750,44 @@ test_readonly_and_save_oid(void **state)
 	free(scratch);
 }
 
+/* Oids never wrap and never repeat one in use: a store above x.oid
+ * raises it at once, and past FFFFFFFFFFFFFFFF allocation fails. */
+static void
+test_oid_exhaustion(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "bushy");
+	ds_storage *s;
+	ds_txn *t = NULL;
+	ds_oid o;
+	ds_tid tid;
+	(void)state;
+
+	OK(ds_storage_open(home, 0, &s, &err));
+	OK(ds_txn_begin(s, "u", "d", NULL, 0, &t, &err));
+	OK(ds_txn_store(t, 5, 0, "p", 1, &err));
+	/* stored, not yet voted: already taken */
+	OK(ds_storage_new_oid(s, &o, &err));
+	assert_true(o == 6);
+	OK(ds_txn_store(t, 0xFFFFFFFFFFFFFFFEull, 0, "q", 1, &err));
+	OK(ds_storage_new_oid(s, &o, &err));
+	assert_true(o == 0xFFFFFFFFFFFFFFFFull);
+	OK(ds_txn_store(t, o, 0, "r", 1, &err));
+	assert_int_equal(ds_storage_new_oid(s, &o, &err), DS_ESTATE);
+	assert_non_null(strstr(err.msg, "object ids exhausted"));
+	OK(ds_txn_finish(t, &tid, &err));
+	OK(ds_storage_close(s, 0, &err));
+	/* durable, and still exhausted after a reopen; oid 1 untouched */
+	OK(ds_storage_open(home, 0, &s, &err));
+	assert_true(ds_storage_last_oid(s) == 0xFFFFFFFFFFFFFFFFull);
+	assert_int_equal(ds_storage_new_oid(s, &o, &err), DS_ESTATE);
+	assert_true(ds_storage_last_oid(s) == 0xFFFFFFFFFFFFFFFFull);
+	OK(ds_storage_close(s, 0, &err));
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -764,6 +802,7 @@ main(void)
 		cmocka_unit_test(test_load_before_and_history),
 		cmocka_unit_test(test_second_opener_refused),
 		cmocka_unit_test(test_readonly_and_save_oid),
+		cmocka_unit_test(test_oid_exhaustion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

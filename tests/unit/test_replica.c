@@ -402,10 +402,11 @@ test_fake_master_failures(void **state)
 	/* garbage */
 	run_fake("echo 'this is not an archive'; head -c 2000 /dev/zero",
 	         DS_EPROTO, "increment");
-	/* a valid increment for another replica tid */
+	/* a valid increment for another replica tid (refused first for
+	 * its x.oid, E0, below the replica's FC) */
 	snprintf(body, sizeof(body), "cat '%s/responses/flat-basic.tar'",
 	         fixture_dir());
-	run_fake(body, DS_EPROTO, "is missing");
+	run_fake(body, DS_EREFUSED, "is lower than the replica's");
 	/* a good increment, then junk */
 	snprintf(body, sizeof(body), "cat '%s/responses/bushy-basic.tar'; "
 	         "echo junk", fixture_dir());
