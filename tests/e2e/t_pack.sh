@@ -73,3 +73,15 @@ before=$(tree_md5 "$K/A")
 must_fail 1 ds pack "$K"
 assert_contains "$LAST_STDERR" "[keepclass] options are not supported"
 assert_eq "$before" "$(tree_md5 "$K/A")" "A/ after a refused pack"
+
+# a symlink in A/ is a stray entry: renamed away as the original does,
+# never followed (the file it points to keeps its mode)
+out=$SCRATCH/outside
+echo outside >"$out"
+chmod 0600 "$out"
+ln -s "$out" "$M/A/stray-link"
+must_pass ds pack --before "$rtid" "$M"
+assert_eq 600 "$(stat -c %a "$out")" "mode of the symlink's target"
+ls "$M/A" | grep -q '^stray-link-[0-9]*-deleted$' ||
+	fail "the symlink was not renamed away: $(ls "$M/A")"
+[ ! -e "$M/A/stray-link" ] || fail "the symlink is still there"
