@@ -345,6 +345,15 @@ if basic_b:
                             ("bushy-no-md5", 0x40, bytes(no_md5)),
                             ("bushy-no-md5-allowed", 0x00, bytes(no_md5))]:
         put("archive", name, bytes([ctl]) + data)
+
+# ---- refscan: records whose references ZODB's referencesf recorded
+# (refscan.json): every protocol and persistent id form, refused ones ----
+with open(os.path.join(fixtures, "refscan.json")) as f:
+    rs = json.load(f)
+for c in rs["cases"]:
+    if not c["name"].startswith("zodb-") or c["name"] < "zodb-0000000000000014":
+        put("refscan", c["name"], bytes.fromhex(c["pickle"]))
+
 PY
 
 for d in "$out"/*; do

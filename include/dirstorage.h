@@ -728,6 +728,11 @@ struct ds_check_stats {
 	unsigned long revisions_without_txn; /* their transaction was packed */
 	unsigned long pack_leftovers;        /* *-<unixtime>-deleted files */
 	unsigned long pack_leftover_bytes;
+	unsigned long unfinished_pack;       /* revisions and transactions
+	                                      * older than x.packed that
+	                                      * nothing refers to: what an
+	                                      * interrupted pack had yet to
+	                                      * remove (the next pack does) */
 	unsigned long problems;
 };
 
@@ -934,6 +939,71 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
  * DS_EINVAL (an original master named by a relative path over ssh). */
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Persistent references in ZODB records (refscan.c)                   */
+/* ------------------------------------------------------------------ */
+
+/* Called once per reference, in order of appearance (duplicates
+ * included); oid is the persistent id's oid bytes (8 for every oid ZODB
+ * makes, but given as found), valid during the call. Non-zero stops the
+ * scan and is returned (fill err then). */
+typedef int (*ds_refscan_fn)(const unsigned char *oid, size_t len,
+                             void *ctx, ds_error *err);
+
+/* The oids a ZODB record (class pickle then state pickle, protocols 0 to
+ * 5 as zodbpickle reads them) refers to, exactly as
+ * ZODB.serialize.referencesf: persistent ids that are an oid string or an
+ * (oid, class) tuple; the list forms (weak ['w', ...] and cross-database
+ * ['m', ...], ['n', ...] references) are skipped. Bytes after the second
+ * pickle are ignored.
+ * Errors: DS_ECORRUPT (not two pickles referencesf could read: the
+ * reason and the byte offset), DS_ENOMEM, or fn's status. */
+int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
+               void *ctx, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Packing (pack.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+struct ds_pack_opts {
+	ds_log_fn log;          /* may be NULL: the steps, at DS_LOG_VERBOSE */
+	void *log_ctx;
+};
+
+struct ds_pack_stats {
+	ds_tid threshold;       /* the pack time used (after the limits) */
+	ds_tid packed;          /* x.packed afterwards */
+	int empty;              /* no root object: nothing was removed */
+	unsigned long objects_kept, revisions_kept;
+	unsigned long files_kept;       /* database files left in A */
+	unsigned long files_removed;    /* renamed *-deleted (or unlinked) */
+	unsigned long leftovers_purged; /* *-deleted older than delay_delete */
+	unsigned long relinked;         /* back pointers rewritten */
+};
+
+/* Pack the open Full storage s as the original's Full.pack(t): keep the
+ * current revision and every revision at or after `before` of the
+ * objects reachable from the root through them and of those written at
+ * or after `before`; keep their transaction files ([storage] keep_policy), rewriting the
+ * back pointer of a kept transaction whose predecessor goes; rename the
+ * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
+ * than [storage] delay_delete). `before` is lowered to now -
+ * [storage] min_pack_time and to the last transaction (when min_pack_time
+ * > 0); x.packed is raised to it. Online: s stays usable by other threads
+ * (commits and reads go on) while the pack holds snapshot mode "packing";
+ * a pack killed at any point leaves a storage that checks clean, and the
+ * next pack finishes the job. Files are never modified in place (a
+ * rewritten transaction file is renamed over the old one).
+ * opts, stats may be NULL.
+ * Errors: DS_EBUSY (already in snapshot mode under another code),
+ * DS_ESTATE (read-only), DS_ECONFIG (not Full), DS_ECORRUPT (a recent
+ * revision, a .c pointer or a referenced object missing, a record that
+ * cannot be read or whose pickle referencesf would refuse: nothing has
+ * been removed then), DS_EIO, DS_ENOMEM. */
+int ds_storage_pack(ds_storage *s, ds_tid before,
+                    const struct ds_pack_opts *opts,
+                    struct ds_pack_stats *stats, ds_error *err);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,8 @@ int ds_io_rmdir(const char *path, ds_error *err);
 int ds_io_syncfs(int fd, const char *path, ds_error *err);
 int ds_io_flock(int fd, int operation, const char *path, ds_error *err);
 int ds_io_ftruncate(int fd, off_t len, const char *path, ds_error *err);
+/* chmod (a pack's marks: owner-execute on the files it keeps). */
+int ds_io_chmod(const char *path, mode_t mode, ds_error *err);
 /* Create path with O_CREAT|O_EXCL (or O_TRUNC when !excl), write buf, and
  * fsync when do_sync; mode as given (umask applies). */
 int ds_io_write_file(const char *path, const void *buf, size_t len,
