@@ -200,6 +200,21 @@ for i, c in enumerate([b"direct\n", b"nodirect\n", b"nodirect\ndirect\n",
                        b"direct extra\n\tdirect\t\r\n",
                        b"nodirect\0direct\n", b"bogus line\nnodirect x\n"]):
     put("snapshot_conf", "conf%d" % i, c)
+for i, c in enumerate([b"control\n", b"control misc/control\nnodirect\n",
+                       b"control /nonexistent\ndirect\n",
+                       b"control a b\nnodirect\n"]):
+    put("snapshot_conf", "control%d" % i, c)
+
+# ---- control: request lines, replies; first byte odd = live server ----
+for i, c in enumerate([b"\0status\n", b"\1status\n",
+                       b"\1enter fz-1\nstatus\nleave fz-1\n",
+                       b"\1enter fz-2\nenter again\n",
+                       b"\1leave nobody\r\nstatus\r\n",
+                       b"\1hello\n\nenter \nenter a b\n\xff\n",
+                       b"\1enter " + b"x" * 300 + b"\n",
+                       b"\0ok\nok user/x\nerror busy in use\nerror weird\n",
+                       b"\0error state\nerror denied uid 1\nokay\n"]):
+    put("control", "seed%d" % i, c)
 
 # ---- serve: the recorded requests and variations ----
 with open(os.path.join(fixtures, "pairs.json")) as f:
@@ -330,6 +345,15 @@ if basic_b:
                             ("bushy-no-md5", 0x40, bytes(no_md5)),
                             ("bushy-no-md5-allowed", 0x00, bytes(no_md5))]:
         put("archive", name, bytes([ctl]) + data)
+
+# ---- refscan: records whose references ZODB's referencesf recorded
+# (refscan.json): every protocol and persistent id form, refused ones ----
+with open(os.path.join(fixtures, "refscan.json")) as f:
+    rs = json.load(f)
+for c in rs["cases"]:
+    if not c["name"].startswith("zodb-") or c["name"] < "zodb-0000000000000014":
+        put("refscan", c["name"], bytes.fromhex(c["pickle"]))
+
 PY
 
 for d in "$out"/*; do

@@ -329,6 +329,14 @@ enum ds_open_flags {
 	                              * in snapshot mode when a snapshot user
 	                              * holds misc/sublock; B is recombined
 	                              * into A before open returns */
+	DS_OPEN_CONTROL = 1u << 4,   /* listen on the control socket
+	                              * misc/control (see below) so that
+	                              * `ds snapshot` and the master side of
+	                              * `ds replica` can put the storage in
+	                              * snapshot mode while this process holds
+	                              * it open (ignored with DS_OPEN_READONLY:
+	                              * a read-only open writes nothing, misc/
+	                              * included) */
 };
 
 enum ds_close_flags {
@@ -361,6 +369,32 @@ enum ds_close_flags {
  * *out owned by caller: ds_storage_close. */
 int ds_storage_open(const char *home, unsigned flags, ds_storage **out,
                     ds_error *err);
+/* The control socket (control.c), with DS_OPEN_CONTROL: open binds the
+ * unix stream socket HOME/misc/control (mode 0600, the process's uid) once
+ * it holds misc/lock, before recovery, and a thread answers on it until
+ * close, which removes it. It replaces a stale socket (nobody listens:
+ * the holder died) and refuses a symlink, anything but a socket, or a
+ * socket someone still listens on. Only the process's own uid and root
+ * are served (SO_PEERCRED). The protocol, one line each way (the server
+ * speaks first):
+ *   server: "dirstorage-control 1"
+ *   client: "enter CODE"  -> "ok" | "error KIND MESSAGE"
+ *   client: "leave CODE"  -> "ok" | "error KIND MESSAGE"
+ *   client: "status"      -> "ok CURRENT" (the snapshot code, "-" when
+ *                            A is being written)
+ * CODE is 1..DS_CONTROL_CODE_MAX printable ASCII bytes without blanks;
+ * the storage enters snapshot mode "user/CODE" and lets go of
+ * misc/sublock, which the client then takes (as the original's
+ * enter_snapshot over XML-RPC); leave takes misc/sublock back (refused,
+ * "busy", while the client still holds it) and leaves. KIND is busy,
+ * state, invalid, denied or io. A connection that entered snapshot mode
+ * and closes without leaving (its client died) has it left for it as
+ * soon as misc/sublock is free.
+ * Open errors, besides those below: DS_EBUSY (a process listens on
+ * misc/control), DS_ECONFIG (misc/control is a symlink or not a socket),
+ * DS_EIO. */
+#define DS_CONTROL_CODE_MAX (DS_SNAPSHOT_CODE_MAX - 5)
+
 /* Flush the journal, enter snapshot mode "shutdown" (unless quick, by flag
  * or [filesystem] quick_shutdown, or the storage is already held in
  * snapshot mode under another code), stop the flusher, release the locks,
@@ -387,15 +421,18 @@ int ds_storage_flush(ds_storage *s, ds_error *err);
 /* Enter snapshot mode under `code` (1..DS_SNAPSHOT_CODE_MAX bytes): flush
  * the journal into A, then stop writing A (later flushes go to B) and
  * write misc/snapshot (0640, content = code, no newline). Waits for a
- * recombination still running after a leave. This process keeps holding
- * misc/sublock.
+ * recombination still running after a leave, and for the transaction in
+ * progress (commits wait from the flush until A is switched, so that A
+ * holds whole transactions only): never call it with a transaction of
+ * the calling thread open. This process keeps holding misc/sublock.
  * Errors: DS_EBUSY (already in snapshot mode under another code: named),
  * DS_EINVAL (bad code), DS_EIO. */
 int ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err);
 /* Leave snapshot mode held under `code`: delete misc/snapshot, then move
  * B's files over A's in the background (reads stay correct meanwhile).
- * Leaving "startup" (the mode open stays in when a snapshot user held
- * misc/sublock) first takes misc/sublock.
+ * When the storage does not hold misc/sublock (mode "startup", which open
+ * stays in when a snapshot user held it; or a mode entered through the
+ * control socket, whose client took it) it takes it back first.
  * Errors: DS_ESTATE (not held under that code), DS_EBUSY (sublock still
  * held by the snapshot user: pid named), DS_EIO. */
 int ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err);
@@ -666,16 +703,20 @@ struct ds_snapshot_opts {
  * NULL; if given it must be SNAPSHOT_DIRECTORY). Otherwise the lines of
  * snapshot.conf are tried in order: `http URL ACCESSFILE` (XML-RPC
  * enterSnapshot(code) with HTTP basic auth from ACCESSFILE's first line
- * "user:password", relative to the conf file's directory), `direct`,
- * `nodirect`; an implicit `direct` is tried last unless `nodirect` was
- * given or a direct was tried. Unusable lines are warned about through
- * the log, never fatal. Direct access takes misc/lock and misc/sublock
- * and checks misc/snapshot; a storage that was not closed into snapshot
- * mode (or, unless opts->quiet, whose journal holds work a crashed
- * process left, or whose misc/snapshot is empty) is opened and closed
- * through the engine first; what recovery would refuse in journal/ is
- * refused before (DS_ECORRUPT). After http, only
- * misc/sublock is taken (the server holds misc/lock).
+ * "user:password", relative to the conf file's directory), `control
+ * [PATH]` (the control socket of the process holding the storage open,
+ * DS_OPEN_CONTROL; PATH relative to HOME, default misc/control; the
+ * connection stays open until release), `direct`, `nodirect`; an
+ * implicit `direct` is tried last unless `nodirect` was given or a direct
+ * was tried. Without a snapshot.conf the lines are `control` then
+ * `direct`. Unusable lines are warned about through the log, never
+ * fatal. Direct access takes misc/lock and misc/sublock and checks
+ * misc/snapshot; a storage that was not closed into snapshot mode (or,
+ * unless opts->quiet, whose journal holds work a crashed process left, or
+ * whose misc/snapshot is empty) is opened and closed through the engine
+ * first; what recovery would refuse in journal/ is refused before
+ * (DS_ECORRUPT). After http or control, only misc/sublock is taken (the
+ * server holds misc/lock).
  * Errors: DS_EBUSY (storage in use or held by another snapshot user, after
  * retrying opts->timeout seconds; or "directory is not a snapshot"),
  * DS_EINVAL (no home and no enclosing snapshot; directories different),
@@ -705,6 +746,11 @@ struct ds_check_stats {
 	unsigned long revisions_without_txn; /* their transaction was packed */
 	unsigned long pack_leftovers;        /* *-<unixtime>-deleted files */
 	unsigned long pack_leftover_bytes;
+	unsigned long unfinished_pack;       /* revisions and transactions
+	                                      * older than x.packed that
+	                                      * nothing refers to: what an
+	                                      * interrupted pack had yet to
+	                                      * remove (the next pack does) */
 	unsigned long problems;
 };
 
@@ -917,6 +963,71 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
  * DS_EINVAL (an original master named by a relative path over ssh). */
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Persistent references in ZODB records (refscan.c)                   */
+/* ------------------------------------------------------------------ */
+
+/* Called once per reference, in order of appearance (duplicates
+ * included); oid is the persistent id's oid bytes (8 for every oid ZODB
+ * makes, but given as found), valid during the call. Non-zero stops the
+ * scan and is returned (fill err then). */
+typedef int (*ds_refscan_fn)(const unsigned char *oid, size_t len,
+                             void *ctx, ds_error *err);
+
+/* The oids a ZODB record (class pickle then state pickle, protocols 0 to
+ * 5 as zodbpickle reads them) refers to, exactly as
+ * ZODB.serialize.referencesf: persistent ids that are an oid string or an
+ * (oid, class) tuple; the list forms (weak ['w', ...] and cross-database
+ * ['m', ...], ['n', ...] references) are skipped. Bytes after the second
+ * pickle are ignored.
+ * Errors: DS_ECORRUPT (not two pickles referencesf could read: the
+ * reason and the byte offset), DS_ENOMEM, or fn's status. */
+int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
+               void *ctx, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Packing (pack.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+struct ds_pack_opts {
+	ds_log_fn log;          /* may be NULL: the steps, at DS_LOG_VERBOSE */
+	void *log_ctx;
+};
+
+struct ds_pack_stats {
+	ds_tid threshold;       /* the pack time used (after the limits) */
+	ds_tid packed;          /* x.packed afterwards */
+	int empty;              /* no root object: nothing was removed */
+	unsigned long objects_kept, revisions_kept;
+	unsigned long files_kept;       /* database files left in A */
+	unsigned long files_removed;    /* renamed *-deleted (or unlinked) */
+	unsigned long leftovers_purged; /* *-deleted older than delay_delete */
+	unsigned long relinked;         /* back pointers rewritten */
+};
+
+/* Pack the open Full storage s as the original's Full.pack(t): keep the
+ * current revision and every revision at or after `before` of the
+ * objects reachable from the root through them and of those written at
+ * or after `before`; keep their transaction files ([storage] keep_policy), rewriting the
+ * back pointer of a kept transaction whose predecessor goes; rename the
+ * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
+ * than [storage] delay_delete). `before` is lowered to now -
+ * [storage] min_pack_time and to the last transaction (when min_pack_time
+ * > 0); x.packed is raised to it. Online: s stays usable by other threads
+ * (commits and reads go on) while the pack holds snapshot mode "packing";
+ * a pack killed at any point leaves a storage that checks clean, and the
+ * next pack finishes the job. Files are never modified in place (a
+ * rewritten transaction file is renamed over the old one).
+ * opts, stats may be NULL.
+ * Errors: DS_EBUSY (already in snapshot mode under another code),
+ * DS_ESTATE (read-only), DS_ECONFIG (not Full), DS_ECORRUPT (a recent
+ * revision, a .c pointer or a referenced object missing, a record that
+ * cannot be read or whose pickle referencesf would refuse: nothing has
+ * been removed then), DS_EIO, DS_ENOMEM. */
+int ds_storage_pack(ds_storage *s, ds_tid before,
+                    const struct ds_pack_opts *opts,
+                    struct ds_pack_stats *stats, ds_error *err);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,12 @@ struct check_ctx {
 	ds_log((opts) ? (opts)->log : NULL, (opts) ? (opts)->log_ctx : NULL, \
 	       __VA_ARGS__)
 
+/* A file older than x.packed that nothing refers to any more: what a
+ * pack killed part way had yet to remove. Not a problem. */
+static void
+check_interrupted_pack(struct check_ctx *c, const struct ds_check_opts *opts,
+                       const struct check_file *f);
+
 static void
 check_problem(struct check_ctx *c, const char *kind, const char *rel,
               const char *detail)
@@ -574,7 +580,10 @@ check_object(struct check_ctx *c, struct check_tree *t, struct check_file *ptr,
 			c->st->undone_creations++;
 		ds_name_transaction(serial, name);
 		if (check_find(t, name) != NULL) {
-			if (!check_u64_desc_find(chain, nchain, serial))
+			/* older than x.packed: a pack that was interrupted
+			 * after relinking has yet to remove it */
+			if (serial >= packed &&
+			    !check_u64_desc_find(chain, nchain, serial))
 				check_obj_problem(c, ptr, "revision whose "
 				                  "transaction file is not linked "
 				                  "into history", f->rel, NULL);
@@ -596,6 +605,15 @@ check_object(struct check_ctx *c, struct check_tree *t, struct check_file *ptr,
 	}
 out:
 	free(buf);
+}
+
+static void
+check_interrupted_pack(struct check_ctx *c, const struct ds_check_opts *opts,
+                       const struct check_file *f)
+{
+	c->st->unfinished_pack++;
+	check_log(opts, DS_LOG_DEBUG, "left by an unfinished pack: A/%s",
+	          f->rel);
 }
 
 static int
@@ -695,12 +713,24 @@ check_run(const char *home, const struct ds_check_opts *opts,
 			check_log(opts, DS_LOG_DEBUG, "pack leftover: A/%s", f->rel);
 			break;
 		case CK_TXN:
+			/* older than x.packed: what an interrupted pack had
+			 * not removed yet (the original's checkds never
+			 * reports these either) */
+			if (f->a < packed) {
+				check_interrupted_pack(&c, opts, f);
+				break;
+			}
 			check_problem(&c, "unexpected file: transaction not linked "
 			              "into history", f->rel, NULL);
 			break;
 		case CK_REV: {
 			char pn[DS_NAME_MAX];
 			struct check_file *ptr;
+
+			if (f->b < packed) {
+				check_interrupted_pack(&c, opts, f);
+				break;
+			}
 
 			/* older revisions behind a broken one were already
 			 * accounted for by that problem */

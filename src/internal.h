@@ -47,6 +47,8 @@ int ds_io_rmdir(const char *path, ds_error *err);
 int ds_io_syncfs(int fd, const char *path, ds_error *err);
 int ds_io_flock(int fd, int operation, const char *path, ds_error *err);
 int ds_io_ftruncate(int fd, off_t len, const char *path, ds_error *err);
+/* chmod (a pack's marks: owner-execute on the files it keeps). */
+int ds_io_chmod(const char *path, mode_t mode, ds_error *err);
 /* Create path with O_CREAT|O_EXCL (or O_TRUNC when !excl), write buf, and
  * fsync when do_sync; mode as given (umask applies). */
 int ds_io_write_file(const char *path, const void *buf, size_t len,
@@ -109,6 +111,46 @@ double ds_now(void);
 /* Join a and b with '/' into out; DS_EINVAL when it does not fit. */
 int ds_path_join(char *out, size_t outsz, const char *a, const char *b,
                  ds_error *err);
+
+/* ---- the control socket protocol (control.c) ----
+ * Requests and replies are lines of at most CONTROL_LINE_MAX bytes; the
+ * protocol is described at the top of control.c and in dirstorage.h. */
+#define CONTROL_LINE_MAX 256
+enum ds_control_op {
+	DS_CONTROL_ENTER = 1,
+	DS_CONTROL_LEAVE,
+	DS_CONTROL_STATUS,
+};
+struct ds_control_req {
+	int op;                                 /* enum ds_control_op */
+	char code[DS_CONTROL_CODE_MAX + 1];     /* enter, leave */
+};
+/* Parse one request line (len bytes without its '\n'; may hold any
+ * byte). Errors: DS_EINVAL (the message says what is wrong). */
+int ds_control_parse_request(const char *line, size_t len,
+                             struct ds_control_req *req, ds_error *err);
+/* Parse one reply line: "ok" / "ok TEXT" give DS_OK with TEXT (printable
+ * bytes only, '?' for others) in text (ignored when textsz is 0); "error KIND MESSAGE" gives KIND's
+ * status (busy DS_EBUSY, state DS_ESTATE, invalid DS_EINVAL, denied
+ * DS_EREFUSED, io DS_EIO) with MESSAGE in err. Errors: those, DS_EPROTO
+ * (not a reply, unknown kind, TEXT longer than textsz - 1). */
+int ds_control_parse_reply(const char *line, size_t len, char *text,
+                           size_t textsz, ds_error *err);
+/* Connect to the control socket at path (a socket, not a symlink) and
+ * read its greeting, within timeout seconds. The peer must run as root,
+ * our euid or owner. *fd: close it when done.
+ * Errors: DS_ENOTFOUND (no such file), DS_ECONFIG (symlink, not a
+ * socket), DS_EBUSY (nobody listens; no answer in time; closed),
+ * DS_EREFUSED (peer's uid; or it denied us), DS_EPROTO (not a control
+ * socket), DS_EIO. */
+int ds_control_connect(const char *path, uid_t owner, int timeout, int *fd,
+                       ds_error *err);
+/* Send request (one line, without '\n') and read the reply within
+ * timeout seconds; text as ds_control_parse_reply.
+ * Errors: the reply's (DS_EBUSY, DS_ESTATE, DS_EINVAL, DS_EREFUSED,
+ * DS_EIO), DS_EBUSY (closed, no answer in time), DS_EPROTO, DS_EIO. */
+int ds_control_call(int fd, const char *path, const char *request,
+                    int timeout, char *text, size_t textsz, ds_error *err);
 
 /* As ds_lock_acquire, but the holder's pid is not written into the file:
  * for processes that only read, so that they change nothing in misc/

@@ -1040,6 +1040,15 @@ ds_io_ftruncate(int fd, off_t len, const char *path, ds_error *err)
 }
 
 int
+ds_io_chmod(const char *path, mode_t mode, ds_error *err)
+{
+	IO_FAULT("chmod", path);
+	if (chmod(path, mode) != 0)
+		return ds_error_sys(err, errno, "chmod", path);
+	return DS_OK;
+}
+
+int
 ds_io_write_file(const char *path, const void *buf, size_t len, mode_t mode,
                  int excl, int do_sync, ds_error *err)
 {

@@ -6,12 +6,19 @@
  * exists: nobody writes into A/ then. The ways to get there are the lines
  * of config/snapshot.conf, tried in order:
  *   http URL ACCESSFILE   ask the running server (XML-RPC enterSnapshot)
+ *   control [PATH]        ask the process holding the storage open through
+ *                         its control socket (DS_OPEN_CONTROL, control.c):
+ *                         PATH, relative to HOME, defaults to misc/control
  *   direct                nobody runs the storage: lock it ourselves
  *   nodirect              do not fall back to direct access
- * plus an implicit last-resort `direct`. Lines we cannot use are warned
- * about and skipped (the original stopped treating them as fatal in
- * 1.1.12). Inside an enclosing `ds snapshot` (SNAPSHOT_VERSION=2) the
- * enclosing snapshot is reused.
+ * plus an implicit last-resort `direct`. Without a snapshot.conf the lines
+ * are `control` then `direct`: a storage process of ours that listens is
+ * asked, and when none does (no socket, or a stale one nobody listens on)
+ * the storage is used directly, as before. With a snapshot.conf its lines
+ * decide alone (add `control` to them to use the socket). Lines we cannot
+ * use are warned about and skipped (the original stopped treating them as
+ * fatal in 1.1.12). Inside an enclosing `ds snapshot` (SNAPSHOT_VERSION=2)
+ * the enclosing snapshot is reused.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -31,6 +38,11 @@
 #define SNAPSHOT_CONF_MAX (64 * 1024)
 #define SNAPSHOT_HTTP_REPLY_MAX (64 * 1024)
 #define SNAPSHOT_HTTP_TIMEOUT 60L
+/* the greeting comes at once unless the storage process is busy with
+ * another request; entering snapshot mode flushes the whole journal into
+ * A first, which may take a while on a storage that committed a lot */
+#define SNAPSHOT_CONTROL_GREETING_TIMEOUT 30
+#define SNAPSHOT_CONTROL_TIMEOUT 600
 
 struct ds_snapshot {
 	char *dir;              /* absolute path of HOME */
@@ -41,6 +53,8 @@ struct ds_snapshot {
 	int quiet;              /* locks without the pid (a reader) */
 	char *url;              /* http: whom to tell leaveSnapshot */
 	char *user, *password;
+	int ctl_fd;             /* control: the connection (-1: none) */
+	char *ctl_path;         /* control: the socket, for messages */
 	char code[300];
 	ds_log_fn log;
 	void *log_ctx;
@@ -89,6 +103,9 @@ snapshot_free(ds_snapshot *s)
 		return;
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);
+	free(s->ctl_path);
 	free(s->dir);
 	free(s->url);
 	free(s->user);
@@ -525,6 +542,98 @@ leave:
 	return rc;
 }
 
+/* Tell the storage process to leave snapshot mode and hang up. Errors:
+ * those of ds_control_call. */
+static int
+snapshot_control_leave(ds_snapshot *s, ds_error *err)
+{
+	char req[sizeof(s->code) + 8];
+	int rc;
+
+	snprintf(req, sizeof(req), "leave %s", s->code);
+	rc = ds_control_call(s->ctl_fd, s->ctl_path, req,
+	                     SNAPSHOT_CONTROL_TIMEOUT, NULL, 0, err);
+	close(s->ctl_fd);
+	s->ctl_fd = -1;
+	return rc;
+}
+
+/* A failure to reach or to persuade the storage process: like a server
+ * that is down, busy (the next line may do, or a retry), logged quietly
+ * when it only means nobody listens, as a warning when it is stranger (a
+ * symlink, another uid, not our protocol). */
+static int
+snapshot_control_busy(ds_snapshot *s, int rc, ds_error *err)
+{
+	if (rc == DS_ENOMEM)
+		return rc;
+	if (rc != DS_ENOTFOUND && rc != DS_EBUSY && err != NULL)
+		snapshot_log(s, DS_LOG_WARN, "%s", err->msg);
+	if (err != NULL)
+		err->status = DS_EBUSY;
+	return DS_EBUSY;
+}
+
+/* control [PATH]: ask the storage process through its control socket,
+ * then take misc/sublock (it let go of it) and check misc/snapshot. The
+ * connection stays open until release: closing it is how a dead client
+ * lets the storage leave snapshot mode (control.c). Errors: DS_EBUSY
+ * (the storage process could not be reached or refused; a PATH too
+ * long), DS_EIO (our lock of misc/sublock failed: a local error),
+ * DS_ENOMEM. */
+static int
+snapshot_control(ds_snapshot *s, const char *rel, ds_error *err)
+{
+	char path[PATH_MAX], req[sizeof(s->code) + 8];
+	struct stat st;
+	int rc;
+
+	if (rel == NULL)
+		rel = "misc/control";
+	if (rel[0] == '/') {
+		if (strlen(rel) >= sizeof(path))
+			return snapshot_control_busy(s, ds_error_set(err,
+			        DS_EINVAL, "snapshot: control socket name too "
+			        "long"), err);
+		memcpy(path, rel, strlen(rel) + 1);
+	} else if ((rc = ds_path_join(path, sizeof(path), s->dir, rel,
+	                              err)) != DS_OK) {
+		return snapshot_control_busy(s, rc, err);
+	}
+	if (stat(s->dir, &st) != 0)
+		return ds_error_sys(err, errno, "stat", s->dir);
+	free(s->ctl_path);
+	if ((s->ctl_path = strdup(path)) == NULL)
+		return ds_error_set(err, DS_ENOMEM, "snapshot: out of memory");
+	rc = ds_control_connect(path, st.st_uid,
+	                        SNAPSHOT_CONTROL_GREETING_TIMEOUT, &s->ctl_fd,
+	                        err);
+	if (rc != DS_OK)
+		return snapshot_control_busy(s, rc, err);
+	snprintf(req, sizeof(req), "enter %s", s->code);
+	rc = ds_control_call(s->ctl_fd, path, req, SNAPSHOT_CONTROL_TIMEOUT,
+	                     NULL, 0, err);
+	if (rc != DS_OK) {
+		close(s->ctl_fd);
+		s->ctl_fd = -1;
+		return snapshot_control_busy(s, rc, err);
+	}
+	snapshot_log(s, DS_LOG_INFO, "Entered snapshot using %s", path);
+	if ((rc = snapshot_lock(s, "sublock", &s->sublock, err)) != DS_OK)
+		goto leave;
+	if (!snapshot_exists(s)) {
+		rc = ds_error_set(err, DS_EBUSY, "snapshot %s: directory is not "
+		                  "a snapshot (misc/snapshot missing after enter)",
+		                  s->dir);
+		goto leave;
+	}
+	return DS_OK;
+leave:
+	snapshot_unlock(s);
+	snapshot_control_leave(s, NULL);
+	return rc;
+}
+
 /* One attempt over the lines of the configuration file. */
 static int
 snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
@@ -547,7 +656,7 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 		snapshot_log(s, rc == DS_ENOTFOUND ? DS_LOG_VERBOSE : DS_LOG_WARN,
 		             "failed to open %s", conf);
 		free(buf);
-		buf = (unsigned char *)strdup("direct\n");
+		buf = (unsigned char *)strdup("control\ndirect\n");
 		if (buf == NULL)
 			return ds_error_set(err, DS_ENOMEM, "snapshot: out of memory");
 		len = strlen((char *)buf);
@@ -596,6 +705,24 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 					*err = e;
 				goto out;
 			}
+		} else if (strcmp(tok[0], "control") == 0 && n <= 2) {
+			ds_error e;
+			ds_error_clear(&e);
+			rc = snapshot_control(s, n == 2 ? tok[1] : NULL, &e);
+			if (rc == DS_OK)
+				goto out;
+			if (rc != DS_EBUSY) {
+				/* our own lock failed (I/O error, no memory):
+				 * the next line would meet the same disk */
+				if (err)
+					*err = e;
+				goto out;
+			}
+			/* the storage process is not running, not ours, or
+			 * busy: the next line may do */
+			snapshot_log(s, DS_LOG_VERBOSE, "line %d of %s: %s", number,
+			             conf, e.msg);
+			last = e;
 		} else if (strcmp(tok[0], "nodirect") == 0 && n == 1) {
 			last_resort = 0;
 		} else if (strcmp(tok[0], "direct") == 0 && n == 1) {
@@ -648,6 +775,7 @@ ds_snapshot_acquire(const char *home, const struct ds_snapshot_opts *opts,
 		return ds_error_set(err, DS_ENOMEM, "snapshot: out of memory");
 	s->log = opts->log;
 	s->log_ctx = opts->log_ctx;
+	s->ctl_fd = -1;
 	s->quiet = opts->quiet;
 
 	ver = getenv("SNAPSHOT_VERSION");
@@ -719,7 +847,9 @@ ds_snapshot_acquire(const char *home, const struct ds_snapshot_opts *opts,
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	snprintf(s->code, sizeof(s->code), "%s-%ld", host, (long)getpid());
+	/* host-pid as the original; short enough for a control request */
+	snprintf(s->code, sizeof(s->code), "%.180s-%ld", host,
+	         (long)getpid());
 
 	deadline = time(NULL) + (time_t)opts->timeout;
 	for (;;) {
@@ -758,6 +888,13 @@ ds_snapshot_release(ds_snapshot *s, ds_error *err)
 		if (s->url != NULL) {
 			rc = snapshot_xmlrpc(s->url, s->user, s->password,
 			                     "leaveSnapshot", s->code, err);
+			if (rc == DS_OK)
+				snapshot_log(s, DS_LOG_INFO, "Left snapshot mode");
+			else if (err != NULL)
+				err->status = rc = DS_EIO;
+		}
+		if (s->ctl_fd >= 0) {
+			rc = snapshot_control_leave(s, err);
 			if (rc == DS_OK)
 				snapshot_log(s, DS_LOG_INFO, "Left snapshot mode");
 			else if (err != NULL)

@@ -651,6 +651,11 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 			*err = e;
 		goto fail;
 	}
+	/* The control socket now: holding misc/lock, we are the only one
+	 * who may replace a stale one, and a refusal (a symlink, a live
+	 * listener) comes before recovery changes anything. */
+	if ((flags & DS_OPEN_CONTROL) && (rc = control_open(s, err)) != DS_OK)
+		goto fail;
 	/* We start in snapshot mode "startup": A is not written until we
 	 * know nobody holds it as a snapshot. */
 	snprintf(s->snapcode, sizeof(s->snapcode), "startup");
@@ -704,9 +709,16 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		}
 		s->have_thread = 1;
 	}
+	if (s->control != NULL && (rc = control_start(s, err)) != DS_OK) {
+		/* recovered and usable, but not what was asked for: close
+		 * it as any caller would */
+		ds_storage_close(s, 0, NULL);
+		return rc;
+	}
 	*out = s;
 	return DS_OK;
 fail:
+	control_close(s);
 	storage_free(s);
 	return rc;
 }
@@ -739,6 +751,8 @@ ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
 
 	if (s == NULL)
 		return DS_OK;
+	/* no enter/leave requests from here on: the socket goes first */
+	control_close(s);
 	if (s->readonly) {
 		/* nothing was written, nothing to flush or mark */
 		storage_free(s);
@@ -876,6 +890,23 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 		goto out;
 	}
 	s->entering = 1;
+	/* A must hold whole transactions only. A batch moves into A only
+	 * the newest copy of a file several transactions wrote (x.serial,
+	 * x.oid, .c pointers); a copy still in the journal in a transaction
+	 * registered after the batch was cut supersedes the batch's. If
+	 * such a transaction could register between the cut and the switch
+	 * to B, A would get the batch's revision and t files without its
+	 * x.serial and pointers. So commits wait (the one-transaction slot
+	 * is taken) from the cut until the ENTER item has run. */
+	while (s->txn_active && !s->broken)
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->broken) {
+		s->entering = 0;
+		pthread_cond_broadcast(&s->cv);
+		rc = storage_broken_error(s, err);
+		goto out;
+	}
+	s->txn_active = 1;
 	/* the journal as empty as possible: everything committed so far
 	 * goes to A before the ENTER item switches flushes to B */
 	storage_flush_all(s, 1);
@@ -885,6 +916,8 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	storage_work_push_locked(s, w);
 	while (!w->done)
 		pthread_cond_wait(&s->cv, &s->mu);
+	s->txn_active = 0;
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	rc = storage_write_snapshot_file(s, code, err);
 	pthread_mutex_lock(&s->mu);
@@ -958,6 +991,17 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 	storage_work_push_locked(s, w);
 	pthread_mutex_unlock(&s->mu);
 	return DS_OK;
+}
+
+void
+storage_let_go_sublock(ds_storage *s, const char *code)
+{
+	pthread_mutex_lock(&s->mu);
+	if (strcmp(s->snapcode, code) == 0 && s->sublock != NULL) {
+		ds_lock_release(s->sublock);
+		s->sublock = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 void

@@ -128,6 +128,8 @@ struct ds_storage {
 	                      * (txn.c: a broken history is not extended) */
 	int have_thread;
 	pthread_t thread;
+
+	struct control *control; /* DS_OPEN_CONTROL: misc/control */
 };
 
 /* ---- storage.c ---- */
@@ -156,6 +158,24 @@ int storage_register_locked(ds_storage *s, struct jdir *d, ds_error *err);
 /* Remove misc/snapshot (absent is fine) and fsync misc/: done before
  * anything is written to A. */
 int storage_unlink_snapshot_file(ds_storage *s, ds_error *err);
+
+/* Let go of misc/sublock while the storage is held in snapshot mode
+ * `code` (so that a snapshot user outside this process can take it, as
+ * the original's half_unlock after enter_snapshot); leaving that code
+ * takes it back. Does nothing when the code is not current. */
+void storage_let_go_sublock(ds_storage *s, const char *code);
+
+/* ---- control.c ---- */
+/* Bind and listen on HOME/misc/control (open, with misc/lock held).
+ * Errors: DS_EBUSY, DS_ECONFIG, DS_EIO, DS_ENOMEM, DS_EINVAL. */
+int control_open(ds_storage *s, ds_error *err);
+/* Start answering on it (open, once the storage is usable). Errors:
+ * DS_ENOMEM (no thread). */
+int control_start(ds_storage *s, ds_error *err);
+/* Stop the thread, close every connection, remove misc/control. A
+ * snapshot mode a client still holds stays (as a close leaves it).
+ * Accepts s->control == NULL. */
+void control_close(ds_storage *s);
 
 /* ---- journal.c ---- */
 /* Flush batch `dirs` into A, or B in snapshot mode. Called by the

@@ -54,6 +54,8 @@ check_print_stats(const struct ds_check_stats *st)
 		{st->legacy_pointers, "objects using the old 12 byte c-file format"},
 		{st->pack_leftovers, "pack leftovers (*-deleted, expected)"},
 		{st->pack_leftover_bytes, "bytes in pack leftovers"},
+		{st->unfinished_pack, "files an unfinished pack left "
+		                      "(older than x.packed, unreferenced)"},
 		{st->problems, "problems"},
 	};
 

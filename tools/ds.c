@@ -35,6 +35,8 @@ static const struct cli_command commands[] = {
 	 "undo a transaction in a new transaction"},
 	{"gen", cmd_gen, cmd_gen_usage,
 	 "generate a realistic storage (reproducible from a seed)"},
+	{"pack", cmd_pack, cmd_pack_usage,
+	 "pack a storage: remove old revisions and unreachable objects"},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -195,3 +195,32 @@ def test_last_invalidations(tmp_path):
                                       (tids[2], [oids[2], oids[0]])]
     assert [t for t, _ in s.lastInvalidations(100)] == tids
     s.close()
+
+
+def test_control_socket_default_and_off(tmp_path):
+    """A writable FullStorage listens on misc/control unless control=False
+    (also through ZConfig); a read-only one never does."""
+    import stat
+    path = str(tmp_path / "s")
+    s = dirstorage.FullStorage(path, create=True, sync=False)
+    try:
+        ctl = os.path.join(path, "misc", "control")
+        assert stat.S_ISSOCK(os.lstat(ctl).st_mode)
+    finally:
+        s.close()
+    s = dirstorage.FullStorage(path, sync=False, control=False)
+    try:
+        assert not os.path.exists(os.path.join(path, "misc", "control"))
+    finally:
+        s.close()
+    s = storageFromString("""
+        %%import dirstorage
+        <dirstorage>
+          path %s
+          control false
+        </dirstorage>
+        """ % path)
+    try:
+        assert not os.path.exists(os.path.join(path, "misc", "control"))
+    finally:
+        s.close()

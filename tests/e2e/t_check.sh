@@ -74,6 +74,22 @@ must_fail 1 ds check "$SCRATCH/bad"
 assert_contains "$LAST_STDERR" "unexpected file: revision not reachable from its object's .c pointer: $obj/040D44B2249CA6AB"
 
 corrupt
+# the same, older than x.packed, and a transaction file no longer linked
+# into history, older than x.packed: what a pack killed part way leaves
+# (ds pack removes them when run again): counted, not a problem
+cp "$SCRATCH/bad/$obj/040D44B2249CA6AA" "$SCRATCH/bad/$obj/040D44B20D000000"
+cp "$SCRATCH/bad/A/t0/40/D44/B222699877" "$SCRATCH/bad/A/t0/40/D44/B20D000001"
+printf '\x04\x0d\x44\xb2\x10\x00\x00\x00' >"$SCRATCH/bad/A/x/packed"
+must_pass ds check "$SCRATCH/bad"
+grep -Eq "^ *2 files an unfinished pack left" "$LAST_STDOUT" ||
+	fail "the unfinished pack's 2 files are not counted: $(cat "$LAST_STDOUT")"
+# with x.packed older than they are, both are problems again
+printf '\x04\x0d\x44\xb2\x0c\x00\x00\x00' >"$SCRATCH/bad/A/x/packed"
+must_fail 1 ds check "$SCRATCH/bad"
+assert_contains "$LAST_STDERR" "revision not reachable from its object's .c pointer: $obj/040D44B20D000000"
+assert_contains "$LAST_STDERR" "transaction not linked into history: A/t0/40/D44/B20D000001"
+
+corrupt
 rm -r "$SCRATCH/bad/journal"
 must_fail 1 ds check "$SCRATCH/bad"
 assert_contains "$LAST_STDERR" "journal is missing"

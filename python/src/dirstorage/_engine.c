@@ -1062,6 +1062,7 @@ PyInit__engine(void)
 		{"OPEN_NOSYNC", DS_OPEN_NOSYNC},
 		{"OPEN_NOTHREAD", DS_OPEN_NOTHREAD},
 		{"OPEN_SYNCHRONOUS", DS_OPEN_SYNCHRONOUS},
+		{"OPEN_CONTROL", DS_OPEN_CONTROL},
 	};
 
 	if (PyType_Ready(&StorageType) < 0 || PyType_Ready(&TxnType) < 0)

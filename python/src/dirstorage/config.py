@@ -9,4 +9,5 @@ class DirStorageConfig(BaseConfig):
         c = self.config
         return FullStorage(c.path, create=c.create, read_only=c.read_only,
                            synchronous=c.synchronous, format=c.format,
+                           control=c.control,
                            name=self.name or None)

@@ -74,11 +74,16 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
     synchronous: as the original's synchronous=1: refuse to open
         (instead of staying in snapshot mode) while a snapshot user holds
         the storage.
+    control: a writable storage listens on its control socket
+        (misc/control, DS_OPEN_CONTROL) so that `ds snapshot` and the
+        master side of `ds replica` can back it up and replicate it while
+        it is served; False opens without it. Ignored when read-only.
     name: what getName() answers (default: the absolute path).
     """
 
     def __init__(self, path, create=False, read_only=False, sync=True,
-                 synchronous=False, format="bushy", name=None):
+                 synchronous=False, format="bushy", name=None,
+                 control=True):
         path = os.path.abspath(path)
         if create and not os.path.exists(os.path.join(path, "config",
                                                       "settings")):
@@ -99,6 +104,8 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
             flags |= _engine.OPEN_NOSYNC
         if synchronous:
             flags |= _engine.OPEN_SYNCHRONOUS
+        if control and not read_only:
+            flags |= _engine.OPEN_CONTROL
         try:
             self._engine = _engine.Storage(path, flags)
         except _engine.Error as e:

@@ -1,0 +1,87 @@
+#!/bin/bash
+# t_pack.sh - `ds pack` as a user runs it: command-line errors (exit 2), a
+# storage in use (exit 3, untouched), garbage from `ds gen --graph`
+# removed and the storage still checks, --days, a second pack removing
+# nothing, and a replica kept up to date across packs of its master (the
+# master packed up to the replica's last transaction, which keeps that
+# transaction; a pack later than the replica makes it refused with
+# "packed since" until it is made again).
+. "$(dirname "$0")/lib.sh"
+M=$SCRATCH/master
+R=$SCRATCH/replica
+
+must_fail 2 ds pack
+must_fail 2 ds pack --days 1 --before 0000000000000001 "$M"
+must_fail 2 ds pack --before xyz "$M"
+must_fail 2 ds pack --days -3 "$M"
+must_fail 1 ds pack "$SCRATCH/nothing"
+
+must_pass ds gen -q --graph --objects 150 --transactions 80 --per-txn 4 \
+	--seed 5 "$M"
+sed -i 's/^min_pack_time: .*/min_pack_time: 0/' "$M/config/settings"
+must_pass ds replica -q --init "$M" "$R"
+
+# in use: held in snapshot mode by someone else
+must_fail 3 ds snapshot --storage "$M" -- "$DS_BIN" pack "$M"
+assert_contains "$LAST_STDERR" "ds pack:"
+[ -z "$(find "$M/A" -name '*-deleted' -print -quit)" ] ||
+	fail "a refused pack removed files"
+
+# more commits on the master, then pack it at the replica's last tid
+must_pass ds gen -q --graph --objects 40 --transactions 30 --per-txn 4 \
+	--seed 6 "$M"
+rtid=$(od -An -tx1 "$R/A/x/serial" | tr -d ' \n' | tr a-f A-F)
+must_pass ds pack -v --before "$rtid" "$M"
+assert_contains "$LAST_STDOUT" "Packed to $rtid"
+assert_contains "$LAST_STDERR" "ds pack: removing old revisions"
+removed=$(find "$M/A" -name '*-deleted' | wc -l)
+[ "$removed" -gt 100 ] || fail "only $removed files removed"
+must_pass ds check "$M"
+assert_eq "$rtid" "$(od -An -tx1 "$M/A/x/packed" | tr -d ' \n' | tr a-f A-F)" \
+	"x.packed"
+# every kept file has the original's mark: mode 0740
+[ -z "$(find "$M/A" -type f ! -name '*-deleted' ! -perm 0740 -print -quit)" ] ||
+	fail "a kept file without mode 0740: $(find "$M/A" -type f ! -name '*-deleted' ! -perm 0740 | head -3)"
+# the replica catches up across the pack
+must_pass ds replica -q "$M" "$R"
+must_pass ds check --compare "$M" "$R"
+
+# a second pack at the same time removes nothing more
+must_pass ds pack --before "$rtid" "$M"
+assert_contains "$LAST_STDOUT" "removed 0,"
+assert_eq "$removed" "$(find "$M/A" -name '*-deleted' | wc -l)" "leftovers"
+
+# --days: nothing is older than a day, so nothing goes
+must_pass ds pack --days 1 "$M"
+assert_contains "$LAST_STDOUT" "removed 0,"
+
+# a pack later than the replica's last transaction: refused replication
+must_pass ds gen -q --graph --objects 20 --transactions 10 --per-txn 4 \
+	--seed 8 "$M"
+sleep 1
+must_pass ds pack "$M"
+must_fail 1 ds replica -q "$M" "$R"
+assert_contains "$LAST_STDERR" "packed since"
+must_pass ds check "$M"
+
+# [keepclass] options (the original keeps those classes longer) are not
+# done: refused before anything changes
+K=$SCRATCH/keepclass
+fixture_copy flat-master "$K"
+echo "persistent.mapping.PersistentMapping: forever" >>"$K/config/settings"
+before=$(tree_md5 "$K/A")
+must_fail 1 ds pack "$K"
+assert_contains "$LAST_STDERR" "[keepclass] options are not supported"
+assert_eq "$before" "$(tree_md5 "$K/A")" "A/ after a refused pack"
+
+# a symlink in A/ is a stray entry: renamed away as the original does,
+# never followed (the file it points to keeps its mode)
+out=$SCRATCH/outside
+echo outside >"$out"
+chmod 0600 "$out"
+ln -s "$out" "$M/A/stray-link"
+must_pass ds pack --before "$rtid" "$M"
+assert_eq 600 "$(stat -c %a "$out")" "mode of the symlink's target"
+ls "$M/A" | grep -q '^stray-link-[0-9]*-deleted$' ||
+	fail "the symlink was not renamed away: $(ls "$M/A")"
+[ ! -e "$M/A/stray-link" ] || fail "the symlink is still there"
