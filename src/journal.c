@@ -616,7 +616,8 @@ journal_scan(const char *home, struct journal_scan *out, ds_error *err)
 	struct journal_list jl = {0}, fl = {0}, bl = {0};
 	char jroot[DS_PATH_MAX], b[DS_PATH_MAX], p[DS_PATH_MAX];
 	struct stat st;
-	int rc;
+	ds_error le;
+	int rc, gone;
 
 	memset(out, 0, sizeof(*out));
 	rc = ds_path_join(jroot, sizeof(jroot), home, "journal", err);
@@ -668,7 +669,13 @@ journal_scan(const char *home, struct journal_scan *out, ds_error *err)
 		rc = ds_path_join(p, sizeof(p), jroot, jl.v[i], err);
 		if (rc != DS_OK)
 			goto out;
-		if (kind == 0 || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		/* A transaction directory that vanished since the listing was
+		 * renamed (temp to done) or flushed by the live engine whose
+		 * storage ds check reads in place: not a problem. */
+		gone = kind != 0 && lstat(p, &st) != 0;
+		if (gone && errno == ENOENT)
+			continue;
+		if (kind == 0 || gone || !S_ISDIR(st.st_mode)) {
 			rc = ds_error_set(err, DS_ECORRUPT,
 			    "recover %s: unexpected entry in the journal "
 			    "directory: journal/%s", home, jl.v[i]);
@@ -678,10 +685,17 @@ journal_scan(const char *home, struct journal_scan *out, ds_error *err)
 			out->ntemp++;
 			continue;
 		}
-		out->ndone++;
-		rc = journal_listdir(p, &fl, err);
-		if (rc != DS_OK)
+		rc = journal_listdir(p, &fl, &le);
+		if (rc != DS_OK && le.sys_errno == ENOENT) {
+			rc = DS_OK;  /* flushed since the listing, as above */
+			continue;
+		}
+		if (rc != DS_OK) {
+			if (err != NULL)
+				*err = le;
 			goto out;
+		}
+		out->ndone++;
 		for (size_t j = 0; j < fl.n; j++) {
 			if (!ds_name_valid(fl.v[j])) {
 				rc = ds_error_set(err, DS_ECORRUPT,
