@@ -1,8 +1,8 @@
 /*
  * fuzz_archive.c - the replica side's checking of an increment
- * (archive_receive: arbitrary bytes as the master's ustar stream) and, for
- * the streams it accepts, applying them (ds_archive_apply,
- * archive_apply_init) to a scratch copy of a fixture replica.
+ * (recv_stream: arbitrary bytes as the master's ustar stream) and, for
+ * the streams it accepts, applying them (apply_increment,
+ * apply_init) to a scratch copy of a fixture replica.
  *
  * Input: one control byte, then the stream.
  *   bits 0-1  the replica the stream is for: bushy-replica-old,
@@ -22,7 +22,7 @@
  *    refusal, the whole stream when accepted);
  *  - a refusal is DS_EPROTO (DS_EREFUSED when x.serial is older than the
  *    replica's or x.oid lower, DS_ENOMEM) with a message; it never
- *    touches the replica (archive_receive is only given the spool);
+ *    touches the replica (recv_stream is only given the spool);
  *  - an accepted stream ends with the two zero blocks that end a ustar
  *    archive (DESIGN.md section 3): one cut at a member boundary is a
  *    truncated stream;
@@ -56,6 +56,7 @@
 #include <archive_entry.h>
 
 #include "helper.h"
+#include "apply.h"
 #include "replica_internal.h"
 
 static const char *const replicas[4] = {
@@ -162,7 +163,7 @@ archive_compare(const char *home, uint64_t tid)
 
 static void
 archive_apply_increment(const char *fixture, const char *tar,
-                        const struct archive_summary *sum, int is_recorded)
+                        const struct recv_summary *sum, int is_recorded)
 {
 	char home[PATH_MAX];
 	unsigned char d1[16], d2[16];
@@ -173,7 +174,7 @@ archive_apply_increment(const char *fixture, const char *tar,
 	fz_remove_tree(home);
 	fz_copy_tree(fz_fixture(fixture), home);
 	ds_error_clear(&err);
-	rc = ds_archive_apply(home, tar, &err);
+	rc = apply_increment(home, tar, &err);
 	FZ_CHECK(rc == DS_OK, "apply of an accepted increment: %s", err.msg);
 	FZ_CHECK(archive_serial(home) == sum->new_tid,
 	         "x.serial after apply is not the increment's tid");
@@ -181,7 +182,7 @@ archive_apply_increment(const char *fixture, const char *tar,
 	         "x.oid after apply is not the increment's");
 	archive_check_storage(home);
 	fz_tree_digest(home, archive_skip_locks, d1);
-	rc = ds_archive_apply(home, tar, &err);
+	rc = apply_increment(home, tar, &err);
 	FZ_CHECK(rc == DS_OK, "second apply: %s", err.msg);
 	fz_tree_digest(home, archive_skip_locks, d2);
 	FZ_CHECK(memcmp(d1, d2, 16) == 0, "a second apply changed the "
@@ -215,7 +216,7 @@ archive_apply_nothing(int which, const char *tar)
 		made[which] = 1;
 	}
 	ds_error_clear(&err);
-	rc = ds_archive_apply(home, tar, &err);
+	rc = apply_increment(home, tar, &err);
 	FZ_CHECK(rc == DS_OK, "apply of an empty increment: %s", err.msg);
 	fz_tree_digest(home, archive_skip_locks, after);
 	FZ_CHECK(memcmp(after, before[which], 16) == 0,
@@ -223,7 +224,7 @@ archive_apply_nothing(int which, const char *tar)
 }
 
 static void
-archive_apply_init_stream(const char *tar, const struct archive_summary *sum)
+apply_init_stream(const char *tar, const struct recv_summary *sum)
 {
 	static const char *const subdirs[] = {"A", "B", "journal", "misc",
 	                                      "config"};
@@ -243,7 +244,7 @@ archive_apply_init_stream(const char *tar, const struct archive_summary *sum)
 			abort();
 	}
 	ds_error_clear(&err);
-	rc = archive_apply_init(home, tar, sum->layout, &err);
+	rc = apply_init(home, tar, sum->layout, &err);
 	FZ_CHECK(rc == DS_OK, "apply of an accepted init stream: %s", err.msg);
 	rc = ds_config_load(home, &cfg, &err);
 	FZ_CHECK(rc == DS_OK, "init gave an unusable config: %s", err.msg);
@@ -337,8 +338,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned char zero[1024];
-	struct archive_expect exp;
-	struct archive_summary sum;
+	struct recv_expect exp;
+	struct recv_summary sum;
 	struct memrd r;
 	unsigned char *spool;
 	char tar[PATH_MAX];
@@ -365,7 +366,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	exp.md5_required = (data[0] >> 6) & 1;
 	memset(&sum, 0, sizeof(sum));
 	ds_error_clear(&err);
-	rc = archive_receive(archive_memrd, &r, fd, "fuzz-spool", &exp, &sum,
+	rc = recv_stream(archive_memrd, &r, fd, "fuzz-spool", &exp, &sum,
 	                     &read_failed, &err);
 	FZ_CHECK(!read_failed, "read_failed set without a read error");
 
@@ -384,7 +385,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(spool);
 
 	if (rc != DS_OK) {
-		fz_check_error(rc, &err, "archive_receive");
+		fz_check_error(rc, &err, "recv_stream");
 		/* DS_EREFUSED: an x.serial older than the replica's, on
 		 * purpose (the master's answer says the replica is newer),
 		 * or an x.oid lower than the replica's */
@@ -440,7 +441,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 	if (init)
-		archive_apply_init_stream(tar, &sum);
+		apply_init_stream(tar, &sum);
 	else if (sum.members == 0)
 		archive_apply_nothing(which, tar);
 	else {

@@ -7,13 +7,20 @@
  * request bytes exactly as a replica (or anyone who reaches the forced
  * command) would send them.
  *
+ * The request parser (protocol_request_decode) is called directly on the
+ * same bytes first, and ds_replica_serve must agree with it.
+ *
  * Invariants checked:
+ *  - a request the parser refuses is refused by ds_replica_serve with the
+ *    same status and message; one it accepts with another identity is
+ *    refused as "different identity"; an accepted request's identity and
+ *    tid survive protocol_request_encode and a second decode;
  *  - a refusal is DS_EPROTO or DS_EREFUSED with a message, and nothing
  *    was written to the output;
  *  - an answer is only given to a first line "replica request 0" (with
  *    the master's identity on line 2) or "replica init 0";
  *  - the answer is a whole number of 512-byte blocks, and the replica
- *    side's own checker (archive_receive) accepts it as the increment
+ *    side's own checker (recv_stream) accepts it as the increment
  *    from the requested tid (or as an init stream): the two sides agree;
  *  - the master is unchanged: A/x.serial on every input, the whole tree
  *    (but the lock files, which take the holder's pid) every 16 inputs.
@@ -27,6 +34,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "protocol.h"
 #include "replica_internal.h"
 
 struct master {
@@ -139,8 +147,8 @@ serve_check_answer(const struct master *m, const char *req,
                    const unsigned char *out, size_t outlen)
 {
 	char l0[64], l1[64], l2[64];
-	struct archive_expect exp;
-	struct archive_summary sum;
+	struct recv_expect exp;
+	struct recv_summary sum;
 	struct memrd r = {out, outlen, 0};
 	ds_error err;
 	int fd, rc, init;
@@ -168,7 +176,7 @@ serve_check_answer(const struct master *m, const char *req,
 	exp.init = init;
 	exp.base_tid = tid;
 	ds_error_clear(&err);
-	rc = archive_receive(serve_memrd, &r, fd, "fuzz-serve-spool", &exp,
+	rc = recv_stream(serve_memrd, &r, fd, "fuzz-serve-spool", &exp,
 	                     &sum, NULL, &err);
 	close(fd);
 	FZ_CHECK(rc == DS_OK, "the replica side refuses the master's answer "
@@ -180,9 +188,51 @@ serve_check_answer(const struct master *m, const char *req,
 		FZ_CHECK(strcmp(sum.identity, m->identity) == 0, "identity");
 }
 
+/* The parser alone. Returns -1 when it does not see the bytes (a NUL, or
+ * longer than the master reads: protocol_request_read refuses them), 0
+ * when it refuses them (*perr), 1 when it accepts (*req, into buf). */
+static int
+serve_decode(const uint8_t *data, size_t size, char *buf,
+             struct protocol_request *req, ds_error *perr)
+{
+	size_t n = size - 1;
+
+	if (n > PROTOCOL_REQUEST_MAX || memchr(data + 1, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, data + 1, n);
+	buf[n] = '\0';
+	ds_error_clear(perr);
+	if (protocol_request_decode(buf, req, perr) != DS_OK) {
+		fz_check_error(perr->status, perr, "protocol_request_decode");
+		FZ_CHECK(perr->status == DS_EPROTO, "decode status %d",
+		         perr->status);
+		return 0;
+	}
+	if (!req->init && req->ids_valid) {
+		/* encode, decode again: the same identity and tid */
+		char again[PROTOCOL_REQUEST_MAX + 256];
+		struct protocol_request r2;
+		ds_error e2;
+
+		if (protocol_request_encode(req->identity, req->tid, NULL, 0,
+		                            again, sizeof(again), &e2) == DS_OK) {
+			FZ_CHECK(protocol_request_decode(again, &r2, &e2) == DS_OK,
+			         "re-encoded request refused: %s", e2.msg);
+			FZ_CHECK(strcmp(r2.identity, req->identity) == 0 &&
+			         r2.tid == req->tid && r2.ids_valid &&
+			         r2.report_held, "re-encoded request differs");
+		}
+	}
+	return 1;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct protocol_request preq;
+	ds_error perr;
+	char *pbuf;
+	int parsed;
 	struct master *m;
 	struct ds_replica_serve_opts opts;
 	struct stat st;
@@ -194,6 +244,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 70000)
 		return 0;
 	m = &masters[data[0] & 1];
+	pbuf = malloc(size);
+	if (pbuf == NULL)
+		abort();
+	parsed = serve_decode(data, size, pbuf, &preq, &perr);
 	in = memfd_create("fuzz-serve-in", MFD_CLOEXEC);
 	outfd = memfd_create("fuzz-serve-out", MFD_CLOEXEC);
 	if (in < 0 || outfd < 0)
@@ -210,6 +264,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("DS_FUZZ_VERBOSE") != NULL)
 		fprintf(stderr, "serve %s: status %d (%s), %lld bytes\n",
 		        m->fixture, rc, err.msg, (long long)st.st_size);
+	if (parsed == 0)
+		FZ_CHECK(rc == perr.status && strcmp(err.msg, perr.msg) == 0,
+		         "the parser refused (%s), serve said %d (%s)", perr.msg,
+		         rc, err.msg);
+	if (parsed == 1 && !preq.init && strcmp(preq.identity, m->identity) != 0)
+		FZ_CHECK(rc == DS_EREFUSED &&
+		         strcmp(err.msg, "different identity") == 0,
+		         "another identity, serve said %d (%s)", rc, err.msg);
+	free(pbuf);
 	if (rc != DS_OK) {
 		fz_check_error(rc, &err, "ds_replica_serve");
 		FZ_CHECK(rc == DS_EPROTO || rc == DS_EREFUSED, "status %d: %s",

@@ -70,6 +70,25 @@ const char *ds_strerror(int status);
 /* Reset an error to DS_OK with an empty message. Accepts NULL. */
 void ds_error_clear(ds_error *err);
 
+#if defined(__GNUC__)
+#define DS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DS_PRINTF(a, b)
+#endif
+
+/* Fill err (may be NULL) with status, sys_errno 0 and a formatted message
+ * (when it does not fit, the middle of its longest words is elided, never
+ * the end); returns status, so that callers can write
+ * `return ds_error_set(err, DS_EINVAL, ...)`. */
+int ds_error_set(ds_error *err, int status, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+/* Add context in front of the message of a failure err already holds:
+ * "<formatted>: <err->msg>", status set to status, sys_errno kept (the
+ * exit code still sees the system call's errno). err may be NULL.
+ * Returns status. */
+int ds_error_prefix(ds_error *err, int status, const char *fmt, ...)
+	DS_PRINTF(3, 4);
+
 /* ------------------------------------------------------------------ */
 /* Hex, md5 and tids (util.c, tid.c)                                   */
 /* ------------------------------------------------------------------ */
@@ -294,7 +313,6 @@ int ds_storage_create(const char *home, const char *classname,
 
 /* ------------------------------------------------------------------ */
 /* The Full storage engine (storage.c, journal.c, txn.c, read.c, ...)   */
-/* Owned by the engine work (issue 3); signatures may be refined there. */
 /* ------------------------------------------------------------------ */
 
 typedef struct ds_storage ds_storage; /* opaque; one per open HOME */
@@ -797,13 +815,19 @@ struct ds_replica_serve_opts {
 	                              * reach EOF; 0 means 300 */
 	const struct ds_snapshot_opts *snapshot; /* NULL: defaults (its log
 	                              * fields are replaced by ours) */
+	int report_fd;               /* where the answer to the request's
+	                              * "report held" goes (one tagged line
+	                              * with the snapshot hold time, read by
+	                              * ds replica); 0: not written. The CLI
+	                              * gives 2: stderr, the channel the
+	                              * replica side reads */
 };
 
 /* Serve one replication request read from in_fd (to EOF, at most 64 KiB),
  * writing the ustar increment to out_fd: byte for byte what the original
  * master (`cpio -o -H ustar`) writes. The request is the original's four
- * lines, optionally followed by our `relink <md5> <prev>` line, or our
- * `replica init 0` (config/settings, config/identity and every live file
+ * lines, optionally followed by our `relink <md5> <prev>` and `report held`
+ * lines, or our `replica init 0` (config/settings, config/identity and every live file
  * of A/ inside one snapshot). The increment is spooled to an unlinked
  * temporary file inside snapshot mode, released as soon as the last file
  * is read; a thread sends the spool meanwhile, as it grows (the writer
@@ -827,7 +851,7 @@ int ds_replica_serve(const char *home, int in_fd, int out_fd,
                      const struct ds_replica_serve_opts *opts, ds_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Replication (replica.c, archive.c, transport.c: the replica side)    */
+/* Replication (replica.c, recv.c, apply.c, transport.c: replica side) */
 /* ------------------------------------------------------------------ */
 
 struct ds_replica_opts {

@@ -79,24 +79,10 @@ changes_set_add(struct changes_set *s, uint64_t v, int *added, ds_error *err)
 	return DS_OK;
 }
 
-static void
-changes_log(const struct ds_changes_opts *opts, int level, const char *fmt,
-            ...) DS_PRINTF(3, 4);
-
-static void
-changes_log(const struct ds_changes_opts *opts, int level, const char *fmt,
-            ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (opts == NULL || opts->log == NULL)
-		return;
-	va_start(ap, fmt);
-	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	opts->log(level, msg, opts->log_ctx);
-}
+/* opts may be NULL */
+#define changes_log(opts, ...) \
+	ds_log((opts) ? (opts)->log : NULL, (opts) ? (opts)->log_ctx : NULL, \
+	       __VA_ARGS__)
 
 /* "A/<path of name>" into out. */
 static int

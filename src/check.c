@@ -58,23 +58,10 @@ struct check_ctx {
 	const char *home;
 };
 
-static void
-check_log(const struct ds_check_opts *opts, int level, const char *fmt, ...)
-	DS_PRINTF(3, 4);
-
-static void
-check_log(const struct ds_check_opts *opts, int level, const char *fmt, ...)
-{
-	char msg[DS_ERROR_MSG_MAX];
-	va_list ap;
-
-	if (opts == NULL || opts->log == NULL)
-		return;
-	va_start(ap, fmt);
-	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	opts->log(level, msg, opts->log_ctx);
-}
+/* opts may be NULL */
+#define check_log(opts, ...) \
+	ds_log((opts) ? (opts)->log : NULL, (opts) ? (opts)->log_ctx : NULL, \
+	       __VA_ARGS__)
 
 /* A file older than x.packed that nothing refers to any more: what a
  * pack killed part way had yet to remove. Not a problem. */

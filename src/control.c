@@ -96,7 +96,7 @@ struct control {
 	dev_t dev;                /* misc/control as we bound it */
 	ino_t ino;
 	int bound;
-	char path[STORAGE_PATH_MAX];
+	char path[DS_PATH_MAX];
 	int have_thread;
 	pthread_t thread;
 	struct control_client cl[CONTROL_CLIENTS_MAX];
@@ -232,7 +232,7 @@ static int
 control_sockaddr(const char *path, struct sockaddr_un *sa, int *dfd,
                  ds_error *err)
 {
-	char dir[STORAGE_PATH_MAX];
+	char dir[DS_PATH_MAX];
 	const char *base;
 	int n;
 

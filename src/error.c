@@ -146,6 +146,24 @@ ds_error_set(ds_error *err, int status, const char *fmt, ...)
 }
 
 int
+ds_error_prefix(ds_error *err, int status, const char *fmt, ...)
+{
+	char ctx[DS_ERROR_MSG_MAX], old[DS_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return status;
+	va_start(ap, fmt);
+	ds_msg_vformat(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
+	err->status = status;
+	ds_msg_format(err->msg, sizeof(err->msg), "%s: %s", ctx, old);
+	return status;
+}
+
+int
 ds_error_sys(ds_error *err, int errnum, const char *op, const char *path)
 {
 	int status;
@@ -174,4 +192,18 @@ ds_error_sys(ds_error *err, int errnum, const char *op, const char *path)
 	if (err != NULL)
 		err->sys_errno = errnum;
 	return status;
+}
+
+void
+ds_log(ds_log_fn fn, void *ctx, int level, const char *fmt, ...)
+{
+	char msg[DS_ERROR_MSG_MAX];
+	va_list ap;
+
+	if (fn == NULL)
+		return;
+	va_start(ap, fmt);
+	ds_msg_vformat(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(level, msg, ctx);
 }

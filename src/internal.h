@@ -10,16 +10,9 @@
 
 #include "dirstorage.h"
 
-#if defined(__GNUC__)
-#define DS_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define DS_PRINTF(a, b)
-#endif
+/* the longest path the library builds (home plus a relative path) */
+#define DS_PATH_MAX 4096
 
-/* Fill err (may be NULL) with status and a formatted message; returns
- * status so callers can write `return ds_error_set(err, DS_EINVAL, ...)`. */
-int ds_error_set(ds_error *err, int status, const char *fmt, ...)
-	DS_PRINTF(3, 4);
 /* For a failed system call: status DS_EIO (or DS_ENOTFOUND for ENOENT,
  * DS_EEXIST for EEXIST, DS_ENOMEM for ENOMEM), message
  * "<op> <path>: <strerror(errnum)>", sys_errno set. */
@@ -171,6 +164,12 @@ int ds_lock_acquire_quiet(const char *path, ds_lock **out, ds_error *err);
 void ds_msg_vformat(char *out, size_t outsz, const char *fmt, va_list ap);
 void ds_msg_format(char *out, size_t outsz, const char *fmt, ...)
 	DS_PRINTF(3, 4);
+/* The one log helper: format a message (as ds_msg_format, at most
+ * DS_ERROR_MSG_MAX bytes) and pass it to fn at level; nothing when fn is
+ * NULL. Every module's <module>_log is this with its options' fn and
+ * ctx. */
+void ds_log(ds_log_fn fn, void *ctx, int level, const char *fmt, ...)
+	DS_PRINTF(4, 5);
 
 /* ---- the journal's recovery rules (journal.c), shared with check.c ---- */
 struct journal_scan {
@@ -190,12 +189,3 @@ struct journal_scan {
 int journal_scan(const char *home, struct journal_scan *out, ds_error *err);
 
 #endif /* DS_INTERNAL_H */
-
-/* ---- shared between engine recovery and the replica side ---- */
-/* Apply a committed replication increment (a ustar archive already
- * validated before it was committed) into home: extract every member to
- * its path, create directories, make everything durable. Idempotent: it
- * may run again after a crash part way. Defined by the replication code
- * (archive.c). Errors: DS_EPROTO (archive unreadable), DS_EIO. */
-int ds_archive_apply(const char *home, const char *tar_path, ds_error *err);
-

@@ -57,6 +57,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "storage_internal.h"
 
 void
@@ -130,7 +131,7 @@ journal_dirpath(const ds_storage *s, ds_tid tid, const char *kind, char *out,
 int
 journal_begin(ds_storage *s, ds_tid tid, ds_error *err)
 {
-	char dir[STORAGE_PATH_MAX];
+	char dir[DS_PATH_MAX];
 	int rc;
 
 	rc = journal_dirpath(s, tid, "temp", dir, sizeof(dir), err);
@@ -143,7 +144,7 @@ int
 journal_write(ds_storage *s, ds_tid tid, const char *name, const void *buf,
               size_t len, ds_error *err)
 {
-	char dir[STORAGE_PATH_MAX], path[STORAGE_PATH_MAX];
+	char dir[DS_PATH_MAX], path[DS_PATH_MAX];
 	int rc;
 
 	rc = journal_dirpath(s, tid, "temp", dir, sizeof(dir), err);
@@ -160,7 +161,7 @@ int
 journal_sync(ds_storage *s, ds_tid tid, char *const *names, size_t n,
              ds_error *err)
 {
-	char dir[STORAGE_PATH_MAX], path[STORAGE_PATH_MAX];
+	char dir[DS_PATH_MAX], path[DS_PATH_MAX];
 	int rc, fd;
 
 	if (!s->use_sync)
@@ -190,8 +191,8 @@ journal_sync(ds_storage *s, ds_tid tid, char *const *names, size_t n,
 int
 journal_commit(ds_storage *s, ds_tid tid, ds_error *err)
 {
-	char temp[STORAGE_PATH_MAX], done[STORAGE_PATH_MAX];
-	char jdir[STORAGE_PATH_MAX];
+	char temp[DS_PATH_MAX], done[DS_PATH_MAX];
+	char jdir[DS_PATH_MAX];
 	int rc;
 
 	rc = journal_dirpath(s, tid, "temp", temp, sizeof(temp), err);
@@ -214,7 +215,7 @@ journal_commit(ds_storage *s, ds_tid tid, ds_error *err)
 void
 journal_discard(ds_storage *s, ds_tid tid, char *const *names, size_t n)
 {
-	char dir[STORAGE_PATH_MAX], path[STORAGE_PATH_MAX];
+	char dir[DS_PATH_MAX], path[DS_PATH_MAX];
 
 	if (journal_dirpath(s, tid, "temp", dir, sizeof(dir), NULL) != DS_OK)
 		return;
@@ -247,7 +248,7 @@ journal_ensure_dir(const char *root, const char *dir,
                    struct storage_map *dirset, ds_error *err)
 {
 	struct stat st;
-	char parent[STORAGE_PATH_MAX];
+	char parent[DS_PATH_MAX];
 	int rc;
 
 	if (storage_map_get(dirset, dir) != NULL)
@@ -319,9 +320,9 @@ int
 journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 {
 	struct storage_map dirset;
-	char root[STORAGE_PATH_MAX], src[STORAGE_PATH_MAX];
-	char dst[STORAGE_PATH_MAX], rel[DS_RELPATH_MAX];
-	char parent[STORAGE_PATH_MAX], jroot[STORAGE_PATH_MAX];
+	char root[DS_PATH_MAX], src[DS_PATH_MAX];
+	char dst[DS_PATH_MAX], rel[DS_RELPATH_MAX];
+	char parent[DS_PATH_MAX], jroot[DS_PATH_MAX];
 	int rc = DS_OK, to_b;
 
 	storage_map_init(&dirset);
@@ -498,7 +499,7 @@ journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
                       int skip_x, ds_error *err)
 {
 	struct journal_list l;
-	char bp[STORAGE_PATH_MAX], ap[STORAGE_PATH_MAX];
+	char bp[DS_PATH_MAX], ap[DS_PATH_MAX];
 	struct stat st;
 	int rc;
 
@@ -545,7 +546,7 @@ int
 journal_recombine(ds_storage *s, ds_error *err)
 {
 	struct storage_map dirset;
-	char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
+	char a[DS_PATH_MAX], b[DS_PATH_MAX];
 	int rc;
 
 	storage_map_init(&dirset);
@@ -613,7 +614,7 @@ int
 journal_scan(const char *home, struct journal_scan *out, ds_error *err)
 {
 	struct journal_list jl = {0}, fl = {0}, bl = {0};
-	char jroot[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
+	char jroot[DS_PATH_MAX], b[DS_PATH_MAX], p[DS_PATH_MAX];
 	struct stat st;
 	ds_error le;
 	int rc, gone;
@@ -714,24 +715,13 @@ out:
 }
 
 /* Apply journal/replica.tar (journal_scan has checked that it is alone
- * and that B is empty). */
+ * and that B is empty): apply_committed, once A has stopped being a
+ * snapshot. */
 static int
-journal_apply_replica(ds_storage *s, int held, const char *jroot,
-                      ds_error *err)
+journal_apply_replica(ds_storage *s, int held, ds_error *err)
 {
-	char tar[STORAGE_PATH_MAX], prev[STORAGE_PATH_MAX];
-	char misc[STORAGE_PATH_MAX];
-	struct stat st;
 	int rc;
 
-	rc = ds_path_join(tar, sizeof(tar), jroot, "replica.tar", err);
-	if (rc == DS_OK)
-		rc = storage_path(s, prev, sizeof(prev), "misc/replica.previous",
-		                  err);
-	if (rc == DS_OK)
-		rc = storage_path(s, misc, sizeof(misc), "misc", err);
-	if (rc != DS_OK)
-		return rc;
 	if (held)
 		return ds_error_set(err, DS_EBUSY,
 		    "recover %s: journal/replica.tar is pending but a "
@@ -742,29 +732,14 @@ journal_apply_replica(ds_storage *s, int held, const char *jroot,
 	rc = storage_unlink_snapshot_file(s, err);
 	if (rc != DS_OK)
 		return rc;
-	rc = ds_archive_apply(s->home, tar, err);
-	if (rc != DS_OK)
-		return rc;
-	/* Applied and durable: keep it as misc/replica.previous, as the
-	 * original does (its mtime is the last replication time). */
-	if (stat(tar, &st) == 0) {
-		rc = ds_io_rename(tar, prev, err);
-		if (rc != DS_OK)
-			return rc;
-	}
-	if (s->use_dirsync) {
-		rc = ds_io_fsync_dir(misc, err);
-		if (rc == DS_OK)
-			rc = ds_io_fsync_dir(jroot, err);
-	}
-	return rc;
+	return apply_committed(s->home, err);
 }
 
 static int
 journal_delete_temp(const char *dir, ds_error *err)
 {
 	struct journal_list l;
-	char p[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX];
 	int rc;
 
 	rc = journal_listdir(dir, &l, err);
@@ -786,7 +761,7 @@ journal_collect(ds_storage *s, struct jdir **headp, ds_error *err)
 {
 	struct journal_list jl = {0}, fl = {0};
 	struct jdir *head = NULL, *tail = NULL, *d;
-	char jroot[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
+	char jroot[DS_PATH_MAX], p[DS_PATH_MAX];
 	int rc;
 
 	*headp = NULL;
@@ -828,7 +803,7 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 	struct journal_list jl = {0};
 	struct journal_scan js;
 	struct jdir *head = NULL, *d;
-	char jroot[STORAGE_PATH_MAX], p[STORAGE_PATH_MAX];
+	char jroot[DS_PATH_MAX], p[DS_PATH_MAX];
 	int rc;
 
 	rc = storage_path(s, jroot, sizeof(jroot), "journal", err);
@@ -841,7 +816,7 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 	if (rc != DS_OK)
 		return rc;
 	if (js.replica_tar) {
-		rc = journal_apply_replica(s, held, jroot, err);
+		rc = journal_apply_replica(s, held, err);
 		if (rc == DS_OK)
 			rc = journal_scan(s->home, &js, err);
 		if (rc != DS_OK)

@@ -29,12 +29,11 @@
 #include "internal.h"
 #include "settings_template.h"
 
-#define MKDS_PATH_MAX 4096
 #define MKDS_MAX_CREATED 32
 
 /* What we made, in order, so a failure can undo it. */
 struct mkds_made {
-	char path[MKDS_MAX_CREATED][MKDS_PATH_MAX];
+	char path[MKDS_MAX_CREATED][DS_PATH_MAX];
 	int is_dir[MKDS_MAX_CREATED];
 	size_t n;
 };
@@ -44,7 +43,7 @@ mkds_record(struct mkds_made *m, const char *path, int is_dir, ds_error *err)
 {
 	size_t len = strlen(path);
 
-	if (m->n == MKDS_MAX_CREATED || len >= MKDS_PATH_MAX)
+	if (m->n == MKDS_MAX_CREATED || len >= DS_PATH_MAX)
 		return ds_error_set(err, DS_EINVAL, "mkds %s: too many paths",
 		                    path);
 	memcpy(m->path[m->n], path, len + 1);
@@ -57,7 +56,7 @@ static int
 mkds_mkdir(struct mkds_made *m, const char *home, const char *rel,
            ds_error *err)
 {
-	char path[MKDS_PATH_MAX];
+	char path[DS_PATH_MAX];
 	int rc;
 
 	if (rel == NULL) {
@@ -78,7 +77,7 @@ static int
 mkds_file(struct mkds_made *m, const char *home, const char *rel,
           const void *buf, size_t len, ds_error *err)
 {
-	char path[MKDS_PATH_MAX];
+	char path[DS_PATH_MAX];
 	int rc;
 
 	rc = ds_path_join(path, sizeof(path), home, rel, err);
@@ -111,7 +110,7 @@ mkds_xfile(struct mkds_made *m, const char *home, ds_layout layout,
 	snprintf(sub, sizeof(sub), "A/%s", rel);
 	for (char *p = sub + 2; *p != '\0'; p++) {
 		struct stat st;
-		char path[MKDS_PATH_MAX];
+		char path[DS_PATH_MAX];
 		if (*p != '/')
 			continue;
 		*p = '\0';
@@ -147,7 +146,7 @@ ds_storage_create(const char *home, const char *classname,
 	                                    "config" };
 	struct mkds_made *made = NULL;
 	unsigned char rnd[16];
-	char identity[33], parent[MKDS_PATH_MAX];
+	char identity[33], parent[DS_PATH_MAX];
 	char *settings = NULL;
 	size_t slen;
 	ds_layout layout;
@@ -169,7 +168,7 @@ ds_storage_create(const char *home, const char *classname,
 		                    "a new storage needs a new directory", home);
 	if (errno != ENOENT)
 		return ds_error_sys(err, errno, "mkds: stat", home);
-	if (strlen(home) + 64 >= MKDS_PATH_MAX)
+	if (strlen(home) + 64 >= DS_PATH_MAX)
 		return ds_error_set(err, DS_EINVAL, "mkds %s: path too long",
 		                    home);
 
@@ -222,7 +221,7 @@ ds_storage_create(const char *home, const char *classname,
 	{
 		/* written under a temporary name and renamed, so that a crash
 		 * never leaves a torn settings file */
-		char tmp[MKDS_PATH_MAX], final[MKDS_PATH_MAX];
+		char tmp[DS_PATH_MAX], final[DS_PATH_MAX];
 		if ((rc = mkds_file(made, home, "config/.settings.new",
 		                    settings, slen, err)) != DS_OK)
 			goto out;

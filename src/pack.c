@@ -67,7 +67,7 @@ struct pack {
 	struct ds_pack_stats *st;
 	ds_error *err;
 	ds_layout layout;
-	char a[STORAGE_PATH_MAX];     /* HOME/A */
+	char a[DS_PATH_MAX];     /* HOME/A */
 	ds_tid threshold;
 	ds_tid last_pack;             /* x.packed after this pack */
 	int keep_ancient;             /* keep_policy detailed */
@@ -127,7 +127,7 @@ pack_path(struct pack *p, const char *name, char *out, size_t outsz)
 static int
 pack_read(struct pack *p, const char *name, unsigned char **buf, size_t *len)
 {
-	char path[STORAGE_PATH_MAX];
+	char path[DS_PATH_MAX];
 	int rc;
 
 	*buf = NULL;
@@ -143,7 +143,7 @@ pack_read(struct pack *p, const char *name, unsigned char **buf, size_t *len)
 static int
 pack_replace(struct pack *p, const char *name, const void *buf, size_t len)
 {
-	char tmp[STORAGE_PATH_MAX], path[STORAGE_PATH_MAX], *slash;
+	char tmp[DS_PATH_MAX], path[DS_PATH_MAX], *slash;
 	int rc;
 
 	if ((rc = storage_path(p->s, tmp, sizeof(tmp), PACK_TMP, p->err)) !=
@@ -353,7 +353,7 @@ pack_mark_recent(struct pack *p)
 		}
 		for (i = 0; i < rec.noids; i++) {
 			ds_oid oid = ds_get_u64(rec.oids + 8 * i);
-			char path[STORAGE_PATH_MAX];
+			char path[DS_PATH_MAX];
 			struct stat sb;
 
 			ds_name_pointer(oid, cname);
@@ -496,7 +496,7 @@ pack_chmod(struct pack *p, const char *path, mode_t mode)
 static int
 pack_remove(struct pack *p, const char *path, mode_t mode)
 {
-	char to[STORAGE_PATH_MAX];
+	char to[DS_PATH_MAX];
 	int rc;
 
 	/* the original first clears every mark (owner-execute) bit */
@@ -557,7 +557,7 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		char cabs[STORAGE_PATH_MAX], crel[STORAGE_PATH_MAX];
+		char cabs[DS_PATH_MAX], crel[DS_PATH_MAX];
 		char name[DS_NAME_MAX];
 		struct stat sb;
 		long long when;
@@ -679,7 +679,7 @@ pack_no_keepclass(struct pack *p, const char *path)
 static int
 pack_keep_policy(struct pack *p)
 {
-	char path[STORAGE_PATH_MAX];
+	char path[DS_PATH_MAX];
 	ds_settings *set = NULL;
 	const char *v;
 	int rc;
@@ -723,7 +723,7 @@ pack_write_packed(struct pack *p)
 static int
 pack_run(struct pack *p, ds_tid before)
 {
-	char path[STORAGE_PATH_MAX];
+	char path[DS_PATH_MAX];
 	double now = (double)time(NULL);
 	ds_tid upper, last;
 	struct stat sb;
@@ -797,7 +797,7 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 {
 	struct ds_pack_stats dummy;
 	struct pack p;
-	char tmp[STORAGE_PATH_MAX];
+	char tmp[DS_PATH_MAX];
 	ds_error lerr;
 	int rc, rc2;
 

@@ -79,7 +79,7 @@ int
 read_name(ds_storage *s, const char *name, unsigned char **buf, size_t *len,
           ds_error *err)
 {
-	char rel[DS_RELPATH_MAX], path[STORAGE_PATH_MAX];
+	char rel[DS_RELPATH_MAX], path[DS_PATH_MAX];
 	struct jdir *holder;
 	int fd = -1, e, rc, n;
 
@@ -161,7 +161,7 @@ int
 read_revision(ds_storage *s, ds_oid oid, ds_tid serial, int check_md5,
               unsigned char **bufp, ds_objrec *rec, ds_error *err)
 {
-	char name[DS_NAME_MAX], what[STORAGE_PATH_MAX + DS_NAME_MAX];
+	char name[DS_NAME_MAX], what[DS_PATH_MAX + DS_NAME_MAX];
 	char h1[17], h2[17];
 	unsigned char *buf = NULL, save[16];
 	size_t len;
@@ -205,7 +205,7 @@ int
 read_txnfile(ds_storage *s, ds_tid tid, int check_md5, unsigned char **bufp,
              ds_txnrec *rec, ds_error *err)
 {
-	char name[DS_NAME_MAX], what[STORAGE_PATH_MAX + DS_NAME_MAX];
+	char name[DS_NAME_MAX], what[DS_PATH_MAX + DS_NAME_MAX];
 	char h1[17];
 	unsigned char *buf = NULL, save[16];
 	size_t len;
@@ -240,7 +240,7 @@ int
 ds_storage_current_serial(ds_storage *s, ds_oid oid, ds_tid *serial,
                           ds_error *err)
 {
-	char name[DS_NAME_MAX], what[STORAGE_PATH_MAX + DS_NAME_MAX];
+	char name[DS_NAME_MAX], what[DS_PATH_MAX + DS_NAME_MAX];
 	unsigned char *buf;
 	size_t len;
 	int rc;

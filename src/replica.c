@@ -6,7 +6,7 @@
  * open returns; a snapshot user holding misc/sublock makes it refuse),
  * check it is Full, build the request (the original's four lines, then our
  * `relink` line), run the master side through transport.c, spool its
- * answer to misc/.replica.incoming while archive.c checks every member,
+ * answer to misc/.replica.incoming while recv.c checks every member,
  * and only when the master side exited 0 and the whole increment checked
  * out: fsync the spool and misc/, rename it to journal/replica.tar and
  * fsync journal/ (the commit point), extract it, rename it to
@@ -36,9 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apply.h"
+#include "protocol.h"
 #include "replica_internal.h"
 
-#define REPLICA_PATH_MAX 4096
 
 /* What the master side's stderr lines go to. */
 struct replica_run {
@@ -47,53 +48,36 @@ struct replica_run {
 	int original;          /* the original replica.py's usage text came */
 };
 
-static void
-replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
-	DS_PRINTF(3, 4);
-
-static void
-replica_log(const struct ds_replica_opts *o, int level, const char *fmt, ...)
-{
-	char msg[DS_ERROR_MSG_MAX];
-	va_list ap;
-
-	if (o->log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	o->log(level, msg, o->log_ctx);
-}
+#define replica_log(o, ...) ds_log((o)->log, (o)->log_ctx, __VA_ARGS__)
 
 /* A line of the master side's stderr: shown as it comes, after the
- * "ds replica: " our own master side puts in front. Our master says how
- * long it held snapshot mode ("... snapshot mode held 0.012 s)" at -v):
- * kept for the summary. */
+ * "ds replica: " our own master side puts in front. The tagged report of
+ * how long our master held snapshot mode (protocol.h) is kept for the
+ * summary, not shown. */
 static void
 replica_master_line(const char *line, void *ctx)
 {
 	struct replica_run *run = ctx;
-	const char *p = line, *h;
 	double held;
 
 	/* The original replica.py answers a request it does not know (or an
 	 * empty one) with its usage text on stderr and exit 1: not an error
 	 * to show line by line, but how to tell that master from ours. */
-	if (strncmp(p, "Usage: ", 7) == 0 &&
-	    strstr(p, "MasterMachine:MasterDirectory") != NULL) {
+	if (strncmp(line, "Usage: ", 7) == 0 &&
+	    strstr(line, "MasterMachine:MasterDirectory") != NULL) {
 		run->original = 1;
 		if (run->stats != NULL)
 			run->stats->master_original = 1;
 	}
 	if (run->original)
 		return;
-	if (strncmp(p, "ds replica: ", 12) == 0)
-		p += 12;
-	h = strstr(p, "snapshot mode held ");
-	if (h != NULL && run->stats != NULL &&
-	    sscanf(h + 19, "%lf", &held) == 1 && held >= 0)
-		run->stats->master_held = held;
-	replica_log(run->opts, DS_LOG_INFO, "master: %s", p);
+	if (protocol_report_decode(line, &held)) {
+		if (run->stats != NULL)
+			run->stats->master_held = held;
+		return;
+	}
+	replica_log(run->opts, DS_LOG_INFO, "master: %s",
+	            protocol_master_text(line));
 }
 
 static void
@@ -111,7 +95,7 @@ replica_size(uint64_t n, char out[32])
  * content was not checked, say how many at -v. */
 static void
 replica_no_md5(const struct ds_replica_opts *o,
-               const struct archive_summary *sum)
+               const struct recv_summary *sum)
 {
 	if (sum->revisions_no_md5 == 0 && sum->transactions_no_md5 == 0)
 		return;
@@ -126,8 +110,8 @@ replica_no_md5(const struct ds_replica_opts *o,
 static int
 replica_fetch_once(const struct ds_replica_opts *o, const char *request,
                    int spool_fd, const char *spool_path,
-                   const struct archive_expect *exp,
-                   struct archive_summary *sum,
+                   const struct recv_expect *exp,
+                   struct recv_summary *sum,
                    struct ds_replica_stats *stats, double deadline_at,
                    int *busy, ds_error *err)
 {
@@ -159,7 +143,7 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 	}
 	replica_log(o, DS_LOG_DEBUG, "running: %s", transport_cmdline(t));
 	ds_error_clear(&rerr);
-	rrc = archive_receive(transport_read, t, spool_fd, spool_path, exp, sum,
+	rrc = recv_stream(transport_read, t, spool_fd, spool_path, exp, sum,
 	                      &read_failed, &rerr);
 	/* a refused stream: stop the master side rather than read the rest */
 	rc = transport_wait(t, rrc != DS_OK, &how, &werr);
@@ -178,10 +162,8 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 		goto out;
 	}
 	if (how != 0) {
-		const char *last = transport_last_line(t);
+		const char *last = protocol_master_text(transport_last_line(t));
 
-		if (strncmp(last, "ds replica: ", 12) == 0)
-			last += 12;
 		if (run.original) {
 			rc = ds_error_set(err, DS_EREFUSED, "the master runs the "
 			                  "original replica.py, which does not "
@@ -223,7 +205,7 @@ out:
 static int
 replica_fetch(const struct ds_replica_opts *o, const char *request,
               int spool_fd, const char *spool_path,
-              const struct archive_expect *exp, struct archive_summary *sum,
+              const struct recv_expect *exp, struct recv_summary *sum,
               struct ds_replica_stats *stats, ds_error *err)
 {
 	double start = ds_now();
@@ -253,44 +235,6 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 	}
 }
 
-/* The request for a replica at tid whose transaction file is txn. */
-static int
-replica_request(const ds_config *cfg, ds_tid tid, const unsigned char *txn,
-                size_t txnlen, char *out, size_t outsz, ds_error *err)
-{
-	unsigned char md[16], tb[8];
-	char hex[33], tidhex[17];
-	int n;
-
-	ds_put_u64(tb, tid);
-	ds_hex_lower(tb, 8, tidhex);
-	ds_md5(txn ? txn : (const unsigned char *)"", txn ? txnlen : 0, md);
-	ds_hex_lower(md, 16, hex);
-	n = snprintf(out, outsz, "replica request 0\n%s\n%s\n%s\n",
-	             cfg->identity, tidhex, hex);
-	if (txn != NULL && txnlen >= 32) {
-		/* our extension: the master may tell "only the back pointer
-		 * differs" (rewritten by its pack) from divergence */
-		unsigned char *z = malloc(txnlen);
-		char prev[17], zhex[33];
-
-		if (z == NULL)
-			return ds_error_set(err, DS_ENOMEM, "request: out of "
-			                    "memory");
-		memcpy(z, txn, txnlen);
-		memset(z + 24, 0, 8);
-		ds_md5(z, txnlen, md);
-		free(z);
-		ds_hex_lower(md, 16, zhex);
-		ds_hex_lower(txn + 24, 8, prev);
-		n += snprintf(out + n, outsz - (size_t)n, "relink %s %s\n", zhex,
-		              prev);
-	}
-	if (n < 0 || (size_t)n >= outsz)
-		return ds_error_set(err, DS_EINVAL, "request: too long");
-	return DS_OK;
-}
-
 static int
 replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
 {
@@ -300,7 +244,7 @@ replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
 	return DS_OK;
 }
 
-/* The limit on the stream's length (struct archive_expect): the
+/* The limit on the stream's length (struct recv_expect): the
  * operator's --max-size, or else what the replica's filesystem can take.
  * Applying an increment needs its bytes twice (the spool, which becomes
  * journal/replica.tar, and the extracted files), and a replica whose
@@ -310,7 +254,7 @@ replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
  * filesystem. Measured once, when the fetch starts. */
 static int
 replica_limit(const struct ds_replica_opts *o, int spool_fd,
-              const char *spool_path, struct archive_expect *exp,
+              const char *spool_path, struct recv_expect *exp,
               ds_error *err)
 {
 	struct statvfs sv;
@@ -356,17 +300,17 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
                 struct ds_replica_stats *stats, ds_error *err)
 {
 	struct ds_replica_stats st0;
-	struct archive_expect exp;
-	struct archive_summary sum;
+	struct recv_expect exp;
+	struct recv_summary sum;
 	ds_storage *s = NULL;
 	ds_config cfg;
 	ds_error e;
 	unsigned char *txn = NULL;
 	size_t txnlen = 0;
 	char request[512], name[DS_NAME_MAX], szs[32];
-	char spool[REPLICA_PATH_MAX], tar[REPLICA_PATH_MAX];
-	char prev[REPLICA_PATH_MAX], misc[REPLICA_PATH_MAX];
-	char journal[REPLICA_PATH_MAX];
+	char spool[DS_PATH_MAX], tar[DS_PATH_MAX];
+	char misc[DS_PATH_MAX];
+	char journal[DS_PATH_MAX];
 	double t0 = ds_now();
 	int rc, fd = -1, committed = 0;
 	ds_tid tid;
@@ -383,15 +327,14 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
 		                    replica);
 	snprintf(tar, sizeof(tar), "%s/journal/replica.tar", replica);
-	snprintf(prev, sizeof(prev), "%s/misc/replica.previous", replica);
 	snprintf(misc, sizeof(misc), "%s/misc", replica);
 	snprintf(journal, sizeof(journal), "%s/journal", replica);
 
 	replica_log(o, DS_LOG_VERBOSE, "Preparing local storage....");
-	rc = ds_config_load(replica, &cfg, &e);
+	rc = ds_config_load(replica, &cfg, err);
 	if (rc != DS_OK)
-		return ds_error_set(err, rc, "replica %s is not a usable "
-		                    "storage: %s", replica, e.msg);
+		return ds_error_prefix(err, rc, "replica %s is not a usable "
+		                       "storage", replica);
 	if (strcmp(cfg.classname, "Full") != 0)
 		return ds_error_set(err, DS_ECONFIG, "replica %s: This is not "
 		                    "a Full storage (class %s)", replica,
@@ -399,16 +342,13 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	/* synchronous: refuse (not wait) when a snapshot user holds it; the
 	 * journal is recovered and B recombined when open returns */
 	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
-	                     &s, &e);
-	if (rc != DS_OK) {
-		if (rc == DS_ELOCKED || rc == DS_EBUSY)
-			return ds_error_set(err, rc, "replica %s is in use (a "
-			                    "storage process or another ds "
-			                    "replica): %s", replica, e.msg);
-		if (err)
-			*err = e;
+	                     &s, err);
+	if (rc == DS_ELOCKED || rc == DS_EBUSY)
+		return ds_error_prefix(err, rc, "replica %s is in use (a "
+		                       "storage process or another ds replica)",
+		                       replica);
+	if (rc != DS_OK)
 		return rc;
-	}
 	tid = ds_storage_last_tid(s);
 	stats->old_tid = stats->new_tid = tid;
 	if (tid != 0) {
@@ -421,8 +361,8 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 			goto out;
 		}
 	}
-	rc = replica_request(&cfg, tid, txn, txnlen, request, sizeof(request),
-	                     err);
+	rc = protocol_request_encode(cfg.identity, tid, txn, txnlen, request,
+	                             sizeof(request), err);
 	if (rc != DS_OK)
 		goto out;
 	rc = replica_spool_open(spool, &fd, err);
@@ -467,15 +407,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	if (rc != DS_OK)
 		goto out;
 	replica_log(o, DS_LOG_VERBOSE, "Flushing increment....");
-	rc = ds_archive_apply(replica, tar, err);
-	if (rc != DS_OK)
-		goto out;
-	/* applied and durable: keep it for diagnosis, as the original */
-	rc = ds_io_rename(tar, prev, err);
-	if (rc == DS_OK)
-		rc = ds_io_fsync_dir(journal, err);
-	if (rc == DS_OK)
-		rc = ds_io_fsync_dir(misc, err);
+	rc = apply_committed(replica, err);
 	if (rc != DS_OK)
 		goto out;
 	stats->new_tid = sum.new_tid;
@@ -562,7 +494,7 @@ replica_cat(const struct ds_replica_opts *o, const char *replica,
 	struct replica_run run = {o, NULL, 0};
 	struct transport_opts to;
 	struct transport *t = NULL;
-	char path[REPLICA_PATH_MAX], hand[DS_ERROR_MSG_MAX], *buf = NULL;
+	char path[DS_PATH_MAX], hand[DS_ERROR_MSG_MAX], *buf = NULL;
 	const char *argv[4] = {"cat", "--", path, NULL};
 	size_t len = 0;
 	ds_error rerr, werr;
@@ -663,7 +595,7 @@ static int
 replica_put_config(const char *tmp, const char *rel, const char *buf,
                    size_t len, ds_error *err)
 {
-	char path[REPLICA_PATH_MAX];
+	char path[DS_PATH_MAX];
 	int rc;
 
 	rc = ds_path_join(path, sizeof(path), tmp, rel, err);
@@ -684,7 +616,7 @@ replica_init_original(const char *replica, const char *tmp,
                       struct ds_replica_stats *stats, ds_error *err)
 {
 	struct ds_replica_opts po = *o;
-	char absdir[REPLICA_PATH_MAX], cfgdir[REPLICA_PATH_MAX];
+	char absdir[DS_PATH_MAX], cfgdir[DS_PATH_MAX];
 	char *ident = NULL, *settings = NULL;
 	size_t identlen = 0, settingslen = 0;
 	ds_settings *st = NULL;
@@ -805,13 +737,13 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	static const char *const subdirs[] = {"A", "B", "journal", "misc",
 	                                      "config"};
 	struct ds_replica_stats st0;
-	struct archive_expect exp;
-	struct archive_summary sum;
+	struct recv_expect exp;
+	struct recv_summary sum;
 	struct stat st;
 	ds_storage *s = NULL;
 	ds_config cfg;
-	char tmp[REPLICA_PATH_MAX], p[REPLICA_PATH_MAX], spool[REPLICA_PATH_MAX];
-	char parent[REPLICA_PATH_MAX], szs[32];
+	char tmp[DS_PATH_MAX], p[DS_PATH_MAX], spool[DS_PATH_MAX];
+	char parent[DS_PATH_MAX], szs[32], request[32];
 	double t0 = ds_now();
 	int rc, fd = -1, made = 0;
 
@@ -865,8 +797,10 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	rc = replica_limit(o, fd, spool, &exp, err);
 	if (rc != DS_OK)
 		goto out;
-	rc = replica_fetch(o, "replica init 0\n", fd, spool, &exp, &sum, stats,
-	                   err);
+	rc = protocol_init_encode(request, sizeof(request), err);
+	if (rc == DS_OK)
+		rc = replica_fetch(o, request, fd, spool, &exp, &sum, stats,
+		                   err);
 	if (rc != DS_OK && stats->master_original) {
 		close(fd);
 		fd = -1;
@@ -887,7 +821,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 		rc = ds_io_close(fd, spool, err);
 	fd = -1;
 	if (rc == DS_OK)
-		rc = archive_apply_init(tmp, spool, sum.layout, err);
+		rc = apply_init(tmp, spool, sum.layout, err);
 	if (rc != DS_OK)
 		goto out;
 	rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous", err);

@@ -435,7 +435,7 @@ storage_register_locked(ds_storage *s, struct jdir *d, ds_error *err)
 static int
 storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 {
-	char p[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX], misc[DS_PATH_MAX];
 	int rc;
 
 	rc = storage_path(s, p, sizeof(p), "misc/snapshot", err);
@@ -454,7 +454,7 @@ storage_write_snapshot_file(ds_storage *s, const char *code, ds_error *err)
 int
 storage_unlink_snapshot_file(ds_storage *s, ds_error *err)
 {
-	char p[STORAGE_PATH_MAX], misc[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX], misc[DS_PATH_MAX];
 	ds_error e;
 	int rc;
 
@@ -511,7 +511,7 @@ storage_read_x(ds_storage *s, const char *name, int optional, uint64_t *v,
 {
 	unsigned char *buf = NULL;
 	size_t len;
-	char what[STORAGE_PATH_MAX];
+	char what[DS_PATH_MAX];
 	int rc;
 
 	*v = 0;
@@ -541,7 +541,7 @@ storage_open_readonly(ds_storage *s, ds_error *err)
 {
 	struct journal_scan js;
 	struct jdir *d;
-	char p[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX];
 	ds_error e;
 	int rc;
 
@@ -587,7 +587,7 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 {
 	ds_storage *s;
 	ds_error e;
-	char p[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX];
 	int rc, stay = 0;
 
 	*out = NULL;
@@ -933,7 +933,7 @@ int
 ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 {
 	struct storage_work *w;
-	char p[STORAGE_PATH_MAX];
+	char p[DS_PATH_MAX];
 	ds_error e;
 	int rc;
 

@@ -25,7 +25,6 @@
 
 #include "internal.h"
 
-#define STORAGE_PATH_MAX 4096
 /* "working_" + 16 hex + "_temp" + NUL */
 #define STORAGE_JDIR_NAME 40
 

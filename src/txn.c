@@ -567,7 +567,7 @@ ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err)
 {
 	ds_storage *s = t->s;
 	struct jdir *d = NULL;
-	char done[STORAGE_PATH_MAX];
+	char done[DS_PATH_MAX];
 	int rc, committed = 0;
 
 	if (t->state == TXN_OPEN) {

@@ -1,12 +1,17 @@
 /*
- * cli.h - what the ds subcommands share: the exit-code table, printing of
- * errors prefixed "ds <subcommand>:", and the subcommand entry points.
- * Only the front end prints; the library returns ds_error values.
+ * cli.h - what the ds subcommands share (cli.c): the exit-code table,
+ * printing of errors prefixed "ds <subcommand>:", quoting and JSON helpers
+ * for the subcommands that print storage content, and the subcommand
+ * entry points (tools/cmd_<name>.c). Only the front end prints; the
+ * library returns ds_error values. The tools see the library through
+ * include/dirstorage.h only.
  */
 #ifndef DS_CLI_H
 #define DS_CLI_H
 
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "dirstorage.h"
 
@@ -53,6 +58,29 @@ void cli_log(int level, const char *msg, void *ctx);
  * 2+ verbose. */
 extern int cli_verbosity;
 
+/* Print n bytes of s between double quotes; backslash, quote and bytes
+ * outside printable ASCII are written as \\, \" and \xNN. */
+void cli_print_quoted(FILE *out, const char *s, size_t n);
+
+/* A JSON string for n bytes: the bytes themselves when they are valid
+ * UTF-8 without NUL, else the \xNN-escaped form. New reference (NULL only
+ * when out of memory). */
+json_t *cli_json_bytes(const char *s, size_t n);
+
+/* "YYYY-MM-DD HH:MM:SS GMT" for a tid, or "(none)" for a zero tid. */
+void cli_tid_time(ds_tid tid, char out[32]);
+
+/* 16 UPPERCASE hex digits of an id, as a new JSON string. */
+json_t *cli_json_id(uint64_t id);
+
+/* The storage that path lies in: walk up from the directory of path's
+ * real path to the first directory holding config/settings. On success
+ * home receives that directory and rel the path of the file relative to
+ * it (e.g. "A/x/serial"). Returns 0 when found, -1 when the file is not
+ * inside a storage (or cannot be resolved). */
+int cli_find_home(const char *path, char *home, size_t homesz, char *rel,
+                  size_t relsz);
+
 struct cli_command {
 	const char *name;
 	int (*run)(int argc, char **argv);   /* argv[0] is the subcommand */
@@ -72,7 +100,7 @@ CLI_DECLARE(whatsnew);
 CLI_DECLARE(snapshot);
 CLI_DECLARE(check);
 CLI_DECLARE(replica);
-/* the engine's subcommands (issue 3) */
+/* the engine's subcommands */
 CLI_DECLARE(newoid);
 CLI_DECLARE(commit);
 CLI_DECLARE(cat);
@@ -82,7 +110,7 @@ CLI_DECLARE(gen);
 CLI_DECLARE(pack);
 /* Pickle (protocol 3, as ZODB writes extension data) of a dict of n str
  * keys to str values; n == 0 gives 0 bytes. *out malloc'd, caller frees.
- * Returns DS_OK, DS_ENOMEM, DS_EINVAL (n > 120). cmd_commit.c. */
+ * Returns DS_OK, DS_ENOMEM, DS_EINVAL (n > 120). */
 int cli_pickle_strdict(char *const *keys, char *const *vals, size_t n,
                        unsigned char **out, size_t *outlen);
 

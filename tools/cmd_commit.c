@@ -51,58 +51,6 @@ cmd_commit_usage(FILE *out)
 	        "is locked by another process;\n4 I/O error.\n");
 }
 
-/* Protocol 3 pickle of a dict of str -> str, byte for byte as Python's
- * pickle.dumps(d, 3) writes it for distinct strings: PROTO 3, EMPTY_DICT,
- * BINPUT 0, then one SETITEM ('s') or MARK + SETITEMS ('u'), each string
- * BINUNICODE + BINPUT, STOP. n == 0 gives an empty extension (0 bytes), as
- * ZODB writes for an empty dict. */
-int
-cli_pickle_strdict(char *const *keys, char *const *vals, size_t n,
-                   unsigned char **out, size_t *outlen)
-{
-	size_t cap = 8, len = 0, memo = 0;
-	unsigned char *b;
-
-	*out = NULL;
-	*outlen = 0;
-	if (n == 0)
-		return DS_OK;
-	if (n > 120)
-		return DS_EINVAL;   /* keep BINPUT indexes below 256 */
-	for (size_t i = 0; i < n; i++)
-		cap += strlen(keys[i]) + strlen(vals[i]) + 14;
-	b = malloc(cap);
-	if (b == NULL)
-		return DS_ENOMEM;
-	b[len++] = 0x80;
-	b[len++] = 3;
-	b[len++] = '}';
-	b[len++] = 'q';
-	b[len++] = (unsigned char)memo++;
-	if (n > 1)
-		b[len++] = '(';
-	for (size_t i = 0; i < n; i++) {
-		const char *s[2] = {keys[i], vals[i]};
-		for (int k = 0; k < 2; k++) {
-			size_t sl = strlen(s[k]);
-			b[len++] = 'X';
-			b[len++] = (unsigned char)(sl & 0xff);
-			b[len++] = (unsigned char)((sl >> 8) & 0xff);
-			b[len++] = (unsigned char)((sl >> 16) & 0xff);
-			b[len++] = (unsigned char)((sl >> 24) & 0xff);
-			memcpy(b + len, s[k], sl);
-			len += sl;
-			b[len++] = 'q';
-			b[len++] = (unsigned char)memo++;
-		}
-	}
-	b[len++] = n > 1 ? 'u' : 's';
-	b[len++] = '.';
-	*out = b;
-	*outlen = len;
-	return DS_OK;
-}
-
 /* Read all of f into a malloc'd buffer. */
 static int
 commit_slurp(FILE *f, unsigned char **out, size_t *outlen)

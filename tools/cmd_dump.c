@@ -20,7 +20,6 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "cli_util.h"
 
 #define DUMP_MAX_FILE (1u << 30)
 
@@ -509,7 +508,7 @@ dump_one(struct dump_ctx *c)
 		json_object_set_new(c->j, "file", json_string(c->file));
 	}
 	if (stat(c->file, &st) == 0 && !S_ISREG(st.st_mode)) {
-		cli_error_set(&err, DS_EINVAL, "%s: not a regular file",
+		ds_error_set(&err, DS_EINVAL, "%s: not a regular file",
 		              c->file);
 		rc = dump_fail(c, &err);
 		goto report;
@@ -528,7 +527,7 @@ dump_one(struct dump_ctx *c)
 	} else if (len == 8 || (len == 12 && magic == DS_PTR_LEGACY_MAGIC)) {
 		rc = dump_small(c, &w, buf, len);
 	} else {
-		cli_error_set(&err, DS_ECORRUPT, "%s: not a storage file: "
+		ds_error_set(&err, DS_ECORRUPT, "%s: not a storage file: "
 		              "%zu bytes, %s%08X is neither the object "
 		              "revision magic (BDB82A71) nor the transaction "
 		              "magic (47400776), and only .c pointers and x.* "

@@ -11,7 +11,6 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "cli_util.h"
 
 void
 cmd_history_usage(FILE *out)

@@ -18,7 +18,6 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "cli_util.h"
 
 void
 cmd_log_usage(FILE *out)
@@ -53,7 +52,7 @@ log_read(const char *home, ds_layout layout, const char *name, char *path,
 	    != DS_OK)
 		return rc;
 	if ((size_t)snprintf(path, pathsz, "%s/A/%s", home, rel) >= pathsz)
-		return cli_error_set(err, DS_EINVAL, "%s/A/%s: path too long",
+		return ds_error_set(err, DS_EINVAL, "%s/A/%s: path too long",
 		                     home, rel);
 	return ds_file_read(path, 0, buf, len, err);
 }
@@ -170,7 +169,7 @@ cmd_log(int argc, char **argv)
 		}
 		if (rc != DS_OK) {
 			if (rc == DS_ENOTFOUND)
-				cli_error_set(&err, DS_ECORRUPT, "%s: transaction "
+				ds_error_set(&err, DS_ECORRUPT, "%s: transaction "
 				              "file missing (the chain from "
 				              "x.serial leads here, and it is later "
 				              "than x.packed)", path);
@@ -180,14 +179,14 @@ cmd_log(int argc, char **argv)
 			break;
 		if (r.tid != tid) {
 			ds_id_format(r.tid, hex);
-			rc = cli_error_set(&err, DS_ECORRUPT, "%s: holds "
+			rc = ds_error_set(&err, DS_ECORRUPT, "%s: holds "
 			                   "transaction %s, not %s", path, hex,
 			                   name);
 			break;
 		}
 		if (r.prev_tid >= r.tid) {
 			ds_id_format(r.prev_tid, prevhex);
-			rc = cli_error_set(&err, DS_ECORRUPT, "%s: back pointer "
+			rc = ds_error_set(&err, DS_ECORRUPT, "%s: back pointer "
 			                   "%s is not earlier than the "
 			                   "transaction itself", path, prevhex);
 			break;

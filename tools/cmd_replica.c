@@ -153,6 +153,7 @@ replica_master_side(const char *dir)
 	memset(&so, 0, sizeof(so));
 	so.log = cli_log;
 	so.log_ctx = "replica";
+	so.report_fd = 2;
 	ds_error_clear(&err);
 	rc = ds_replica_serve(dir, 0, 1, &so, &err);
 	if (rc != DS_OK) {

@@ -1,14 +1,10 @@
 /* ds.c - the ds front end: dispatch to subcommands, --help, --version. */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
-
-int cli_verbosity = 1;
 
 static const struct cli_command commands[] = {
 	{"mkds", cmd_mkds, cmd_mkds_usage, "create a new empty storage"},
@@ -43,116 +39,6 @@ static const struct cli_command commands[] = {
 	 "pack a storage: remove old revisions and unreachable objects"},
 	{NULL, NULL, NULL, NULL},
 };
-
-/*
- * The one mapping from a failure's cause to the exit code, used by every
- * subcommand (README "Exit codes" and man/ds.1 EXIT STATUS list the same
- * table). The cause is the library status and, for DS_EIO, the errno:
- *   DS_ELOCKED, DS_EBUSY                        3 try again later
- *   DS_ENOMEM; DS_EIO with any errno but those
- *     below (EACCES, EPERM, EROFS, ENOSPC,
- *     EDQUOT, EIO, EMFILE, ...)                 4 local system error
- *   DS_EIO with ELOOP (a symlink where the
- *     storage has none: not followed), ENOTDIR,
- *     EISDIR (a file where a directory belongs
- *     or the reverse), ENAMETOOLONG             1 needs a human: the
- *                                                 tree is not a storage's
- *   every other status (ENOTFOUND, ECORRUPT,
- *     ECONFIG, EREFUSED, EPROTO, ...)           1 needs a human
- * Permission denied is 4 whichever subcommand meets it: the system
- * refused, as for a full disk, and nothing in the storage is wrong.
- */
-int
-cli_exit_for(int status, int sys_errno)
-{
-	switch (status) {
-	case DS_OK:
-		return DS_EXIT_OK;
-	case DS_ELOCKED:
-	case DS_EBUSY:
-		return DS_EXIT_TEMP;
-	case DS_ENOMEM:
-		return DS_EXIT_IO;
-	case DS_EIO:
-		switch (sys_errno) {
-		case ELOOP:
-		case ENOTDIR:
-		case EISDIR:
-		case ENAMETOOLONG:
-			return DS_EXIT_FAIL;
-		default:
-			return DS_EXIT_IO;
-		}
-	default:
-		return DS_EXIT_FAIL;
-	}
-}
-
-int
-cli_exit_code(int status)
-{
-	return cli_exit_for(status, 0);
-}
-
-int
-cli_exit_errno(int errnum)
-{
-	switch (errnum) {
-	case ENOENT:
-		return cli_exit_for(DS_ENOTFOUND, 0);
-	case EEXIST:
-		return cli_exit_for(DS_EEXIST, 0);
-	case ENOMEM:
-		return cli_exit_for(DS_ENOMEM, 0);
-	default:
-		return cli_exit_for(DS_EIO, errnum);
-	}
-}
-
-void
-cli_log(int level, const char *msg, void *ctx)
-{
-	if (level <= cli_verbosity)
-		fprintf(stderr, "ds %s: %s\n", ctx ? (const char *)ctx : "", msg);
-}
-
-void
-cli_errorf(const char *sub, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "ds %s: ", sub);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int
-cli_operands_dir_id(const char *sub, int argc, char **argv, const char *what,
-                    void (*usage)(FILE *out), uint64_t *id)
-{
-	if (argc - optind != 2) {
-		cli_errorf(sub, "expected a storage directory and %s %s",
-		           what[0] == 'o' ? "an" : "a", what);
-		usage(stderr);
-		return DS_EXIT_USAGE;
-	}
-	if (ds_id_parse(argv[optind + 1], id) != DS_OK) {
-		cli_errorf(sub, "'%s' is not %s %s (16 hex digits)",
-		           argv[optind + 1], what[0] == 'o' ? "an" : "a", what);
-		return DS_EXIT_USAGE;
-	}
-	return DS_EXIT_OK;
-}
-
-int
-cli_fail(const char *sub, const ds_error *err)
-{
-	fprintf(stderr, "ds %s: %s\n", sub,
-	        err->msg[0] ? err->msg : ds_strerror(err->status));
-	return cli_exit_for(err->status, err->sys_errno);
-}
 
 static void
 usage(FILE *out)

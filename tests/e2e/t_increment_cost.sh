@@ -1,5 +1,5 @@
 #!/bin/bash
-# An increment costs what changed, not what is stored (issue 6): the same
+# An increment costs what changed, not what is stored: the same
 # increment (20 transactions of 10 objects, byte-identical content from
 # the same seed) is replicated from a master of 1,000 objects and from one
 # of 10,000, and the system calls of each side (the replica, and the

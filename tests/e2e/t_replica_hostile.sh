@@ -163,8 +163,8 @@ assert_contains "$LAST_STDERR" "Replica complete"
 	fail "something was written outside the replica"
 
 # Interop: the recorded original responses, served only when the request
-# starts with the original's four recorded lines (ours adds a fifth,
-# `relink`, which the original master ignores)
+# starts with the original's four recorded lines (ours adds `relink` and
+# `report held`, which the original master ignores)
 for pair in bushy-basic flat-basic; do
 	rep=$(jq -r .replica_fixture "$DS_MANIFEST_DIR/$pair.replication.json")
 	jq -j .request "$DS_MANIFEST_DIR/$pair.replication.json" \
@@ -185,7 +185,10 @@ for pair in bushy-basic flat-basic; do
 		fail "$pair: misc/replica.previous is not the response"
 	grep -Eq '^relink [0-9a-f]{32} [0-9a-f]{16}$' \
 		<(sed -n 5p "$SCRATCH/$pair.got") || fail "$pair: no relink line"
-	assert_eq 5 "$(wc -l <"$SCRATCH/$pair.got")" "$pair: request lines"
+	# and the request for the hold time, the last extension line
+	assert_eq "report held" "$(sed -n 6p "$SCRATCH/$pair.got")" \
+		"$pair: report line"
+	assert_eq 6 "$(wc -l <"$SCRATCH/$pair.got")" "$pair: request lines"
 	# every file the master sent is in place with its bytes and mode
 	master=$(jq -r .master_fixture "$DS_MANIFEST_DIR/$pair.replication.json")
 	jq -r '.response.member_names[]' "$DS_MANIFEST_DIR/$pair.replication.json" |

@@ -1,5 +1,5 @@
 /*
- * test_apply_pool.c - ds_archive_apply's worker pool (src/archive.c): the
+ * test_apply_pool.c - apply_increment's worker pool (src/apply.c): the
  * bulk of an increment is written by two threads behind a queue bounded
  * by bytes and by count, members over 1 MiB are streamed by the reader,
  * x.serial/x.oid are written last, and the first error wins.
@@ -30,7 +30,7 @@
 #include <archive_entry.h>
 #include "helper_engine.h"
 #include "helper_fixture.h"
-#include "internal.h"
+#include "apply.h"
 
 #define NREV 3000
 #define BIG_EVERY 700                    /* every 700th revision is big */
@@ -110,7 +110,7 @@ test_many_members(void **state)
 
 	for (int round = 0; round < 2; round++) {   /* 2nd: the recovery */
 		ds_error_clear(&err);
-		if (ds_archive_apply(rep, tar, &err) != DS_OK)
+		if (apply_increment(rep, tar, &err) != DS_OK)
 			fail_msg("round %d: %s", round, err.msg);
 		for (int i = 0; i < NREV; i++) {
 			size_t len = rev_size(i), got;
@@ -189,7 +189,7 @@ test_worker_error(void **state)
 	assert_non_null(old);
 
 	ds_error_clear(&err);
-	assert_int_not_equal(ds_archive_apply(rep, tar, &err), DS_OK);
+	assert_int_not_equal(apply_increment(rep, tar, &err), DS_OK);
 	if (strstr(err.msg, block) == NULL)
 		fail_msg("the error does not name %s: %s", block, err.msg);
 	now = engine_slurp(p, &nowlen);
@@ -198,11 +198,11 @@ test_worker_error(void **state)
 	assert_memory_equal(now, old, oldlen);   /* x.serial not written */
 	free(now);
 	/* no error structure: still refused */
-	assert_int_not_equal(ds_archive_apply(rep, tar, NULL), DS_OK);
+	assert_int_not_equal(apply_increment(rep, tar, NULL), DS_OK);
 
 	assert_int_equal(rmdir(block), 0);
 	ds_error_clear(&err);
-	if (ds_archive_apply(rep, tar, &err) != DS_OK)
+	if (apply_increment(rep, tar, &err) != DS_OK)
 		fail_msg("%s", err.msg);
 	snprintf(p, sizeof(p), "%s/A", rep);
 	engine_tree_digest(p, d1, NULL);

@@ -1,11 +1,11 @@
 /*
  * test_archive.c - the replica side's checking and applying of increments
- * (src/archive.c): the original master's recorded responses are accepted
+ * (src/recv.c, src/apply.c): the original master's recorded responses are accepted
  * byte for byte; every kind of malformed or hostile stream is refused with
  * its own message (bad md5, truncated, garbage after the end, missing or
  * extra members, transactions that do not chain, a master older than the
  * replica, '..', absolute names, links, devices, directory entries, pax
- * headers, oversize members, names outside A/); ds_archive_apply writes
+ * headers, oversize members, names outside A/); apply_increment writes
  * exactly the master's files, again and again (idempotent), and into a
  * replica whose layout differs from the master's.
  */
@@ -27,6 +27,7 @@
 
 #include "helper_engine.h"
 #include "helper_fixture.h"
+#include "apply.h"
 #include "replica_internal.h"
 
 /* ---- feeding a stream from memory ---- */
@@ -55,13 +56,14 @@ mem_read(void *ctx, void *buf, size_t len, ds_error *err)
 struct got {
 	int rc;
 	ds_error err;
-	struct archive_summary sum;
+	struct recv_summary sum;
 	unsigned char *spool;
 	size_t spool_len;
 };
 
 /* What receive() holds the stream to besides base and init: the
- * replica's x.oid and md5 policy (zero: none, as before these rules). */
+ * replica's x.oid and md5 policy (zero: no x.oid floor, no md5
+ * required). */
 static ds_oid recv_base_oid;
 static int recv_md5_required;
 
@@ -70,7 +72,7 @@ receive(const unsigned char *buf, size_t len, ds_tid base, int init,
         struct got *g)
 {
 	char path[] = "/tmp/ds-test-spool-XXXXXX";
-	struct archive_expect exp;
+	struct recv_expect exp;
 	struct mem m = {buf, len, 0, 7001};
 	struct stat st;
 	int fd = mkstemp(path);
@@ -83,7 +85,7 @@ receive(const unsigned char *buf, size_t len, ds_tid base, int init,
 	exp.md5_required = recv_md5_required;
 	exp.init = init;
 	ds_error_clear(&g->err);
-	g->rc = archive_receive(mem_read, &m, fd, path, &exp, &g->sum, NULL,
+	g->rc = recv_stream(mem_read, &m, fd, path, &exp, &g->sum, NULL,
 	                        &g->err);
 	assert_int_equal(fstat(fd, &st), 0);
 	g->spool_len = (size_t)st.st_size;
@@ -612,11 +614,11 @@ test_apply_bushy(void **state)
 	engine_tree_digest(a2, d2, NULL);
 	engine_tree_digest(a1, d1, NULL);
 	assert_string_not_equal(d1, d2);
-	assert_int_equal(ds_archive_apply(rep, tar, &err), DS_OK);
+	assert_int_equal(apply_increment(rep, tar, &err), DS_OK);
 	engine_tree_digest(a1, d1, NULL);
 	assert_string_equal(d1, d2);   /* never packed: A equals A */
 	/* again: idempotent */
-	assert_int_equal(ds_archive_apply(rep, tar, &err), DS_OK);
+	assert_int_equal(apply_increment(rep, tar, &err), DS_OK);
 	engine_tree_digest(a1, d3, NULL);
 	assert_string_equal(d3, d2);
 	/* an unreadable archive is refused, not half applied */
@@ -627,7 +629,7 @@ test_apply_bushy(void **state)
 		fputs("this is not a tar archive at all, it is plain text "
 		      "that is long enough to not be a truncated header", f);
 		fclose(f);
-		assert_int_equal(ds_archive_apply(rep, bad, &err), DS_EPROTO);
+		assert_int_equal(apply_increment(rep, bad, &err), DS_EPROTO);
 		engine_tree_digest(a1, d3, NULL);
 		assert_string_equal(d3, d2);
 	}
@@ -690,7 +692,7 @@ test_apply_other_layout(void **state)
 	snprintf(tar, sizeof(tar), "%s/inc.tar", scratch);
 	copy_tar("bushy-basic", tar);
 	convert_layout(rep, DS_LAYOUT_BUSHY, DS_LAYOUT_CHUNKY);
-	if (ds_archive_apply(rep, tar, &err) != DS_OK)
+	if (apply_increment(rep, tar, &err) != DS_OK)
 		fail_msg("%s", err.msg);
 	/* the master converted the same way must equal the replica */
 	convert_layout(mas, DS_LAYOUT_BUSHY, DS_LAYOUT_CHUNKY);
@@ -710,8 +712,8 @@ test_apply_other_layout(void **state)
 	mas = fixture_copy("flat-replica-old", a);
 	convert_layout(rep, DS_LAYOUT_FLAT, DS_LAYOUT_LAWN);
 	copy_tar("flat-basic", tar);
-	assert_int_equal(ds_archive_apply(rep, tar, NULL), DS_OK);
-	assert_int_equal(ds_archive_apply(mas, tar, NULL), DS_OK);
+	assert_int_equal(apply_increment(rep, tar, NULL), DS_OK);
+	assert_int_equal(apply_increment(mas, tar, NULL), DS_OK);
 	convert_layout(mas, DS_LAYOUT_FLAT, DS_LAYOUT_LAWN);
 	snprintf(a, sizeof(a), "%s/A", rep);
 	engine_tree_digest(a, d1, NULL);

@@ -127,6 +127,33 @@ test_eloop_says_symlink(void **state)
 	rmdir(dir);
 }
 
+/* ds_error_prefix: context in front, status replaced, errno kept; a
+ * long context still leaves the reason at the end; NULL is accepted. */
+static void
+test_prefix(void **state)
+{
+	ds_error e;
+	char longdir[3000];
+
+	(void)state;
+	ds_error_sys(&e, ENOSPC, "write", "/srv/ds/A/x/serial");
+	assert_int_equal(ds_error_prefix(&e, DS_EIO, "replica %s", "/srv/r"),
+	                 DS_EIO);
+	assert_string_equal(e.msg, "replica /srv/r: write /srv/ds/A/x/serial: "
+	                    "No space left on device");
+	assert_int_equal(e.sys_errno, ENOSPC);
+	assert_int_equal(ds_error_prefix(&e, DS_EBUSY, "again"), DS_EBUSY);
+	assert_int_equal(e.status, DS_EBUSY);
+	assert_int_equal(e.sys_errno, ENOSPC);
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[sizeof(longdir) - 1] = '\0';
+	ds_error_set(&e, DS_ECORRUPT, "bad file");
+	ds_error_prefix(&e, DS_ECORRUPT, "check %s", longdir);
+	assert_true(strlen(e.msg) < sizeof(e.msg));
+	assert_non_null(strstr(e.msg, ": bad file"));
+	assert_int_equal(ds_error_prefix(NULL, DS_EIO, "x"), DS_EIO);
+}
+
 int
 main(void)
 {
@@ -136,6 +163,7 @@ main(void)
 		cmocka_unit_test(test_two_long_paths),
 		cmocka_unit_test(test_no_long_word),
 		cmocka_unit_test(test_eloop_says_symlink),
+		cmocka_unit_test(test_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

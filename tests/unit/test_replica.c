@@ -266,8 +266,9 @@ test_fixture_pairs(void **state)
 /* ---- a fake master through -e ---- */
 
 /* Write a fake ssh: it ignores its arguments (host, remote command),
- * saves the request, checks its first four lines are `want` (when given)
- * and its fifth a relink line, and answers with `answer`'s bytes. */
+ * saves the request, checks its first four lines are `want` (when given),
+ * its fifth a relink line and its sixth "report held", and answers with
+ * `answer`'s bytes. */
 static void
 fake_master(const char *scratch, const char *want, const char *answer,
             char *cmd, size_t cmdsz)
@@ -286,8 +287,10 @@ fake_master(const char *scratch, const char *want, const char *answer,
 		        "{ echo 'fake master: request differs' >&2; exit 9; }\n"
 		        "sed -n 5p '%s/request.got' | grep -Eq "
 		        "'^relink [0-9a-f]{32} [0-9a-f]{16}$' || "
-		        "{ echo 'fake master: no relink line' >&2; exit 9; }\n",
-		        scratch, want, scratch);
+		        "{ echo 'fake master: no relink line' >&2; exit 9; }\n"
+		        "[ \"$(sed -n 6p '%s/request.got')\" = 'report held' ] || "
+		        "{ echo 'fake master: no report line' >&2; exit 9; }\n",
+		        scratch, want, scratch, scratch);
 	fprintf(f, "cat '%s'\n", answer);
 	fclose(f);
 	snprintf(cmd, cmdsz, "sh %s", p);

@@ -1,23 +1,18 @@
 /*
- * archive.c - the replica side's handling of a replication increment: a
- * ustar stream read with libarchive.
+ * recv.c - the replica side's checker of a replication increment: the
+ * ustar stream coming from the master, read with libarchive.
  *
- * Two jobs:
- *  - archive_receive(): read the stream coming from the master, copy every
- *    byte to the spool file, and check everything before the caller makes
- *    it the commit point: plain ustar, regular files only, names that map
- *    through the master's layout to database names, record lengths and
- *    md5s, the exact order and completeness of the original master's
- *    stream (x.serial, x.oid, then each transaction newest first with the
- *    .c pointer of each oid the first time it is seen and its revision,
- *    chaining back to the replica's tid), and nothing after the end but
- *    zero bytes. Memory is bounded by the largest transaction file:
- *    revisions are checked while they stream past.
- *  - ds_archive_apply(): extract a committed increment (journal/replica.tar)
- *    into the replica's own layout, durably and idempotently, writing
- *    x.serial and x.oid last so that even a reader that ignores the
- *    journal never sees an x.serial whose files are not all there. The
- *    bulk is written by two threads (see "the pool" below).
+ * recv_stream() reads the stream, copies every byte to the spool file, and
+ * checks everything before the caller makes it the commit point: plain
+ * ustar, regular files only, names that map through the master's layout
+ * to database names, record lengths and md5s, the exact order and
+ * completeness of the original master's stream (x.serial, x.oid, then each
+ * transaction newest first with the .c pointer of each oid the first time
+ * it is seen and its revision, chaining back to the replica's tid), and
+ * nothing after the end but zero bytes. Memory is bounded by the largest
+ * transaction file: revisions are checked while they stream past. The
+ * rules for one header and one member name (recv_check_header,
+ * recv_map_name) are applied again by the apply (apply.c).
  *
  * The master's layout is not told: it is read from the member paths.
  * x.serial comes first, at A/x.serial (flat) or A/x/serial (bushy, chunky
@@ -28,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,173 +33,21 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
-#include "replica_internal.h"
+#include "keyset.h"
+#include "recv.h"
 
-#define ARCHIVE_BUF (64 * 1024)
-#define ARCHIVE_TXN_MAX (64u * 1024 * 1024)     /* largest t file accepted */
-#define ARCHIVE_CONFIG_MAX (1024 * 1024)        /* config/settings */
-#define ARCHIVE_IDENTITY_MAX 4096
-#define ARCHIVE_TRAILER_MAX (1024 * 1024)       /* zeros after the end */
-#define ARCHIVE_ALL_LAYOUTS 0xFu
-#define ARCHIVE_PATH_MAX 4096
-
-/* ---- sets of fixed-size binary keys ----
- *
- * What the checks remember: the oids of an increment (the "first time
- * seen" rule for .c pointers), and for an init answer the transactions,
- * pointers and revisions sent and the revisions the pointers name. Keys
- * are 64-bit ids (idset: 8-byte slots) or (a, b) pairs of them (pairset:
- * 16-byte slots) in open-addressing tables kept between a quarter and a
- * half full: 16..32 bytes an oid, 32..64 a pair, however long the names
- * (the strings these replaced cost ~50 bytes an oid; bench/README.md,
- * third run). The all-zero key cannot mark an empty slot and is a flag of
- * its own. */
-
-struct idset {
-	uint64_t *slot;          /* 0: empty */
-	size_t cap, n;           /* cap: a power of two */
-	int has_zero;
-};
-
-struct pairset {
-	uint64_t *slot;          /* 2 per key; (0, 0): empty */
-	size_t cap, n;
-	int has_zero;
-};
-
-static size_t
-keyset_hash(uint64_t a, uint64_t b)
-{
-	/* splitmix64's finaliser: ids are small sequential integers */
-	uint64_t v = a ^ (b * 0x9e3779b97f4a7c15ull);
-
-	v ^= v >> 30;
-	v *= 0xbf58476d1ce4e5b9ull;
-	v ^= v >> 27;
-	v *= 0x94d049bb133111ebull;
-	v ^= v >> 31;
-	return (size_t)v;
-}
-
-/* Add (a, b) to a table of width ids per key (1: idset, 2: pairset;
- * b is 0 for width 1). *added (may be NULL) says whether it was new.
- * Errors: DS_ENOMEM. */
-static int
-keyset_add(uint64_t **slotp, size_t *capp, size_t *np, int *has_zero,
-           int width, uint64_t a, uint64_t b, int *added, ds_error *err)
-{
-	uint64_t *slot = *slotp;
-	size_t cap = *capp, i;
-
-	if (added)
-		*added = 0;
-	if (a == 0 && b == 0) {
-		if (added)
-			*added = !*has_zero;
-		*has_zero = 1;
-		return DS_OK;
-	}
-	if (cap == 0 || (*np + 1) * 2 > cap) {
-		size_t ncap = cap ? cap * 2 : 64;
-		uint64_t *ns = calloc(ncap * (size_t)width, sizeof(*ns));
-
-		if (ns == NULL)
-			return ds_error_set(err, DS_ENOMEM,
-			                    "increment: out of memory");
-		for (size_t j = 0; j < cap; j++) {
-			uint64_t ka = slot[j * width];
-			uint64_t kb = width == 2 ? slot[j * width + 1] : 0;
-
-			if (ka == 0 && kb == 0)
-				continue;
-			i = keyset_hash(ka, kb) & (ncap - 1);
-			while (ns[i * width] != 0 ||
-			       (width == 2 && ns[i * width + 1] != 0))
-				i = (i + 1) & (ncap - 1);
-			ns[i * width] = ka;
-			if (width == 2)
-				ns[i * width + 1] = kb;
-		}
-		free(slot);
-		*slotp = slot = ns;
-		*capp = cap = ncap;
-	}
-	i = keyset_hash(a, b) & (cap - 1);
-	for (;;) {
-		uint64_t ka = slot[i * width];
-		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
-
-		if (ka == 0 && kb == 0)
-			break;
-		if (ka == a && kb == b)
-			return DS_OK;
-		i = (i + 1) & (cap - 1);
-	}
-	slot[i * width] = a;
-	if (width == 2)
-		slot[i * width + 1] = b;
-	(*np)++;
-	if (added)
-		*added = 1;
-	return DS_OK;
-}
-
-static int
-keyset_has(const uint64_t *slot, size_t cap, int has_zero, int width,
-           uint64_t a, uint64_t b)
-{
-	size_t i;
-
-	if (a == 0 && b == 0)
-		return has_zero;
-	if (cap == 0)
-		return 0;
-	i = keyset_hash(a, b) & (cap - 1);
-	for (;;) {
-		uint64_t ka = slot[i * width];
-		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
-
-		if (ka == 0 && kb == 0)
-			return 0;
-		if (ka == a && kb == b)
-			return 1;
-		i = (i + 1) & (cap - 1);
-	}
-}
-
-static int
-idset_add(struct idset *s, uint64_t id, int *added, ds_error *err)
-{
-	return keyset_add(&s->slot, &s->cap, &s->n, &s->has_zero, 1, id, 0,
-	                  added, err);
-}
-
-static int
-idset_has(const struct idset *s, uint64_t id)
-{
-	return keyset_has(s->slot, s->cap, s->has_zero, 1, id, 0);
-}
-
-static int
-pairset_add(struct pairset *s, uint64_t a, uint64_t b, int *added,
-            ds_error *err)
-{
-	return keyset_add(&s->slot, &s->cap, &s->n, &s->has_zero, 2, a, b,
-	                  added, err);
-}
-
-static int
-pairset_has(const struct pairset *s, uint64_t a, uint64_t b)
-{
-	return keyset_has(s->slot, s->cap, s->has_zero, 2, a, b);
-}
+#define RECV_BUF (64 * 1024)
+#define RECV_TXN_MAX (64u * 1024 * 1024)     /* largest t file accepted */
+#define RECV_CONFIG_MAX (1024 * 1024)        /* config/settings */
+#define RECV_IDENTITY_MAX 4096
+#define RECV_TRAILER_MAX (1024 * 1024)       /* zeros after the end */
 
 /* ---- member names ---- */
 
 /* Check a member path for the things that are refused whatever the
  * layout: absolute, "..", ".", empty components. */
 static int
-archive_path_sane(const char *path, const char **why)
+recv_path_sane(const char *path, const char **why)
 {
 	const char *p = path;
 
@@ -242,8 +84,8 @@ archive_path_sane(const char *path, const char **why)
 
 /* Map rel (relative to A/) to a database name under every layout still in
  * *cand; keep those that can. Errors: DS_EPROTO. */
-static int
-archive_map_name(unsigned *cand, const char *rel, char name[DS_NAME_MAX],
+int
+recv_map_name(unsigned *cand, const char *rel, char name[DS_NAME_MAX],
                  const char *what, ds_error *err)
 {
 	unsigned ok = 0;
@@ -272,8 +114,8 @@ archive_map_name(unsigned *cand, const char *rel, char name[DS_NAME_MAX],
 	return DS_OK;
 }
 
-static int
-archive_first_layout(unsigned cand)
+int
+recv_first_layout(unsigned cand)
 {
 	for (int l = 0; l < 4; l++)
 		if (cand & (1u << l))
@@ -283,8 +125,8 @@ archive_first_layout(unsigned cand)
 
 /* Checks of one header that do not depend on the state: ustar, a
  * regular file without links, sane mode and size, a sane path. */
-static int
-archive_check_header(struct archive *a, struct archive_entry *e,
+int
+recv_check_header(struct archive *a, struct archive_entry *e,
                      const char *what, ds_error *err)
 {
 	const char *path = archive_entry_pathname(e);
@@ -297,7 +139,7 @@ archive_check_header(struct archive *a, struct archive_entry *e,
 		                    archive_format_name(a));
 	if (path == NULL)
 		return ds_error_set(err, DS_EPROTO, "%s: no name", what);
-	if (!archive_path_sane(path, &why))
+	if (!recv_path_sane(path, &why))
 		return ds_error_set(err, DS_EPROTO, "%s: %s: %s", what, path,
 		                    why);
 	if (archive_entry_hardlink(e) != NULL)
@@ -331,14 +173,14 @@ enum {
 
 struct recv {
 	struct archive *a;
-	const struct archive_expect *exp;
-	struct archive_summary *sum;
-	archive_read_fn rd;
+	const struct recv_expect *exp;
+	struct recv_summary *sum;
+	recv_read_fn rd;
 	void *rctx;
 	int spool_fd;
 	const char *spool_path;
-	unsigned char *buf;      /* ARCHIVE_BUF: raw stream */
-	unsigned char *data;     /* ARCHIVE_BUF: member data */
+	unsigned char *buf;      /* RECV_BUF: raw stream */
+	unsigned char *data;     /* RECV_BUF: member data */
 	uint64_t total;          /* raw bytes read */
 	uint64_t end;            /* end of the last member's data */
 	int eof;
@@ -353,12 +195,12 @@ struct recv {
 	unsigned char *txn;      /* its file */
 	ds_txnrec rec;
 	size_t oid_i;
-	struct idset seen;       /* increments: oids seen; init: the
+	struct keyset_ids seen;       /* increments: oids seen; init: the
 	                          * transactions sent */
 	/* init */
-	struct idset ptrs;       /* the .c pointers sent (their oids) */
-	struct pairset sent;     /* the revisions sent (oid, serial) */
-	struct pairset revs;     /* revisions the .c pointers name */
+	struct keyset_ids ptrs;       /* the .c pointers sent (their oids) */
+	struct keyset_pairs sent;     /* the revisions sent (oid, serial) */
+	struct keyset_pairs revs;     /* revisions the .c pointers name */
 	int have_serial, have_oid, have_packed;
 	ds_tid init_serial;
 	ds_oid max_oid;          /* init: highest oid with a .c pointer */
@@ -368,15 +210,15 @@ struct recv {
 
 /* Fill r->buf (to the end of the stream at most), copy it to the spool.
  * Whole buffers, however the pipe delivers the stream: one spool write
- * per ARCHIVE_BUF, and a number of durable I/O calls that depends on the
+ * per RECV_BUF, and a number of durable I/O calls that depends on the
  * stream's length only (the crash tests count them). */
 static ssize_t
 recv_pull(struct recv *r)
 {
 	ssize_t n = 0;
 
-	while (!r->eof && n < ARCHIVE_BUF) {
-		ssize_t got = r->rd(r->rctx, r->buf + n, ARCHIVE_BUF - (size_t)n,
+	while (!r->eof && n < RECV_BUF) {
+		ssize_t got = r->rd(r->rctx, r->buf + n, RECV_BUF - (size_t)n,
 		                    &r->cb_err);
 		if (got < 0) {
 			r->failed = 1;
@@ -528,7 +370,7 @@ recv_txn(struct recv *r, int64_t size, ds_tid tid, ds_error *err)
 
 	free(r->txn);
 	r->txn = NULL;
-	rc = recv_small(r, size, DS_TXN_HEADER, ARCHIVE_TXN_MAX, &r->txn, err);
+	rc = recv_small(r, size, DS_TXN_HEADER, RECV_TXN_MAX, &r->txn, err);
 	if (rc != DS_OK)
 		return rc;
 	if (ds_txnrec_decode(r->txn, (size_t)size, r->what, &r->rec, &e) !=
@@ -608,7 +450,7 @@ recv_revision(struct recv *r, int64_t size, ds_oid oid, ds_tid serial,
 	EVP_DigestUpdate(ctx, hdr + 56, DS_OBJ_HEADER - 56);
 	left = size - DS_OBJ_HEADER;
 	while (left > 0) {
-		size_t n = left > ARCHIVE_BUF ? ARCHIVE_BUF : (size_t)left;
+		size_t n = left > RECV_BUF ? RECV_BUF : (size_t)left;
 		rc = recv_data(r, r->data, n, err);
 		if (rc != DS_OK)
 			goto out;
@@ -644,7 +486,7 @@ recv_advance(struct recv *r, ds_error *err)
 	int added, rc;
 
 	if (r->oid_i < r->rec.noids) {
-		rc = idset_add(&r->seen, ds_get_u64(r->rec.oids + 8 * r->oid_i),
+		rc = keyset_id_add(&r->seen, ds_get_u64(r->rec.oids + 8 * r->oid_i),
 		               &added, err);
 		if (rc != DS_OK)
 			return rc;
@@ -707,7 +549,7 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 		return ds_error_set(err, DS_EPROTO,
 		                    "%s: more members after the increment's "
 		                    "last transaction", r->what);
-	rc = archive_map_name(&r->cand, path + 2, name, r->what, err);
+	rc = recv_map_name(&r->cand, path + 2, name, r->what, err);
 	if (rc != DS_OK)
 		return rc;
 	recv_expected(r, want);
@@ -830,7 +672,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 			return ds_error_set(err, DS_EPROTO, "%s: expected %s",
 			                    r->what, want);
 		rc = recv_small(r, size, 1, r->state == ST_INIT_SETTINGS ?
-		                ARCHIVE_CONFIG_MAX : ARCHIVE_IDENTITY_MAX, &b,
+		                RECV_CONFIG_MAX : RECV_IDENTITY_MAX, &b,
 		                err);
 		if (rc != DS_OK)
 			return rc;
@@ -886,7 +728,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 	if (strncmp(path, "A/", 2) != 0)
 		return ds_error_set(err, DS_EPROTO, "%s: not under A/",
 		                    r->what);
-	rc = archive_map_name(&r->cand, path + 2, name, r->what, err);
+	rc = recv_map_name(&r->cand, path + 2, name, r->what, err);
 	if (rc != DS_OK)
 		return rc;
 	/* sent twice? (each kind of name has its own set) */
@@ -902,7 +744,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 
 		snprintf(hex, sizeof(hex), "%.6s%.10s", name + 1, name + 8);
 		ds_id_parse(hex, &tid);
-		rc = idset_add(&r->seen, tid, &added, err);
+		rc = keyset_id_add(&r->seen, tid, &added, err);
 	} else {
 		char hex[17];
 
@@ -912,10 +754,10 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		if (strcmp(name + 17, ".c") == 0) {
 			if (oid > r->max_oid)
 				r->max_oid = oid;
-			rc = idset_add(&r->ptrs, oid, &added, err);
+			rc = keyset_id_add(&r->ptrs, oid, &added, err);
 		} else {
 			ds_id_parse(name + 18, &serial);
-			rc = pairset_add(&r->sent, oid, serial, &added, err);
+			rc = keyset_pair_add(&r->sent, oid, serial, &added, err);
 		}
 	}
 	if (rc != DS_OK)
@@ -944,7 +786,7 @@ recv_init_member(struct recv *r, const char *path, int64_t size,
 		rc = recv_pointer(r, size, &serial, err);
 		if (rc != DS_OK)
 			return rc;
-		return pairset_add(&r->revs, oid, serial, NULL, err);
+		return keyset_pair_add(&r->revs, oid, serial, NULL, err);
 	}
 	return recv_revision(r, size, oid, serial, err);
 }
@@ -973,7 +815,7 @@ recv_init_complete(struct recv *r, ds_error *err)
 		                    (unsigned long long)r->sum->new_oid);
 	if (r->init_serial != 0) {
 		ds_name_transaction(r->init_serial, t);
-		if (!idset_has(&r->seen, r->init_serial))
+		if (!keyset_id_has(&r->seen, r->init_serial))
 			return ds_error_set(err, DS_EPROTO,
 			                    "init: incomplete: no %s (the "
 			                    "transaction of x.serial)", t);
@@ -986,7 +828,7 @@ recv_init_complete(struct recv *r, ds_error *err)
 		if (i < r->revs.cap ? oid == 0 && serial == 0 :
 		    !r->revs.has_zero)
 			continue;
-		if (!pairset_has(&r->sent, oid, serial)) {
+		if (!keyset_pair_has(&r->sent, oid, serial)) {
 			ds_name_revision(oid, serial, t);
 			return ds_error_set(err, DS_EPROTO,
 			                    "init: incomplete: no %s (a current "
@@ -1009,11 +851,11 @@ recv_trailer(struct recv *r, ds_error *err)
 				*err = r->cb_err;
 			return r->cb_err.status ? r->cb_err.status : DS_EIO;
 		}
-		if (r->total > r->end + ARCHIVE_TRAILER_MAX)
+		if (r->total > r->end + RECV_TRAILER_MAX)
 			return ds_error_set(err, DS_EPROTO,
 			                    "increment: garbage after the end of "
 			                    "the archive (more than %d bytes)",
-			                    ARCHIVE_TRAILER_MAX);
+			                    RECV_TRAILER_MAX);
 	}
 	if (r->total < r->end + 1024)
 		return ds_error_set(err, DS_EPROTO,
@@ -1021,7 +863,7 @@ recv_trailer(struct recv *r, ds_error *err)
 		                    "of archive marker is missing",
 		                    (unsigned long long)r->total);
 	for (at = r->end; at < r->total;) {
-		size_t n = r->total - at > ARCHIVE_BUF ? ARCHIVE_BUF :
+		size_t n = r->total - at > RECV_BUF ? RECV_BUF :
 		           (size_t)(r->total - at);
 		ssize_t got = pread(r->spool_fd, r->data, n, (off_t)at);
 
@@ -1046,9 +888,9 @@ recv_trailer(struct recv *r, ds_error *err)
 }
 
 int
-archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
-                const char *spool_path, const struct archive_expect *exp,
-                struct archive_summary *sum, int *read_failed,
+recv_stream(recv_read_fn rd, void *rctx, int spool_fd,
+                const char *spool_path, const struct recv_expect *exp,
+                struct recv_summary *sum, int *read_failed,
                 ds_error *err)
 {
 	struct recv r;
@@ -1065,13 +907,13 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 	r.rctx = rctx;
 	r.spool_fd = spool_fd;
 	r.spool_path = spool_path;
-	r.cand = ARCHIVE_ALL_LAYOUTS;
+	r.cand = RECV_ALL_LAYOUTS;
 	r.state = exp->init ? ST_INIT_SETTINGS : ST_XSERIAL;
 	r.next = exp->base_tid;
 	r.md5_required = exp->md5_required && !exp->init;
 	sum->new_tid = exp->base_tid;
-	r.buf = malloc(ARCHIVE_BUF);
-	r.data = malloc(ARCHIVE_BUF);
+	r.buf = malloc(RECV_BUF);
+	r.data = malloc(RECV_BUF);
 	r.a = archive_read_new();
 	if (r.buf == NULL || r.data == NULL || r.a == NULL) {
 		rc = ds_error_set(err, DS_ENOMEM, "increment: out of memory");
@@ -1096,7 +938,7 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 		         sum->members + 1,
 		         archive_entry_pathname(e) ? archive_entry_pathname(e) :
 		         "?");
-		rc = archive_check_header(r.a, e, r.what, err);
+		rc = recv_check_header(r.a, e, r.what, err);
 		if (rc != DS_OK)
 			goto out;
 		size = archive_entry_size(e);
@@ -1145,10 +987,10 @@ archive_receive(archive_read_fn rd, void *rctx, int spool_fd,
 	if (rc != DS_OK)
 		goto out;
 	sum->bytes = r.total;
-	if (r.cand != ARCHIVE_ALL_LAYOUTS || exp->init) {
+	if (r.cand != RECV_ALL_LAYOUTS || exp->init) {
 		sum->layout_known = 1;
 		if (!exp->init)
-			sum->layout = (ds_layout)archive_first_layout(r.cand);
+			sum->layout = (ds_layout)recv_first_layout(r.cand);
 	}
 	goto out;
 archive_error:
@@ -1179,567 +1021,9 @@ out:
 	free(r.txn);
 	free(r.buf);
 	free(r.data);
-	free(r.seen.slot);
-	free(r.ptrs.slot);
-	free(r.sent.slot);
-	free(r.revs.slot);
+	keyset_ids_free(&r.seen);
+	keyset_ids_free(&r.ptrs);
+	keyset_pairs_free(&r.sent);
+	keyset_pairs_free(&r.revs);
 	return rc;
-}
-
-/* ---- applying ---- */
-
-struct deferred {
-	char path[ARCHIVE_PATH_MAX];
-	unsigned char data[8];
-	mode_t mode;
-	int used;
-};
-
-/* Write one member to path with exactly the mode sent, never into an
- * existing file: one that exists (a .c pointer, x.serial, x.oid, or a
- * file a killed apply left) is written under a temporary name and renamed
- * over it (ds_io_replace_open), so that a hard-linked copy of the replica
- * (cp -al, rsnapshot, rsync --link-dest) keeps its content; a new one
- * (revisions, transactions: most of an increment) is created under its
- * name (DS_IO_REPLACE_DIRECT, no rename: nothing reads it before x.serial
- * names its transaction, and a crash re-applies it whole). do_sync: fsync
- * it, always through a temporary name (only the x.* files, written last;
- * the bulk, renames included, is made durable by one syncfs, see
- * archive_extract). */
-static int
-apply_write(const char *path, const unsigned char *buf, size_t len,
-            struct archive *a, int64_t size, mode_t mode, int do_sync,
-            ds_error *err)
-{
-	unsigned char data[ARCHIVE_BUF];
-	ds_io_replace r;
-	int fd, rc;
-
-	rc = ds_io_replace_open(path, mode, do_sync ? 0 : DS_IO_REPLACE_DIRECT,
-	                        &r, &fd, err);
-	if (rc != DS_OK)
-		return rc;
-	if (buf != NULL) {
-		rc = ds_io_write_all(fd, buf, len, path, err);
-	} else {
-		int64_t left = size;
-		while (rc == DS_OK && left > 0) {
-			size_t want = left > ARCHIVE_BUF ? ARCHIVE_BUF :
-			              (size_t)left;
-			la_ssize_t n = archive_read_data(a, data, want);
-			if (n <= 0) {
-				rc = ds_error_set(err, DS_EPROTO,
-				                  "apply %s: archive data truncated",
-				                  path);
-				break;
-			}
-			rc = ds_io_write_all(fd, data, (size_t)n, path, err);
-			left -= n;
-		}
-	}
-	/* the mode sent, exactly (O_CREAT's is cut by the umask) */
-	if (rc == DS_OK && fchmod(fd, mode) != 0)
-		rc = ds_error_sys(err, errno, "chmod", path);
-	if (rc != DS_OK) {
-		ds_io_replace_abort(&r, fd);
-		return rc;
-	}
-	return ds_io_replace_commit(&r, fd, do_sync, err);
-}
-
-/* syncfs HOME's filesystem, and A/'s when A/ is on another one. */
-static int
-archive_syncfs(const char *home, ds_error *err)
-{
-	char a_dir[ARCHIVE_PATH_MAX];
-	struct stat st_home, st_a;
-	int fd, rc;
-
-	snprintf(a_dir, sizeof(a_dir), "%s/A", home);
-	rc = ds_io_open(home, O_RDONLY | O_DIRECTORY, 0, &fd, err);
-	if (rc != DS_OK)
-		return rc;
-	rc = ds_io_syncfs(fd, home, err);
-	if (rc == DS_OK && fstat(fd, &st_home) != 0)
-		rc = ds_error_sys(err, errno, "stat", home);
-	close(fd);
-	if (rc != DS_OK)
-		return rc;
-	if (stat(a_dir, &st_a) != 0)
-		return ds_error_sys(err, errno, "stat", a_dir);
-	if (st_a.st_dev == st_home.st_dev)
-		return DS_OK;
-	rc = ds_io_open(a_dir, O_RDONLY | O_DIRECTORY, 0, &fd, err);
-	if (rc != DS_OK)
-		return rc;
-	rc = ds_io_syncfs(fd, a_dir, err);
-	close(fd);
-	return rc;
-}
-
-/* ---- the pool that writes the bulk of an increment ----
- *
- * archive_extract runs after the commit point (journal/replica.tar is
- * durable; a crash re-applies the whole tar on the next open, and writing
- * a member twice gives the same file), an increment never names the same
- * path twice, and the files are made durable by ONE syncfs at the end,
- * with x.serial and x.oid written and fsynced only after it. So the order
- * in which the bulk is written does not matter, and it can be spread over
- * threads: creating a file (open O_CREAT, write, fchmod, close, rename
- * over the old one) is
- * kernel CPU work on ext4's metadata (directory entry
- * search, inode allocation) plus synchronous reads of the metadata blocks
- * it needs; with two writers one's CPU work overlaps the other's waits,
- * and the replica has the machine to itself by then (the master is done;
- * bench/README.md, third run, "parallel apply"). The main thread keeps
- * reading the tar with libarchive (sequential by nature) and checking
- * every header as before; it hands each member of at most APPLY_MEMBER_MAX
- * bytes, read into a buffer, to APPLY_THREADS workers through a queue
- * bounded by APPLY_QUEUE_BYTES and APPLY_QUEUE_JOBS (memory stays
- * bounded); a larger member it streams itself, as before. Two threads:
- * the machines we measure have two cores, and the reader is light next
- * to the writers (~15% of the CPU time). The reader makes the
- * directories (ds_io_mkdirs, before queuing a file): had two workers
- * raced for a new directory, both could call mkdir, and the number of
- * durable I/O calls, which the crash tests count to choose their kill
- * points, would vary from run to run; this way it is the same in every
- * run, only their order varies. The first error wins: it
- * is kept, the reader stops, the workers drop what is queued, and all are
- * joined before the syncfs (never reached then) or the return. */
-
-#define APPLY_THREADS 2
-#define APPLY_QUEUE_BYTES (4u * 1024 * 1024)
-#define APPLY_QUEUE_JOBS 1024u
-#define APPLY_MEMBER_MAX (1024u * 1024)
-
-struct apply_job {
-	struct apply_job *next;
-	size_t len;
-	mode_t mode;
-	unsigned char *data;     /* len bytes, after the path */
-	char path[];
-};
-
-struct apply_pool {
-	pthread_mutex_t mu;
-	pthread_cond_t more;     /* a job queued, or closed / failed */
-	pthread_cond_t room;     /* the queue is down to half its bounds
-	                          * (the reader waits from full to half: one
-	                          * wake-up per file cost more than the
-	                          * file), or failed */
-	struct apply_job *head, *tail;
-	size_t bytes, jobs;      /* queued */
-	int full;                /* the reader waits for the low mark */
-	int closed;              /* no more jobs will come */
-	int rc;                  /* the first error (DS_OK: none) */
-	ds_error err;
-	pthread_t tid[APPLY_THREADS];
-	int nthreads;
-};
-
-/* Record an error unless one is already there: the first wins. */
-static void
-apply_fail(struct apply_pool *p, int rc, const ds_error *err)
-{
-	pthread_mutex_lock(&p->mu);
-	if (p->rc == DS_OK) {
-		p->rc = rc;
-		if (err != NULL)
-			p->err = *err;
-		else
-			p->err.status = rc;
-	}
-	pthread_cond_broadcast(&p->more);
-	pthread_cond_broadcast(&p->room);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static int
-apply_job_run(const struct apply_job *j, ds_error *err)
-{
-	return apply_write(j->path, j->data, j->len, NULL, (int64_t)j->len,
-	                   j->mode, 0, err);
-}
-
-static void *
-apply_worker(void *arg)
-{
-	struct apply_pool *p = arg;
-	struct apply_job *j;
-	ds_error err;
-	int rc;
-
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		while (p->head == NULL && !p->closed)
-			pthread_cond_wait(&p->more, &p->mu);
-		j = p->head;
-		if (j == NULL) {
-			pthread_mutex_unlock(&p->mu);
-			return NULL;
-		}
-		p->head = j->next;
-		if (p->head == NULL)
-			p->tail = NULL;
-		p->bytes -= j->len;
-		p->jobs--;
-		rc = p->rc;
-		/* wake the reader at half the bounds, not for every job: a
-		 * wake-up per file costs more than the file */
-		if (p->full && p->jobs <= APPLY_QUEUE_JOBS / 2 &&
-		    p->bytes <= APPLY_QUEUE_BYTES / 2) {
-			p->full = 0;
-			pthread_cond_signal(&p->room);
-		}
-		pthread_mutex_unlock(&p->mu);
-		if (rc == DS_OK) {      /* after an error: dropped */
-			ds_error_clear(&err);
-			rc = apply_job_run(j, &err);
-			if (rc != DS_OK)
-				apply_fail(p, rc, &err);
-		}
-		free(j);
-	}
-}
-
-/* Start the workers. With none started (pthread_create failed), the
- * caller writes every member itself. */
-static void
-apply_pool_start(struct apply_pool *p)
-{
-	memset(p, 0, sizeof(*p));
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->more, NULL);
-	pthread_cond_init(&p->room, NULL);
-	p->rc = DS_OK;
-	for (int i = 0; i < APPLY_THREADS; i++) {
-		if (pthread_create(&p->tid[p->nthreads], NULL, apply_worker,
-		                   p) == 0)
-			p->nthreads++;
-	}
-}
-
-/* Queue j (ownership passes), waiting for room; run it here when there is
- * no worker. Returns the first error so far (j is freed then). */
-static int
-apply_pool_put(struct apply_pool *p, struct apply_job *j, ds_error *err)
-{
-	int rc;
-
-	if (p->nthreads == 0) {
-		rc = apply_job_run(j, err);
-		free(j);
-		return rc;
-	}
-	pthread_mutex_lock(&p->mu);
-	if (p->jobs > 0 && (p->jobs >= APPLY_QUEUE_JOBS ||
-	                    p->bytes + j->len > APPLY_QUEUE_BYTES)) {
-		p->full = 1;
-		while (p->rc == DS_OK && p->full)
-			pthread_cond_wait(&p->room, &p->mu);
-	}
-	rc = p->rc;
-	if (rc == DS_OK) {
-		j->next = NULL;
-		if (p->tail != NULL)
-			p->tail->next = j;
-		else
-			p->head = j;
-		p->tail = j;
-		p->bytes += j->len;
-		p->jobs++;
-		pthread_cond_signal(&p->more);
-		j = NULL;
-	}
-	pthread_mutex_unlock(&p->mu);
-	free(j);
-	return rc;
-}
-
-/* No more jobs: let the workers finish the queue (or drop it after an
- * error) and join them. Returns the first error, copied to err. */
-static int
-apply_pool_finish(struct apply_pool *p, ds_error *err)
-{
-	pthread_mutex_lock(&p->mu);
-	p->closed = 1;
-	pthread_cond_broadcast(&p->more);
-	pthread_mutex_unlock(&p->mu);
-	for (int i = 0; i < p->nthreads; i++)
-		pthread_join(p->tid[i], NULL);
-	pthread_cond_destroy(&p->more);
-	pthread_cond_destroy(&p->room);
-	pthread_mutex_destroy(&p->mu);
-	if (p->rc != DS_OK && err != NULL)
-		*err = p->err;
-	return p->rc;
-}
-
-/* The directories the reader made or checked last (a ring; lookups are
- * linear, it is small). */
-#define APPLY_DIRS 16
-struct apply_dirs {
-	char *d[APPLY_DIRS];
-	unsigned next;
-};
-
-static int
-apply_dirs_seen(const struct apply_dirs *s, const char *d)
-{
-	for (unsigned i = 0; i < APPLY_DIRS; i++)
-		if (s->d[i] != NULL && strcmp(s->d[i], d) == 0)
-			return 1;
-	return 0;
-}
-
-/* Remember d (when out of memory, it is simply checked again). */
-static void
-apply_dirs_add(struct apply_dirs *s, const char *d)
-{
-	char *c = strdup(d);
-
-	if (c == NULL)
-		return;
-	free(s->d[s->next]);
-	s->d[s->next] = c;
-	s->next = (s->next + 1) % APPLY_DIRS;
-}
-
-static void
-apply_dirs_free(struct apply_dirs *s)
-{
-	for (unsigned i = 0; i < APPLY_DIRS; i++)
-		free(s->d[i]);
-}
-
-static int
-archive_extract(const char *home, const char *tar_path, int init,
-                ds_layout init_layout, ds_error *errp)
-{
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	struct deferred def[2];
-	struct apply_pool pool;
-	struct apply_job *job = NULL;
-	int pooled = 0;
-	ds_error err_, *err = &err_;   /* kept even when errp is NULL: the
-	                                * pool's first error is a copy */
-	ds_config cfg;
-	ds_layout mine;
-	unsigned cand = init ? 1u << init_layout : ARCHIVE_ALL_LAYOUTS;
-	char what[ARCHIVE_PATH_MAX + 64], target[ARCHIVE_PATH_MAX];
-	char name[DS_NAME_MAX], rel[DS_RELPATH_MAX];
-	struct apply_dirs dirs = {{NULL}, 0};
-	unsigned long n = 0;
-	int rc, ar;
-
-	memset(def, 0, sizeof(def));
-	ds_error_clear(err);
-	/* no write beneath home follows a symlink (io.c): a directory of A/
-	 * that is a symlink is refused, never written through */
-	rc = ds_io_guard(home, err);
-	if (rc != DS_OK) {
-		if (errp != NULL)
-			*errp = *err;
-		return rc;
-	}
-	if (init) {
-		mine = init_layout;
-	} else {
-		rc = ds_config_load(home, &cfg, err);
-		if (rc != DS_OK)
-			goto out;
-		mine = cfg.layout;
-	}
-	a = archive_read_new();
-	if (a == NULL) {
-		rc = ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
-		                  tar_path);
-		goto out;
-	}
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, tar_path, ARCHIVE_BUF) != ARCHIVE_OK) {
-		rc = ds_error_set(err, DS_EPROTO, "apply %s: %s", tar_path,
-		                  archive_error_string(a));
-		goto out;
-	}
-	apply_pool_start(&pool);
-	pooled = 1;
-	for (;;) {
-		const char *path;
-		mode_t mode;
-		int64_t size;
-
-		ar = archive_read_next_header(a, &e);
-		if (ar == ARCHIVE_EOF)
-			break;
-		if (ar != ARCHIVE_OK) {
-			rc = ds_error_set(err, DS_EPROTO, "apply %s: %s",
-			                  tar_path, archive_error_string(a));
-			goto out;
-		}
-		n++;
-		path = archive_entry_pathname(e);
-		snprintf(what, sizeof(what), "apply %s: member %lu (%s)",
-		         tar_path, n, path ? path : "?");
-		rc = archive_check_header(a, e, what, err);
-		if (rc != DS_OK)
-			goto out;
-		mode = archive_entry_perm(e) & 0777;
-		size = archive_entry_size(e);
-		if (init && (strcmp(path, "config/settings") == 0 ||
-		             strcmp(path, "config/identity") == 0)) {
-			snprintf(target, sizeof(target), "%s/%s", home, path);
-		} else if (strncmp(path, "A/", 2) == 0) {
-			rc = archive_map_name(&cand, path + 2, name, what, err);
-			if (rc == DS_OK)
-				rc = ds_layout_name_to_path(mine, name, rel,
-				                            sizeof(rel), err);
-			if (rc != DS_OK)
-				goto out;
-			if ((size_t)snprintf(target, sizeof(target), "%s/A/%s",
-			                     home, rel) >= sizeof(target)) {
-				rc = ds_error_set(err, DS_EINVAL, "%s: path too "
-				                  "long", what);
-				goto out;
-			}
-		} else {
-			rc = ds_error_set(err, DS_EPROTO, "%s: not under A/",
-			                  what);
-			goto out;
-		}
-		if (strchr(target + strlen(home) + 1, '/') != NULL) {
-			char d[ARCHIVE_PATH_MAX];
-			snprintf(d, sizeof(d), "%s", target);
-			*strrchr(d, '/') = '\0';
-			/* the increment's members come per transaction, its
-			 * objects' files in the objects' few directories:
-			 * the directories made or checked last are not
-			 * checked again (nothing removes one during an
-			 * apply) */
-			if (!apply_dirs_seen(&dirs, d)) {
-				rc = ds_io_mkdirs(d, 0755, err);
-				if (rc != DS_OK)
-					goto out;
-				apply_dirs_add(&dirs, d);
-			}
-		}
-		if (size >= 0 && size <= (int64_t)APPLY_MEMBER_MAX &&
-		    (strncmp(path, "A/", 2) != 0 ||
-		     (strcmp(name, "x.serial") != 0 &&
-		      strcmp(name, "x.oid") != 0))) {
-			/* the bulk: read here, written by the pool */
-			size_t plen = strlen(target) + 1, got = 0;
-
-			job = malloc(sizeof(*job) + plen + (size_t)size);
-			if (job == NULL) {
-				rc = ds_error_set(err, DS_ENOMEM, "%s: out of "
-				                  "memory", what);
-				goto out;
-			}
-			memcpy(job->path, target, plen);
-			job->data = (unsigned char *)job->path + plen;
-			job->len = (size_t)size;
-			job->mode = mode;
-			while (got < job->len) {
-				la_ssize_t r = archive_read_data(a,
-				    job->data + got, job->len - got);
-				if (r <= 0) {
-					rc = ds_error_set(err, DS_EPROTO,
-					    "apply %s: archive data truncated",
-					    target);
-					goto out;
-				}
-				got += (size_t)r;
-			}
-			rc = apply_pool_put(&pool, job, err);
-			job = NULL;
-			if (rc != DS_OK)
-				goto out;
-			continue;
-		}
-		if (strcmp(path, "config/settings") != 0 &&
-		    strcmp(path, "config/identity") != 0 &&
-		    (strcmp(name, "x.serial") == 0 ||
-		     strcmp(name, "x.oid") == 0)) {
-			/* written last, below */
-			struct deferred *d = &def[name[2] == 's' ? 0 : 1];
-			if (size != 8 || archive_read_data(a, d->data, 8) != 8) {
-				rc = ds_error_set(err, DS_EPROTO, "%s: not 8 "
-				                  "bytes", what);
-				goto out;
-			}
-			snprintf(d->path, sizeof(d->path), "%s", target);
-			d->mode = mode;
-			d->used = 1;
-			continue;
-		}
-		/* larger than APPLY_MEMBER_MAX: streamed here, while the pool
-		 * works on what is queued */
-		rc = apply_write(target, NULL, 0, a, size, mode, 0, err);
-		if (rc != DS_OK)
-			goto out;
-	}
-	/* every worker joined before the syncfs and the x.* files */
-	pooled = 0;
-	rc = apply_pool_finish(&pool, err);
-	if (rc != DS_OK)
-		goto out;
-	/* Every file's data and directory entry durable before x.serial says
-	 * the transactions are there: one syncfs of the replica's filesystem
-	 * instead of an fsync per file and per directory (bench/README.md:
-	 * those were 59% of a 1000-transaction increment). Equally safe:
-	 * syncfs writes back every dirty inode of the filesystem and commits
-	 * its journal, which is what the per-file and per-directory fsyncs
-	 * did one by one; and until misc/replica.previous replaces
-	 * journal/replica.tar (after this returns), a crash re-applies the
-	 * whole increment anyway. A/ is synced too when it is a mount of its
-	 * own. */
-	rc = archive_syncfs(home, err);
-	if (rc != DS_OK)
-		goto out;
-	for (int i = 1; i >= 0; i--) {
-		char d[ARCHIVE_PATH_MAX];
-
-		if (!def[i].used)
-			continue;
-		rc = apply_write(def[i].path, def[i].data, 8, NULL, 8,
-		                 def[i].mode, 1, err);
-		if (rc != DS_OK)
-			goto out;
-		snprintf(d, sizeof(d), "%s", def[i].path);
-		*strrchr(d, '/') = '\0';
-		rc = ds_io_fsync_dir(d, err);
-		if (rc != DS_OK)
-			goto out;
-	}
-	rc = DS_OK;
-out:
-	free(job);
-	apply_dirs_free(&dirs);
-	if (pooled) {
-		/* the reader's own error, unless a worker's came first */
-		if (rc != DS_OK)
-			apply_fail(&pool, rc, err);
-		rc = apply_pool_finish(&pool, err);
-	}
-	if (a)
-		archive_read_free(a);
-	ds_io_unguard(home);
-	if (rc != DS_OK && errp != NULL)
-		*errp = *err;
-	return rc;
-}
-
-int
-ds_archive_apply(const char *home, const char *tar_path, ds_error *err)
-{
-	return archive_extract(home, tar_path, 0, DS_LAYOUT_BUSHY, err);
-}
-
-int
-archive_apply_init(const char *home, const char *tar_path, ds_layout layout,
-                   ds_error *err)
-{
-	return archive_extract(home, tar_path, 1, layout, err);
 }
