@@ -724,10 +724,17 @@ static int
 pack_run(struct pack *p, ds_tid before)
 {
 	char path[DS_PATH_MAX];
-	double now = (double)time(NULL);
+	struct timespec ts;
+	double now;
 	ds_tid upper, last;
 	struct stat sb;
 	int rc;
+
+	/* the clock to the nanosecond, as the original's time.time(): whole
+	 * seconds would move a pack time taken from a transaction of this
+	 * very second back to the start of the second */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 
 	p->threshold = before;
 	upper = ds_tid_from_time(now - (double)p->min_pack_time);
