@@ -12,8 +12,10 @@ must_pass ds mkds "$S"
 # small batches, so that flushes happen while we kill
 sed -i 's/^flush_transaction_threshold: .*/flush_transaction_threshold: 2/' "$S/config/settings"
 : >"$SCRATCH/committed"
+# job control: each background writer in a process group of its own
+set -m
 pid=
-trap 'rc=$?; if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi; set +e; (exit $rc); e2e_exit' EXIT
+trap 'rc=$?; if [ -n "$pid" ]; then kill -9 -- "-$pid" 2>/dev/null || true; fi; set +e; (exit $rc); e2e_exit' EXIT
 for run in $(seq "$runs"); do
 	# a writer: ds gen appending to the storage, or a loop of ds commit
 	if [ $((run % 2)) -eq 0 ]; then
@@ -35,18 +37,21 @@ for run in $(seq "$runs"); do
 		pid=$!
 	fi
 	sleep "0.$((RANDOM % 9 + 1))"
-	# kill the writer; for the commit loop, stop it first (so it cannot
-	# start another ds), then kill the ds it runs (two levels: $(...)
-	# may fork a subshell) and the loop itself, all by pid
-	kill -STOP "$pid" 2>/dev/null || true
-	kids=$(pgrep -P "$pid" || true)
-	grandkids=
-	for k in $kids; do
-		kill -STOP "$k" 2>/dev/null || true
-		grandkids="$grandkids $(pgrep -P "$k" || true)"
-	done
-	kill -9 $grandkids $kids "$pid" 2>/dev/null || true
+	# kill the writer's whole process group (set -m gave each job its
+	# own, with the job's pid as its id): killing by pid missed a ds
+	# that the loop's $(...) subshell was forking at that instant, and
+	# that ds, still holding the lock, made the reopen fail with exit 3.
+	# The kernel does not let a fork escape a signal sent to its group.
+	kill -9 -- "-$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	n=0
+	# (zombies do not count: they hold no lock, and an orphan's parent
+	# here may be slow to reap it)
+	while pgrep -g "$pid" -r D,R,S,T,t >/dev/null; do
+		n=$((n + 1))
+		[ "$n" -lt 200 ] || fail "run $run: processes of group $pid still alive after SIGKILL"
+		sleep 0.05
+	done
 	pid=
 	# reopen: recovery; the journal is empty afterwards
 	must_pass ds new-oid -q "$S"
