@@ -20,7 +20,7 @@ int cli_verbosity = 1;
 
 /*
  * The one mapping from a failure's cause to the exit code, used by every
- * subcommand (README "Exit codes" and man/ds.1 EXIT STATUS list the same
+ * subcommand (README "Exit codes" and man/ds.1.in EXIT STATUS list the same
  * table). The cause is the library status and, for DS_EIO, the errno:
  *   DS_ELOCKED, DS_EBUSY                        3 try again later
  *   DS_ENOMEM; DS_EIO with any errno but those

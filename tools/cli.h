@@ -14,7 +14,7 @@
 #include "cli_json.h"
 #include "dirstorage.h"
 
-/* Exit codes of every ds subcommand (documented in man/ds.1 and README). */
+/* Exit codes of every ds subcommand (documented in man/ds.1.in and README). */
 enum {
 	DS_EXIT_OK = 0,      /* it worked */
 	DS_EXIT_FAIL = 1,    /* failed; needs a human (corrupt data, refused
@@ -27,7 +27,7 @@ enum {
 
 /* The exit code for a failure's cause: the library status and, for
  * DS_EIO, the errno (0 when unknown). The one mapping every subcommand
- * uses; the table is in tools/ds.c, README and man/ds.1. */
+ * uses; the table is in tools/ds.c, README and man/ds.1.in. */
 int cli_exit_for(int status, int sys_errno);
 /* cli_exit_for(status, 0). */
 int cli_exit_code(int status);
