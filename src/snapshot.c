@@ -14,7 +14,7 @@
  * plus an implicit last-resort `direct`. Without a snapshot.conf the lines
  * are `control` then `direct`: a storage process of ours that listens is
  * asked, and when none does (no socket, or a stale one nobody listens on)
- * the storage is used directly, as before. With a snapshot.conf its lines
+ * the storage is used directly. With a snapshot.conf its lines
  * decide alone (add `control` to them to use the socket). Lines we cannot
  * use are warned about and skipped (the original stopped treating them as
  * fatal in 1.1.12). Inside an enclosing `ds snapshot` (SNAPSHOT_VERSION=2)
@@ -123,9 +123,9 @@ snapshot_free(ds_snapshot *s)
 /*
  * libcurl is loaded with dlopen when an http line is used, not linked:
  * linked, it and its dependencies (TLS, Kerberos, LDAP, ssh, idn, ...:
- * ~30 shared libraries) were mapped and relocated at every start of ds,
- * including both ends of every `ds replica` (bench/README.md, third run:
- * 13.5 ms a start, most of it the dynamic linker). Only the http mode of
+ * ~30 shared libraries) would be mapped and relocated at every start of
+ * ds, including both ends of every `ds replica` (13.5 ms a start, most of
+ * it the dynamic linker: bench/README.md). Only the http mode of
  * snapshot.conf needs it. The handle is kept open for the life of the
  * process (libcurl keeps global state).
  */

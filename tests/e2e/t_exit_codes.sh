@@ -57,7 +57,8 @@ if [ "$readers_denied" = 1 ]; then
 	denied replica --init "$S" "$SCRATCH/w/r2"
 	assert_contains "$LAST_STDERR" "Error from remote replica (exit 4)"
 fi
-# an input file the user may not read: 4 too (was 1)
+# an input file the user may not read: 4 too (a system error, not a
+# refusal)
 printf 'two' >"$SCRATCH/secret"
 chmod 000 "$SCRATCH/secret"
 denied commit "$S" new="$SCRATCH/secret"
