@@ -119,7 +119,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 
 		lineno++;
 		if (ll >= sizeof(line)) {
-			rc = ds_error_set(err, DS_ECORRUPT, "backup index %s: "
+			rc = ds_error_set(err, DS_ECORRUPT, "index %s: "
 			                  "line %lu is too long", what, lineno);
 			goto out;
 		}
@@ -127,7 +127,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 		line[ll] = '\0';
 		pos += ll + (nl ? 1 : 0);
 		if (memchr(line, '\0', ll) != NULL) {
-			rc = ds_error_set(err, DS_ECORRUPT, "backup index %s: "
+			rc = ds_error_set(err, DS_ECORRUPT, "index %s: "
 			                  "line %lu holds a NUL byte", what,
 			                  lineno);
 			goto out;
@@ -140,7 +140,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 		if (nf == 0)
 			continue;
 		if (nf < 3) {
-			rc = ds_error_set(err, DS_ECORRUPT, "backup index %s: "
+			rc = ds_error_set(err, DS_ECORRUPT, "index %s: "
 			                  "line %lu has %d field%s, not the three "
 			                  "\"SEQ TIMESTAMP TID\"", what, lineno,
 			                  nf, nf == 1 ? "" : "s");
@@ -148,7 +148,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 		}
 		if (backup_parse_ll(f[0], &seq) != 0 || seq < 0 ||
 		    backup_parse_ll(f[1], &ts) != 0) {
-			rc = ds_error_set(err, DS_ECORRUPT, "backup index %s: "
+			rc = ds_error_set(err, DS_ECORRUPT, "index %s: "
 			                  "line %lu: sequence number and timestamp "
 			                  "must be integers", what, lineno);
 			goto out;
@@ -158,7 +158,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 			struct backup_entry *ne = realloc(out->e,
 			                                  ncap * sizeof(*ne));
 			if (ne == NULL) {
-				rc = ds_error_set(err, DS_ENOMEM, "backup index "
+				rc = ds_error_set(err, DS_ENOMEM, "index "
 				                  "%s: out of memory", what);
 				goto out;
 			}
@@ -167,7 +167,7 @@ backup_index_parse(const char *text, size_t len, const char *what,
 		}
 		if (strlen(f[2]) != 16 ||
 		    ds_id_parse(f[2], &out->e[out->n].tid) != DS_OK) {
-			rc = ds_error_set(err, DS_ECORRUPT, "backup index %s: "
+			rc = ds_error_set(err, DS_ECORRUPT, "index %s: "
 			                  "line %lu: '%s' is not a transaction id "
 			                  "(16 hex digits)", what, lineno, f[2]);
 			goto out;
@@ -241,7 +241,7 @@ backup_archive_error(struct backup_run *r, const char *what, ds_error *err)
 {
 	if (r->out.failed)
 		return r->out.err->status;
-	return ds_error_set(err, DS_EIO, "backup %s: %s: %s", r->out.path,
+	return ds_error_set(err, DS_EIO, "%s: %s: %s", r->out.path,
 	                    what, archive_error_string(r->a) ?
 	                    archive_error_string(r->a) : "libarchive failed");
 }
@@ -258,7 +258,7 @@ backup_add(struct backup_run *r, const char *rel, int fd,
 
 	e = archive_entry_new();
 	if (e == NULL)
-		return ds_error_set(err, DS_ENOMEM, "backup: out of memory");
+		return ds_error_set(err, DS_ENOMEM, "out of memory");
 	if (fd < 0) {
 		char dname[DS_PATH_MAX];
 		snprintf(dname, sizeof(dname), "%s/", rel);
@@ -292,7 +292,7 @@ backup_add(struct backup_run *r, const char *rel, int fd,
 			goto out;
 		}
 		if (n == 0) {
-			rc = ds_error_set(err, DS_EIO, "backup: %s shrank while "
+			rc = ds_error_set(err, DS_EIO, "%s shrank while "
 			                  "it was read (%" PRIu64 " bytes missing):"
 			                  " the storage is not held in snapshot "
 			                  "mode", abspath, left);
@@ -325,14 +325,14 @@ backup_add_file(struct backup_run *r, const char *rel, ds_error *err)
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ELOOP)
-			return ds_error_set(err, DS_ECORRUPT, "backup: %s is a "
+			return ds_error_set(err, DS_ECORRUPT, "%s is a "
 			                    "symlink", path);
 		return ds_error_sys(err, errno, "open", path);
 	}
 	if (fstat(fd, &sb) != 0) {
 		rc = ds_error_sys(err, errno, "fstat", path);
 	} else if (!S_ISREG(sb.st_mode)) {
-		rc = ds_error_set(err, DS_ECORRUPT, "backup: %s is not a "
+		rc = ds_error_set(err, DS_ECORRUPT, "%s is not a "
 		                  "regular file", path);
 	} else {
 		rc = backup_add(r, rel, fd, &sb, path, err);
@@ -385,7 +385,7 @@ backup_list(const char *path, char ***names, size_t *n, ds_error *err)
 	return rc;
 nomem:
 	closedir(d);
-	return ds_error_set(err, DS_ENOMEM, "backup: out of memory");
+	return ds_error_set(err, DS_ENOMEM, "out of memory");
 }
 
 static void
@@ -433,7 +433,7 @@ backup_walk(struct backup_run *r, int dfd, const char *rel, ds_error *err)
 			continue;
 		if (snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name) >=
 		    (int)sizeof(sub)) {
-			rc = ds_error_set(err, DS_EINVAL, "backup: %s/%s: path "
+			rc = ds_error_set(err, DS_EINVAL, "%s/%s: path "
 			                  "too long", rel, de->d_name);
 			break;
 		}
@@ -570,7 +570,7 @@ backup_write(struct backup_run *r, const struct backup_entry *ref,
 	r->out.err = err;
 	r->a = archive_write_new();
 	if (r->a == NULL) {
-		rc = ds_error_set(err, DS_ENOMEM, "backup: out of memory");
+		rc = ds_error_set(err, DS_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (archive_write_set_format_ustar(r->a) != ARCHIVE_OK ||
@@ -646,7 +646,7 @@ backup_read_index(const char *path, char **text, size_t *len, ds_error *err)
 	*text = malloc(*len + 1);
 	if (*text == NULL) {
 		free(buf);
-		return ds_error_set(err, DS_ENOMEM, "backup: out of memory");
+		return ds_error_set(err, DS_ENOMEM, "out of memory");
 	}
 	memcpy(*text, buf, *len);
 	(*text)[*len] = '\0';
@@ -659,7 +659,7 @@ backup_check_prefix(const char *p, ds_error *err)
 {
 	if (p[0] == '\0' || p[0] == '.' || strchr(p, '/') != NULL ||
 	    strlen(p) > 200)
-		return ds_error_set(err, DS_EINVAL, "backup: prefix '%s' "
+		return ds_error_set(err, DS_EINVAL, "prefix '%s' "
 		                    "refused: a file name is needed (not empty, "
 		                    "no '/', not starting with '.')", p);
 	return DS_OK;
@@ -693,18 +693,18 @@ backup_run_held(const char *home, long long stamp,
 	r.o = o;
 	r.st = st;
 	if (stamp > (long long)now)
-		return ds_error_set(err, DS_ESTATE, "backup: ERROR: timestamp "
+		return ds_error_set(err, DS_ESTATE, "ERROR: timestamp "
 		                    "in the future (the snapshot's time %lld "
 		                    "is later than now)", stamp);
 	if (stamp < (long long)now - 60 * 60 * 12)
-		return ds_error_set(err, DS_ESTATE, "backup: ERROR: timestamp "
+		return ds_error_set(err, DS_ESTATE, "ERROR: timestamp "
 		                    "too far in the past (the snapshot was "
 		                    "taken more than 12 hours ago)");
 	rc = ds_config_load(home, &cfg, err);
 	if (rc != DS_OK)
 		return rc;
 	if (strcmp(cfg.classname, "Full") != 0)
-		return ds_error_set(err, DS_ECONFIG, "backup %s: ERROR: this is "
+		return ds_error_set(err, DS_ECONFIG, "%s: ERROR: this is "
 		                    "not a Full storage", home);
 	r.layout = cfg.layout;
 	if (o->dir != NULL)
@@ -713,7 +713,7 @@ backup_run_held(const char *home, long long stamp,
 	         DS_OK)
 		return err->status;
 	if (stat(bdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return ds_error_set(err, DS_ENOTFOUND, "backup: ERROR: %s does "
+		return ds_error_set(err, DS_ENOTFOUND, "ERROR: %s does "
 		                    "not exist%s (create it: backups are "
 		                    "written there)", bdir,
 		                    errno == ENOENT || !S_ISDIR(sb.st_mode) ?
@@ -725,7 +725,7 @@ backup_run_held(const char *home, long long stamp,
 		return ds_error_sys(err, errno, "open directory", bdir);
 	if (flock(dfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK ?
-		     ds_error_set(err, DS_ELOCKED, "backup: another backup is "
+		     ds_error_set(err, DS_ELOCKED, "another backup is "
 		                  "writing into %s", bdir) :
 		     ds_error_sys(err, errno, "flock", bdir);
 		goto out;
@@ -735,7 +735,7 @@ backup_run_held(const char *home, long long stamp,
 	                            err);
 	if (rc == DS_OK)
 		rc = snprintf(xs, sizeof(xs), "%s/A/%s", home, rel) >=
-		     (int)sizeof(xs) ? ds_error_set(err, DS_EINVAL, "backup "
+		     (int)sizeof(xs) ? ds_error_set(err, DS_EINVAL, ""
 		     "%s: path too long", home) : DS_OK;
 	if (rc == DS_OK)
 		rc = ds_file_read(xs, 64, &xb, &xlen, err);
@@ -756,7 +756,7 @@ backup_run_held(const char *home, long long stamp,
 	       "number %lu", st->seq);
 	if ((r.buf = malloc(BACKUP_BUF)) == NULL ||
 	    (files = calloc(ncmds ? ncmds : 1, sizeof(*files))) == NULL) {
-		rc = ds_error_set(err, DS_ENOMEM, "backup: out of memory");
+		rc = ds_error_set(err, DS_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < ncmds; i++) {
@@ -774,7 +774,7 @@ backup_run_held(const char *home, long long stamp,
 		} else if (cmds[i].op == DS_BACKUP_INC) {
 			ref = backup_index_find(&idx, cmds[i].since);
 			if (ref == NULL) {
-				rc = ds_error_set(err, DS_ENOTFOUND, "backup: "
+				rc = ds_error_set(err, DS_ENOTFOUND,
 				                  "ERROR: No previous backup "
 				                  "found. incremental backup "
 				                  "impossible (no backup in %s "
@@ -791,7 +791,7 @@ backup_run_held(const char *home, long long stamp,
 			snprintf(name, sizeof(name), "%s-%lu-to-%lu.%s",
 			         prefix, ref->seq, st->seq, ext);
 		} else {
-			rc = ds_error_set(err, DS_EINVAL, "backup: unknown "
+			rc = ds_error_set(err, DS_EINVAL, "unknown "
 			                  "command %d", cmds[i].op);
 			goto out;
 		}
@@ -799,13 +799,13 @@ backup_run_held(const char *home, long long stamp,
 		    (int)sizeof(f->final) ||
 		    snprintf(f->tmp, sizeof(f->tmp), "%s/.tmp-%s", bdir, name) >=
 		    (int)sizeof(f->tmp)) {
-			rc = ds_error_set(err, DS_EINVAL, "backup %s: path too "
+			rc = ds_error_set(err, DS_EINVAL, "%s: path too "
 			                  "long", bdir);
 			goto out;
 		}
 		for (size_t k = 0; k < nfiles; k++)
 			if (strcmp(files[k].final, f->final) == 0) {
-				rc = ds_error_set(err, DS_EINVAL, "backup: %s "
+				rc = ds_error_set(err, DS_EINVAL, "%s "
 				                  "would be written twice in one "
 				                  "run", f->final);
 				goto out;
@@ -860,7 +860,7 @@ backup_run_held(const char *home, long long stamp,
 		int w;
 		ntext = malloc(base + nl + 128);
 		if (ntext == NULL) {
-			rc = ds_error_set(err, DS_ENOMEM, "backup: out of "
+			rc = ds_error_set(err, DS_ENOMEM, "out of "
 			                  "memory");
 			goto out;
 		}
@@ -911,7 +911,7 @@ ds_backup(const char *home, const struct ds_backup_cmd *cmds, size_t ncmds,
 		stats = &st0;
 	memset(stats, 0, sizeof(*stats));
 	if (ncmds == 0)
-		return ds_error_set(err, DS_EINVAL, "backup: nothing to do "
+		return ds_error_set(err, DS_EINVAL, "nothing to do "
 		                    "(full, or inc SINCE)");
 	if (opts->snapshot != NULL)
 		sopts = *opts->snapshot;
@@ -1051,7 +1051,7 @@ restore_file(struct restore *r, struct archive *a, struct archive_entry *e,
 
 	if (!archive_entry_size_is_set(e) || size < 0 ||
 	    (uint64_t)size > max)
-		return ds_error_set(err, DS_EPROTO, "restore %s: member %s: "
+		return ds_error_set(err, DS_EPROTO, "%s: member %s: "
 		                    "size %lld over the limit of %" PRIu64
 		                    " bytes for a %s", arch, rel,
 		                    (long long)size, max, kind == BM_CONFIG ?
@@ -1078,7 +1078,7 @@ restore_file(struct restore *r, struct archive *a, struct archive_entry *e,
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar != ARCHIVE_OK) {
-			rc = ds_error_set(err, DS_EPROTO, "restore %s: member "
+			rc = ds_error_set(err, DS_EPROTO, "%s: member "
 			                  "%s: %s", arch, rel,
 			                  archive_error_string(a) ?
 			                  archive_error_string(a) :
@@ -1086,13 +1086,13 @@ restore_file(struct restore *r, struct archive *a, struct archive_entry *e,
 			goto out;
 		}
 		if (off < 0 || (uint64_t)off != got) {
-			rc = ds_error_set(err, DS_EPROTO, "restore %s: member "
+			rc = ds_error_set(err, DS_EPROTO, "%s: member "
 			                  "%s: a sparse member", arch, rel);
 			goto out;
 		}
 		got += len;
 		if (got > (uint64_t)size) {
-			rc = ds_error_set(err, DS_EPROTO, "restore %s: member "
+			rc = ds_error_set(err, DS_EPROTO, "%s: member "
 			                  "%s: more data than its size", arch, rel);
 			goto out;
 		}
@@ -1101,7 +1101,7 @@ restore_file(struct restore *r, struct archive *a, struct archive_entry *e,
 			goto out;
 	}
 	if (got != (uint64_t)size) {
-		rc = ds_error_set(err, DS_EPROTO, "restore %s: member %s: "
+		rc = ds_error_set(err, DS_EPROTO, "%s: member %s: "
 		                  "truncated (%" PRIu64 " of %lld bytes)", arch,
 		                  rel, got, (long long)size);
 		goto out;
@@ -1140,7 +1140,7 @@ restore_serial(struct restore *r, ds_tid *tid, ds_error *err)
 	if (rc == DS_OK &&
 	    snprintf(path, sizeof(path), "%s/A/%s", r->tmp, rel) >=
 	    (int)sizeof(path))
-		rc = ds_error_set(err, DS_EINVAL, "restore: path too long");
+		rc = ds_error_set(err, DS_EINVAL, "path too long");
 	if (rc == DS_OK)
 		rc = ds_file_read(path, 64, &b, &len, err);
 	if (rc == DS_ENOTFOUND) {
@@ -1167,7 +1167,7 @@ restore_continuity(struct restore *r, const char *arch, ds_tid before,
 	ds_id_format(before, h1);
 	ds_id_format(after, h2);
 	if (after < before)
-		return ds_error_set(err, DS_EREFUSED, "restore %s: it ends at "
+		return ds_error_set(err, DS_EREFUSED, "%s: it ends at "
 		                    "transaction %s, before the %s restored so "
 		                    "far: it would take the storage back (give "
 		                    "the archives in sequence order)", arch, h2,
@@ -1185,12 +1185,12 @@ restore_continuity(struct restore *r, const char *arch, ds_tid before,
 			return rc;
 		if (snprintf(path, sizeof(path), "%s/A/%s", r->tmp, rel) >=
 		    (int)sizeof(path))
-			return ds_error_set(err, DS_EINVAL, "restore: path too "
+			return ds_error_set(err, DS_EINVAL, "path too "
 			                    "long");
 		rc = ds_file_read(path, 0, &b, &len, err);
 		if (rc == DS_ENOTFOUND) {
 			ds_id_format(t, h3);
-			return ds_error_set(err, DS_EREFUSED, "restore %s: it "
+			return ds_error_set(err, DS_EREFUSED, "%s: it "
 			                    "does not continue the backups "
 			                    "restored before it (at transaction "
 			                    "%s): its history goes back to "
@@ -1205,14 +1205,14 @@ restore_continuity(struct restore *r, const char *arch, ds_tid before,
 		if (rc != DS_OK)
 			return rc;
 		if (tr.tid != t || tr.prev_tid >= t)
-			return ds_error_set(err, DS_ECORRUPT, "restore %s: "
+			return ds_error_set(err, DS_ECORRUPT, "%s: "
 			                    "transaction file %s is not that of "
 			                    "its name, or its previous pointer "
 			                    "does not go back", arch, path);
 		t = tr.prev_tid;
 	}
 	if (t != before)
-		return ds_error_set(err, DS_EREFUSED, "restore %s: its "
+		return ds_error_set(err, DS_EREFUSED, "%s: its "
 		                    "history does not pass through "
 		                    "transaction %s, where the backups restored "
 		                    "before it end (it belongs to another "
@@ -1237,7 +1237,7 @@ restore_archive(struct restore *r, const char *arch, int first,
 	}
 	a = archive_read_new();
 	if (a == NULL)
-		return ds_error_set(err, DS_ENOMEM, "restore: out of memory");
+		return ds_error_set(err, DS_ENOMEM, "out of memory");
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
 	archive_read_support_format_tar(a);
@@ -1246,7 +1246,7 @@ restore_archive(struct restore *r, const char *arch, int first,
 		if (e2 == ENOENT || e2 == EACCES || e2 == EISDIR)
 			rc = ds_error_sys(err, e2, "open", arch);
 		else
-			rc = ds_error_set(err, DS_EPROTO, "restore %s: not a "
+			rc = ds_error_set(err, DS_EPROTO, "%s: not a "
 			                  "tar archive (plain, gzip or zstd): %s",
 			                  arch, archive_error_string(a) ?
 			                  archive_error_string(a) : "unreadable");
@@ -1260,7 +1260,7 @@ restore_archive(struct restore *r, const char *arch, int first,
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar != ARCHIVE_OK) {
-			rc = ds_error_set(err, DS_EPROTO, "restore %s: after "
+			rc = ds_error_set(err, DS_EPROTO, "%s: after "
 			                  "%d members: %s", arch, members,
 			                  archive_error_string(a) ?
 			                  archive_error_string(a) :
@@ -1276,14 +1276,14 @@ restore_archive(struct restore *r, const char *arch, int first,
 		                         r->have_layout, r->layout, norm,
 		                         sizeof(norm), &kind, err);
 		if (rc != DS_OK) {
-			rc = ds_error_prefix(err, rc, "restore %s", arch);
+			rc = ds_error_prefix(err, rc, "%s", arch);
 			goto out;
 		}
 		if (kind == BM_SKIP)
 			continue;
 		if (kind == BM_CONFIG) {
 			if (!first) {
-				rc = ds_error_set(err, DS_EPROTO, "restore %s: "
+				rc = ds_error_set(err, DS_EPROTO, "%s: "
 				                  "it holds %s: a full backup, "
 				                  "which can only be the first "
 				                  "archive", arch, norm);
@@ -1326,25 +1326,25 @@ restore_archive(struct restore *r, const char *arch, int first,
 			ds_settings_free(s);
 			if (rc != DS_OK) {
 				rc = ds_error_prefix(err, DS_ECONFIG,
-				                     "restore %s", arch);
+				                     "%s", arch);
 				goto out;
 			}
 			r->have_layout = 1;
 		}
 	}
 	if (first && !full) {
-		rc = ds_error_set(err, DS_EPROTO, "restore %s: not a full "
+		rc = ds_error_set(err, DS_EPROTO, "%s: not a full "
 		                  "backup (no config/ files): the first archive "
 		                  "must be one", arch);
 		goto out;
 	}
 	if (first && !r->have_layout) {
-		rc = ds_error_set(err, DS_EPROTO, "restore %s: a full backup "
+		rc = ds_error_set(err, DS_EPROTO, "%s: a full backup "
 		                  "without config/settings", arch);
 		goto out;
 	}
 	if (first && !has_serial) {
-		rc = ds_error_set(err, DS_EPROTO, "restore %s: a full backup "
+		rc = ds_error_set(err, DS_EPROTO, "%s: a full backup "
 		                  "without A/'s x.serial", arch);
 		goto out;
 	}
@@ -1401,13 +1401,13 @@ ds_restore(const char *const *archives, size_t n, const char *dir,
 	r.o = opts;
 	r.st = stats;
 	if (n == 0)
-		return ds_error_set(err, DS_EINVAL, "restore: no archive (a "
+		return ds_error_set(err, DS_EINVAL, "no archive (a "
 		                    "full backup, then incrementals)");
 	if (dir[0] == '\0')
-		return ds_error_set(err, DS_EINVAL, "restore: empty directory "
+		return ds_error_set(err, DS_EINVAL, "empty directory "
 		                    "name");
 	if (lstat(dir, &sb) == 0)
-		return ds_error_set(err, DS_EEXIST, "restore %s: it exists "
+		return ds_error_set(err, DS_EEXIST, "%s: it exists "
 		                    "already (a restore makes a new storage)",
 		                    dir);
 	snprintf(parent, sizeof(parent), "%s", dir);
@@ -1415,7 +1415,7 @@ ds_restore(const char *const *archives, size_t n, const char *dir,
 		parent[strlen(parent) - 1] = '\0';
 	if (snprintf(r.tmp, sizeof(r.tmp), "%s.restore-%ld", parent,
 	             (long)getpid()) >= (int)sizeof(r.tmp) - DS_RELPATH_MAX)
-		return ds_error_set(err, DS_EINVAL, "restore %s: path too "
+		return ds_error_set(err, DS_EINVAL, "%s: path too "
 		                    "long", dir);
 	sl = strrchr(parent, '/');
 	if (sl == NULL)
@@ -1457,7 +1457,7 @@ ds_restore(const char *const *archives, size_t n, const char *dir,
 	if (rc == DS_OK)
 		rc = ds_storage_close(s, 0, err);
 	if (rc != DS_OK) {
-		rc = ds_error_prefix(err, rc, "restore: the restored storage "
+		rc = ds_error_prefix(err, rc, "the restored storage "
 		                     "does not open");
 		goto out;
 	}
@@ -1470,7 +1470,7 @@ ds_restore(const char *const *archives, size_t n, const char *dir,
 		copts.no_snapshot = 1;
 		rc = ds_check(r.tmp, &copts, &stats->check, err);
 		if (rc != DS_OK) {
-			rc = ds_error_prefix(err, rc, "restore: the restored "
+			rc = ds_error_prefix(err, rc, "the restored "
 			                     "storage fails the check");
 			goto out;
 		}
@@ -1486,7 +1486,7 @@ ds_restore(const char *const *archives, size_t n, const char *dir,
 	if (rc != DS_OK)
 		goto out;
 	if (lstat(dir, &sb) == 0) {
-		rc = ds_error_set(err, DS_EEXIST, "restore %s: it appeared "
+		rc = ds_error_set(err, DS_EEXIST, "%s: it appeared "
 		                  "while the restore ran", dir);
 		goto out;
 	}
