@@ -1228,7 +1228,7 @@ restore_archive(struct restore *r, const char *arch, int first,
 	struct archive *a;
 	struct archive_entry *e;
 	ds_tid before = 0, after;
-	int rc = DS_OK, ar, full = 0, members = 0, has_serial = 0;
+	int rc = DS_OK, ar, full = 0, members = 0, has_serial = 0, data = 0;
 
 	if (!first) {
 		rc = restore_serial(r, &before, err);
@@ -1303,7 +1303,9 @@ restore_archive(struct restore *r, const char *arch, int first,
 				goto out;
 			continue;
 		}
-		if (kind == BM_DATA && strcmp(norm + 2, "") != 0) {
+		if (kind == BM_DATA)
+			data++;
+		if (kind == BM_DATA) {
 			char nm[DS_NAME_MAX];
 			ds_error e2;
 			if (ds_layout_path_to_name(r->layout, norm + 2, nm,
@@ -1345,6 +1347,13 @@ restore_archive(struct restore *r, const char *arch, int first,
 	}
 	if (first && !has_serial) {
 		rc = ds_error_set(err, DS_EPROTO, "%s: a full backup "
+		                  "without A/'s x.serial", arch);
+		goto out;
+	}
+	/* an incremental backup always starts with x.serial (whatsnew's
+	 * list); without it nothing says where its files belong */
+	if (!first && data > 0 && !has_serial) {
+		rc = ds_error_set(err, DS_EPROTO, "%s: an incremental backup "
 		                  "without A/'s x.serial", arch);
 		goto out;
 	}

@@ -109,6 +109,18 @@ refused nested "not part of a storage backup"
 # truncated: the gzip stream cut in the middle
 head -c 20000 "$GOOD" >"$SCRATCH/cut.tgz"
 refused cut ""
+# an "incremental" without x.serial: nothing says where it belongs
+python3 - "$SCRATCH/noserial.tgz" <<'EOF2'
+import io, sys, tarfile
+t = tarfile.open(sys.argv[1], "w:gz", format=tarfile.USTAR_FORMAT)
+ti = tarfile.TarInfo("A/x/oid")
+ti.size = 8
+t.addfile(ti, io.BytesIO(b"\xff" * 8))
+t.close()
+EOF2
+must_fail 1 ds restore "$GOOD" "$SCRATCH/noserial.tgz" "$SCRATCH/R"
+assert_contains "$LAST_STDERR" "an incremental backup without A/'s x.serial"
+[ ! -e "$SCRATCH/R" ] || fail "noserial: R left"
 # a valid archive still restores (the refusals above are the members')
 must_pass ds restore "$GOOD" "$SCRATCH/R"
 rm -rf "$SCRATCH/R"
