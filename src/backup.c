@@ -40,7 +40,6 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -712,12 +711,16 @@ backup_run_held(const char *home, long long stamp,
 	else if (ds_path_join(bdir, sizeof(bdir), home, "backups", err) !=
 	         DS_OK)
 		return err->status;
-	if (stat(bdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+	if (stat(bdir, &sb) != 0) {
+		if (errno != ENOENT)
+			return ds_error_sys(err, errno, "stat", bdir);
 		return ds_error_set(err, DS_ENOTFOUND, "ERROR: %s does "
-		                    "not exist%s (create it: backups are "
-		                    "written there)", bdir,
-		                    errno == ENOENT || !S_ISDIR(sb.st_mode) ?
-		                    "" : " or cannot be read");
+		                    "not exist (create it: backups are "
+		                    "written there)", bdir);
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return ds_error_set(err, DS_ENOTFOUND, "ERROR: %s is not a "
+		                    "directory", bdir);
 	/* two runs writing into one BACKUPS (two storages sharing it) would
 	 * hand out the same sequence number: one at a time */
 	dfd = open(bdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
