@@ -108,6 +108,8 @@ CLI_DECLARE(history);
 CLI_DECLARE(undo);
 CLI_DECLARE(gen);
 CLI_DECLARE(pack);
+CLI_DECLARE(backup);
+CLI_DECLARE(restore);
 /* Pickle (protocol 3, as ZODB writes extension data) of a dict of n str
  * keys to str values; n == 0 gives 0 bytes. *out malloc'd, caller frees.
  * Returns DS_OK, DS_ENOMEM, DS_EINVAL (n > 120). */

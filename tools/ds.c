@@ -37,6 +37,10 @@ static const struct cli_command commands[] = {
 	 "generate a realistic storage (reproducible from a seed)"},
 	{"pack", cmd_pack, cmd_pack_usage,
 	 "pack a storage: remove old revisions and unreachable objects"},
+	{"backup", cmd_backup, cmd_backup_usage,
+	 "full and incremental backups (as backup.py), in snapshot mode"},
+	{"restore", cmd_restore, cmd_restore_usage,
+	 "a new storage from a full backup and incremental ones, checked"},
 	{NULL, NULL, NULL, NULL},
 };
 
