@@ -81,7 +81,7 @@ cmd_check(int argc, char **argv)
 	int c, rc, compare = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			cmd_check_usage(stdout);

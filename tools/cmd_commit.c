@@ -165,7 +165,7 @@ cmd_commit(int argc, char **argv)
 	int ch, rc = DS_EXIT_OK, stdin_used = 0;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hu:m:x:qv", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "hu:m:x:qv", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'h':

@@ -97,7 +97,7 @@ cmd_log(int argc, char **argv)
 	int ch, json = 0, rc = DS_EXIT_OK;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hjn:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hjn:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_log_usage(stdout);

@@ -42,7 +42,7 @@ cmd_newoid(int argc, char **argv)
 	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_newoid_usage(stdout);

@@ -338,7 +338,7 @@ cmd_replica(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hvqd:e:t:s:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "hvqd:e:t:s:", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'h':

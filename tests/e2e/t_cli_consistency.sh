@@ -28,3 +28,47 @@ for sub in $subs; do
 done
 must_fail 2 ds log -n
 assert_contains "$LAST_STDERR" "ds log: option requires an argument -- 'n'"
+
+# Options after operands, as GNU tools accept them (getopt_long permutes;
+# only ds snapshot stops at COMMAND, whose options are its own).
+D=$SCRATCH/st
+must_pass ds mkds "$D" -q
+assert_eq "" "$(cat "$LAST_STDOUT" "$LAST_STDERR")" "mkds DIR -q output"
+printf 'pickle one' >"$SCRATCH/p1"
+must_pass ds commit "$D" -u alice new="$SCRATCH/p1" -m "first one" -q
+assert_eq "" "$(cat "$LAST_STDOUT")" "commit ... -q output"
+must_pass ds log "$D" --json -n 1
+tid1=$(jq -r '.transactions[0].tid' "$LAST_STDOUT")
+assert_eq alice "$(jq -r '.transactions[0].user' "$LAST_STDOUT")" "user of -u after DIR"
+assert_eq "first one" "$(jq -r '.transactions[0].description' "$LAST_STDOUT")" "-m after the operands"
+assert_eq 1 "$(jq -r '.count' "$LAST_STDOUT")" "log DIR --json -n 1: count"
+must_pass ds new-oid "$D" 2 -q
+assert_eq "" "$(cat "$LAST_STDOUT")" "new-oid DIR N -q output"
+oid=0000000000000001
+printf 'pickle two' >"$SCRATCH/p2"
+must_pass ds commit "$D" $oid="$SCRATCH/p2" -m second
+tid2=$(head -n 1 "$LAST_STDOUT")
+must_pass ds history "$D" $oid --json -n 1
+assert_eq 1 "$(jq 'length' "$LAST_STDOUT")" "history DIR OID --json -n 1"
+must_pass ds cat "$D" $oid --serial "$tid1" -v
+assert_eq "pickle one" "$(cat "$LAST_STDOUT")" "cat DIR OID --serial TID"
+must_pass ds undo "$D" "$tid2" -m "undone" -q
+must_pass ds log "$D" --json -n 1
+assert_eq undone "$(jq -r '.transactions[0].description' "$LAST_STDOUT")" "undo DIR TID -m"
+must_pass ds whatsnew "$tid1" --storage "$D" -q
+assert_contains "$LAST_STDOUT" "A/"
+must_pass ds dump "$D/A/x/serial" --json
+jq -e . "$LAST_STDOUT" >/dev/null || fail "dump FILE --json is not JSON"
+must_pass ds check "$D" -q
+must_pass ds replica "$D" "$SCRATCH/rep" --init -q
+assert_eq "" "$(cat "$LAST_STDOUT" "$LAST_STDERR")" "replica ... --init -q output"
+must_pass ds check --compare "$D" "$SCRATCH/rep" -q
+must_pass ds gen "$SCRATCH/g" --objects 4 --transactions 2 --per-txn 2 -q --nosync
+must_pass ds pack "$SCRATCH/g" -q
+assert_eq "" "$(cat "$LAST_STDOUT")" "pack DIR -q output"
+# "--" ends the options: an operand that begins with '-'
+must_fail 1 ds dump -- -no-such-file
+assert_contains "$LAST_STDERR" "-no-such-file"
+# ds snapshot passes COMMAND's options to COMMAND
+must_pass ds snapshot --storage "$D" ls -d "$D"
+assert_contains "$LAST_STDOUT" "$D"
