@@ -72,3 +72,17 @@ assert_contains "$LAST_STDERR" "-no-such-file"
 # ds snapshot passes COMMAND's options to COMMAND
 must_pass ds snapshot --storage "$D" ls -d "$D"
 assert_contains "$LAST_STDOUT" "$D"
+
+# -n 0 means the same in log and history: nothing shown (and the storage
+# or the object must still exist); -n -1 is refused by both
+must_pass ds log -n 0 --json "$D"
+assert_eq 0 "$(jq -r '.count' "$LAST_STDOUT")" "log -n 0: count"
+must_pass ds history -n 0 --json "$D" $oid
+assert_eq 0 "$(jq 'length' "$LAST_STDOUT")" "history -n 0: revisions"
+must_pass ds history -n 0 "$D" $oid
+assert_eq "" "$(cat "$LAST_STDOUT")" "history -n 0 text"
+must_fail 1 ds history -n 0 "$D" 00000000000000FF
+for sub in log history; do
+	must_fail 2 ds $sub -n -1 "$D" $oid
+	assert_contains "$LAST_STDERR" "ds $sub: -n wants a count"
+done
