@@ -34,7 +34,7 @@ cmd_gen_usage(FILE *out)
 	        "  --objects N        objects to create (default 100)\n"
 	        "  --transactions T   transactions to write (default 50; at "
 	        "least N/K)\n"
-	        "  --per-txn K        objects per transaction (default 5)\n"
+	        "  --per-txn K        objects per transaction (default 5, at most N)\n"
 	        "  --seed S           random seed (default 1)\n"
 	        "  --big B            objects over 100 KB\n"
 	        "  --format F         bushy, chunky, lawn or flat for a new "
@@ -404,7 +404,7 @@ cmd_gen(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long long nobj = 100, ntxn = 50, k = 5, seed = 1, nbig = 0;
-	int have_big = 0, ch, rc = DS_EXIT_OK, graph = 0;
+	int have_big = 0, have_k = 0, ch, rc = DS_EXIT_OK, graph = 0;
 	struct gen_graph gr = {0};
 	unsigned long long detached = 0;
 	unsigned flags = 0;
@@ -438,6 +438,7 @@ cmd_gen(int argc, char **argv)
 		case 'K':
 			if (gen_parse("--per-txn", optarg, 100000, &k))
 				return DS_EXIT_USAGE;
+			have_k = 1;
 			break;
 		case 'S':
 			if (gen_parse("--seed", optarg, ~0ull, &seed))
@@ -474,6 +475,10 @@ cmd_gen(int argc, char **argv)
 		return DS_EXIT_USAGE;
 	}
 	home = argv[optind];
+	/* the default K is clamped to a small --objects (--objects 2 alone
+	 * works); a K the user gave is checked as given */
+	if (!have_k && nobj >= 1 && k > nobj)
+		k = nobj;
 	if (k < 1 || nobj < 1 || k > nobj) {
 		cli_errorf("gen", "--per-txn must be 1 to --objects");
 		return DS_EXIT_USAGE;

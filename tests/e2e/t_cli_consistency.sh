@@ -86,3 +86,11 @@ for sub in log history; do
 	must_fail 2 ds $sub -n -1 "$D" $oid
 	assert_contains "$LAST_STDERR" "ds $sub: -n wants a count"
 done
+
+# ds gen: the default --per-txn (5) is clamped to a small --objects; a
+# --per-txn given larger than --objects is still refused
+must_pass ds gen --objects 2 --nosync -q "$SCRATCH/g2"
+must_pass ds log --json "$SCRATCH/g2"
+assert_eq 2 "$(jq -r '.transactions[-1].objects' "$LAST_STDOUT")" "objects of gen's first transaction"
+must_fail 2 ds gen --objects 2 --per-txn 3 --nosync "$SCRATCH/g3"
+assert_contains "$LAST_STDERR" "ds gen: --per-txn must be 1 to --objects"
