@@ -43,6 +43,7 @@ cmd_commit_usage(FILE *out)
 	        "strings, as ZODB\n                           writes it); "
 	        "repeatable\n"
 	        "  -q, --quiet              print nothing but errors\n"
+	        "  -v, --verbose            accepted for symmetry; no effect\n"
 	        "  -h, --help               show this help\n\n"
 	        "An OID may be given once. 'new' never reuses an oid in use "
 	        "or given on the\nsame line; past FFFFFFFFFFFFFFFF it fails.\n\n"

@@ -48,6 +48,7 @@ cmd_gen_usage(FILE *out)
 	        "(garbage\n"
 	        "                     for ds pack); no big objects\n"
 	        "  -q, --quiet        no summary line\n"
+	        "  -v, --verbose      accepted for symmetry; no effect\n"
 	        "  -h, --help         show this help\n");
 }
 

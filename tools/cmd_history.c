@@ -29,6 +29,8 @@ cmd_history_usage(FILE *out)
 	        "Options:\n"
 	        "  --json              one JSON array instead\n"
 	        "  -n, --max-count N   at most N revisions (0: none)\n"
+	        "  -q, --quiet         accepted for symmetry; no effect\n"
+	        "  -v, --verbose       accepted for symmetry; no effect\n"
 	        "  -h, --help          show this help\n");
 }
 

@@ -22,6 +22,7 @@ cmd_newoid_usage(FILE *out)
 	        "through the journal before they are printed.\n\n"
 	        "Options:\n"
 	        "  -q, --quiet   allocate, print nothing\n"
+	        "  -v, --verbose accepted for symmetry; no effect\n"
 	        "  -h, --help    show this help\n");
 }
 
