@@ -83,23 +83,42 @@ cli_exit_errno(int errnum)
 	}
 }
 
+/*
+ * msg without a leading "<sub>: ": the library names the operation at the
+ * start of some messages ("snapshot: resolve DIR: ..."), which is worth
+ * keeping under another subcommand ("ds check: snapshot: ...") but would
+ * double the prefix under its own ("ds snapshot: snapshot: ...").
+ */
+static const char *
+cli_unprefixed(const char *sub, const char *msg)
+{
+	size_t n = strlen(sub);
+
+	if (n > 0 && strncmp(msg, sub, n) == 0 && msg[n] == ':' &&
+	    msg[n + 1] == ' ')
+		return msg + n + 2;
+	return msg;
+}
+
 void
 cli_log(int level, const char *msg, void *ctx)
 {
+	const char *sub = ctx ? (const char *)ctx : "";
+
 	if (level <= cli_verbosity)
-		fprintf(stderr, "ds %s: %s\n", ctx ? (const char *)ctx : "", msg);
+		fprintf(stderr, "ds %s: %s\n", sub, cli_unprefixed(sub, msg));
 }
 
 void
 cli_errorf(const char *sub, const char *fmt, ...)
 {
+	char msg[8192];   /* a message with two paths near PATH_MAX */
 	va_list ap;
 
-	fprintf(stderr, "ds %s: ", sub);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "ds %s: %s\n", sub, cli_unprefixed(sub, msg));
 }
 
 int
@@ -124,7 +143,8 @@ int
 cli_fail(const char *sub, const ds_error *err)
 {
 	fprintf(stderr, "ds %s: %s\n", sub,
-	        err->msg[0] ? err->msg : ds_strerror(err->status));
+	        cli_unprefixed(sub, err->msg[0] ? err->msg :
+	                       ds_strerror(err->status)));
 	return cli_exit_for(err->status, err->sys_errno);
 }
 

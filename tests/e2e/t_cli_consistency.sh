@@ -94,3 +94,34 @@ must_pass ds log --json "$SCRATCH/g2"
 assert_eq 2 "$(jq -r '.transactions[-1].objects' "$LAST_STDOUT")" "objects of gen's first transaction"
 must_fail 2 ds gen --objects 2 --per-txn 3 --nosync "$SCRATCH/g3"
 assert_contains "$LAST_STDERR" "ds gen: --per-txn must be 1 to --objects"
+
+# No doubled prefix: the library names the operation at the start of some
+# messages ("snapshot: resolve DIR"), which must not follow the same
+# subcommand's own prefix ("ds snapshot: snapshot: ...").
+no_doubled() {
+	if grep -E '^ds ([a-z-]+): \1: ' "$LAST_STDERR" >&2; then
+		fail "doubled prefix in: $*"
+	fi
+}
+must_fail 1 ds snapshot --storage "$SCRATCH/none" true
+assert_contains "$LAST_STDERR" "ds snapshot: resolve $SCRATCH/none:"
+no_doubled snapshot
+# under another subcommand the operation's name stays
+must_fail 1 ds check "$SCRATCH/none"
+assert_contains "$LAST_STDERR" "ds check: snapshot: resolve $SCRATCH/none:"
+must_fail 1 ds whatsnew --storage "$SCRATCH/none" "$tid1"
+no_doubled whatsnew
+must_fail 1 ds check --compare "$D" "$SCRATCH/none"
+no_doubled check --compare
+must_fail 1 ds mkds "$D"
+no_doubled mkds
+must_fail 1 ds undo "$D" 0000000000000001
+no_doubled undo
+must_fail 1 ds history "$D" 00000000000000FF
+no_doubled history
+must_fail 1 ds pack "$SCRATCH/none"
+no_doubled pack
+must_fail 1 ds replica "$SCRATCH/none" "$SCRATCH/rep"
+no_doubled replica
+must_fail 1 ds replica "$D" "$SCRATCH/none"
+no_doubled replica
