@@ -185,8 +185,9 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			 * a system error there (permission denied, disk),
 			 * anything else needs a human */
 			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
-			                  "Error from remote replica (exit %d): "
-			                  "%s", how, *last ? last : "no message");
+			                  "master side: %s (exit %d)",
+			                  *last ? last : "failed without a message",
+			                  how);
 		}
 		goto out;
 	}

@@ -125,3 +125,11 @@ must_fail 1 ds replica "$SCRATCH/none" "$SCRATCH/rep"
 no_doubled replica
 must_fail 1 ds replica "$D" "$SCRATCH/none"
 no_doubled replica
+
+# A master side's refusal reads "master side: REASON (exit N)", without
+# the Python exception class the wire protocol carries ("ReplicaError:")
+must_pass ds mkds -q "$SCRATCH/other"
+must_fail 1 ds replica "$SCRATCH/other" "$SCRATCH/rep"
+assert_contains "$LAST_STDERR" "ds replica: master side: different identity (exit 1)"
+assert_not_contains "$LAST_STDERR" "Error:"
+assert_not_contains "$LAST_STDERR" "Error from remote replica"
