@@ -133,3 +133,14 @@ must_fail 1 ds replica "$SCRATCH/other" "$SCRATCH/rep"
 assert_contains "$LAST_STDERR" "ds replica: master side: different identity (exit 1)"
 assert_not_contains "$LAST_STDERR" "Error:"
 assert_not_contains "$LAST_STDERR" "Error from remote replica"
+
+# ds replica -v (and ds snapshot -v): config/snapshot.conf is optional;
+# without it the default methods are used, and that is not a failure
+[ ! -e "$D/config/snapshot.conf" ] || fail "test storage has a snapshot.conf"
+must_pass ds replica -v "$D" "$SCRATCH/rep"
+assert_contains "$LAST_STDERR" "master: no $(realpath "$D")/config/snapshot.conf: trying the control socket, then direct access"
+assert_not_contains "$LAST_STDERR" "failed"
+assert_not_contains "$LAST_STDERR" "line 1 of"
+must_pass ds snapshot -v --storage "$D" true
+assert_contains "$LAST_STDERR" "snapshot.conf: trying the control socket"
+assert_not_contains "$LAST_STDERR" "failed"
