@@ -144,3 +144,51 @@ assert_not_contains "$LAST_STDERR" "line 1 of"
 must_pass ds snapshot -v --storage "$D" true
 assert_contains "$LAST_STDERR" "snapshot.conf: trying the control socket"
 assert_not_contains "$LAST_STDERR" "failed"
+
+# --wait SECONDS for commit, new-oid and check: a storage in use (here held
+# by a ds snapshot) is retried until it is free; without --wait, or when
+# the wait runs out, exit 3 as before. No timing is asserted: each waiter
+# is seen waiting (its -v message) before the storage is let go.
+W=$SCRATCH/w
+must_pass ds mkds -q "$W"
+rm -f "$SCRATCH/held" "$SCRATCH/release"
+"$DS_BIN" snapshot -q --storage "$W" sh -c \
+	'touch "$0/held"; i=0; while [ ! -e "$0/release" ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i + 1)); done' \
+	"$SCRATCH" &
+holder=$!
+until_file() {   # FILE [TEXT]: wait (at most 5 minutes) until FILE exists (and has TEXT)
+	local i=0
+	while [ $i -lt 3000 ]; do
+		if [ -e "$1" ] && { [ -z "${2-}" ] || grep -qF -- "$2" "$1"; }; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	fail "waited 5 minutes for $1 ${2-}"
+}
+until_file "$SCRATCH/held"
+must_fail 3 ds commit "$W" new="$SCRATCH/p1"
+must_fail 3 ds new-oid "$W"
+must_fail 3 ds check -q "$W"
+must_fail 3 ds commit --wait 1 "$W" new="$SCRATCH/p1"
+assert_contains "$LAST_STDERR" "ds commit: open $W: storage is locked by another process"
+must_fail 2 ds commit --wait soon "$W" new="$SCRATCH/p1"
+assert_contains "$LAST_STDERR" "ds commit: --wait wants a number of seconds"
+"$DS_BIN" commit -v --wait 300 "$W" new="$SCRATCH/p1" >"$SCRATCH/c.out" 2>"$SCRATCH/c.err" &
+cpid=$!
+"$DS_BIN" new-oid -v --wait 300 "$W" >"$SCRATCH/n.out" 2>"$SCRATCH/n.err" &
+npid=$!
+"$DS_BIN" check -v -v --wait 300 "$W" >"$SCRATCH/k.out" 2>"$SCRATCH/k.err" &
+kpid=$!
+until_file "$SCRATCH/c.err" "waiting up to 300 s"
+until_file "$SCRATCH/n.err" "waiting up to 300 s"
+until_file "$SCRATCH/k.err" "Retrying snapshot"
+touch "$SCRATCH/release"
+wait $holder || fail "the holding ds snapshot failed"
+wait $cpid || fail "commit --wait: exit $?: $(cat "$SCRATCH/c.err")"
+wait $npid || fail "new-oid --wait: exit $?: $(cat "$SCRATCH/n.err")"
+wait $kpid || fail "check --wait: exit $?: $(cat "$SCRATCH/k.err")"
+grep -Eq '^[0-9A-F]{16}$' "$SCRATCH/n.out" || fail "new-oid --wait printed: $(cat "$SCRATCH/n.out")"
+must_pass ds log --json "$W"
+assert_eq "$(head -n 1 "$SCRATCH/c.out")" "$(jq -r '.transactions[0].tid' "$LAST_STDOUT")" "tid of commit --wait"
