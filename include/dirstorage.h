@@ -901,6 +901,11 @@ struct ds_replica_opts {
 	                              * replica's filesystem keeping 1% of
 	                              * it free (else DS_EIO, ENOSPC);
 	                              * UINT64_MAX: no limit */
+	int no_keep_previous;        /* remove the applied increment (and
+	                              * an older misc/replica.previous)
+	                              * instead of keeping it as
+	                              * misc/replica.previous, which the
+	                              * original does (0) */
 };
 
 struct ds_replica_stats {

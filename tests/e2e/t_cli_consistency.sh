@@ -192,3 +192,24 @@ wait $kpid || fail "check --wait: exit $?: $(cat "$SCRATCH/k.err")"
 grep -Eq '^[0-9A-F]{16}$' "$SCRATCH/n.out" || fail "new-oid --wait printed: $(cat "$SCRATCH/n.out")"
 must_pass ds log --json "$W"
 assert_eq "$(head -n 1 "$SCRATCH/c.out")" "$(jq -r '.transactions[0].tid' "$LAST_STDOUT")" "tid of commit --wait"
+
+# --keep-previous / --no-keep-previous: misc/replica.previous is kept by
+# default (as the original), not at all with --no-keep-previous (also
+# after --init, where it is the whole storage), and an older one goes too
+K=$SCRATCH/keep
+must_pass ds replica -q --init --no-keep-previous "$D" "$K"
+[ ! -e "$K/misc/replica.previous" ] || fail "--init --no-keep-previous kept misc/replica.previous"
+assert_eq "" "$(ls -A "$K/journal")" "journal/ after --no-keep-previous"
+must_pass ds check -q --compare "$D" "$K"
+must_pass ds commit -q "$D" new="$SCRATCH/p1"
+must_pass ds replica -q "$D" "$K"
+[ -s "$K/misc/replica.previous" ] || fail "the default did not keep misc/replica.previous"
+must_pass ds commit -q "$D" new="$SCRATCH/p2"
+must_pass ds replica -q "$D" "$K" --no-keep-previous
+[ ! -e "$K/misc/replica.previous" ] || fail "--no-keep-previous left the older misc/replica.previous"
+assert_eq "" "$(ls -A "$K/journal")" "journal/ after --no-keep-previous"
+must_pass ds check -q "$K"
+must_pass ds check -q --compare "$D" "$K"
+must_pass ds commit -q "$D" new="$SCRATCH/p2"
+must_pass ds replica -q --no-keep-previous --keep-previous "$D" "$K"
+[ -s "$K/misc/replica.previous" ] || fail "--keep-previous (the last one given) did not keep it"
