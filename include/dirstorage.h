@@ -752,6 +752,12 @@ struct ds_check_stats {
 	                                      * interrupted pack had yet to
 	                                      * remove (the next pack does) */
 	unsigned long problems;
+	unsigned long cut_off;               /* transaction and revision
+	                                      * files older than a break in
+	                                      * the history (a missing or bad
+	                                      * transaction file): counted
+	                                      * here, not as problems each;
+	                                      * listed at DS_LOG_VERBOSE */
 };
 
 struct ds_check_opts {

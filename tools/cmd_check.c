@@ -62,6 +62,8 @@ check_print_stats(const struct ds_check_stats *st)
 		{st->pack_leftover_bytes, "bytes in pack leftovers"},
 		{st->unfinished_pack, "files an unfinished pack left "
 		                      "(older than x.packed, unreferenced)"},
+		{st->cut_off, "files cut off by a broken history (ds check -v "
+		              "lists them)"},
 		{st->problems, "problems"},
 	};
 

@@ -213,3 +213,27 @@ must_pass ds check -q --compare "$D" "$K"
 must_pass ds commit -q "$D" new="$SCRATCH/p2"
 must_pass ds replica -q --no-keep-previous --keep-previous "$D" "$K"
 [ -s "$K/misc/replica.previous" ] || fail "--keep-previous (the last one given) did not keep it"
+
+# ds check summarises a cascade: one missing transaction file in the
+# middle of the history is one problem; the older transaction files and
+# revisions it cuts off are counted in one line (listed one by one at -v)
+G=$SCRATCH/cascade
+must_pass ds gen --nosync -q --objects 40 --transactions 20 --per-txn 4 "$G"
+must_pass ds log --json "$G"
+mid=$(jq -r '.transactions[10].tid' "$LAST_STDOUT")
+older_txns=$(jq '.transactions | length - 11' "$LAST_STDOUT")
+mid_file=$(ds dump --json $(find "$G/A" -type f -path "$G/A/t*") 2>/dev/null |
+	jq -r --arg t "$mid" 'select(.tid == $t and .kind == "transaction") | .file' | head -n 1)
+[ -f "$mid_file" ] || fail "transaction file of $mid not found ($mid_file)"
+rm "$mid_file"
+must_fail 1 ds check "$G"
+assert_contains "$LAST_STDERR" "ds check: broken history: transaction file missing: A/"
+assert_contains "$LAST_STDERR" "consequences of the broken history at A/"
+assert_contains "$LAST_STDERR" ": $older_txns older transaction files and "
+assert_contains "$LAST_STDERR" "1 problem found"
+[ "$(wc -l <"$LAST_STDERR")" -le 4 ] || fail "ds check printed $(wc -l <"$LAST_STDERR") lines for one missing file"
+grep -Eq '^ +1 problems$' "$LAST_STDOUT" || fail "problems: $(grep problems "$LAST_STDOUT")"
+cut=$(awk '/files cut off by a broken history/ { print $1 }' "$LAST_STDOUT")
+[ "${cut:-0}" -gt "$older_txns" ] || fail "cut off: '$cut'"
+must_fail 1 ds check -v "$G"
+assert_eq "$cut" "$(grep -c 'behind the broken history at A/' "$LAST_STDERR")" "files listed at -v"
