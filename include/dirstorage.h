@@ -752,6 +752,12 @@ struct ds_check_stats {
 	                                      * interrupted pack had yet to
 	                                      * remove (the next pack does) */
 	unsigned long problems;
+	unsigned long cut_off;               /* transaction and revision
+	                                      * files older than a break in
+	                                      * the history (a missing or bad
+	                                      * transaction file): counted
+	                                      * here, not as problems each;
+	                                      * listed at DS_LOG_VERBOSE */
 };
 
 struct ds_check_opts {
@@ -901,6 +907,11 @@ struct ds_replica_opts {
 	                              * replica's filesystem keeping 1% of
 	                              * it free (else DS_EIO, ENOSPC);
 	                              * UINT64_MAX: no limit */
+	int no_keep_previous;        /* remove the applied increment (and
+	                              * an older misc/replica.previous)
+	                              * instead of keeping it as
+	                              * misc/replica.previous, which the
+	                              * original does (0) */
 };
 
 struct ds_replica_stats {

@@ -73,6 +73,7 @@ int
 main(int argc, char **argv)
 {
 	const struct cli_command *c;
+	static char prog[64];
 
 	if (argc < 2) {
 		usage(stderr);
@@ -105,5 +106,10 @@ main(int argc, char **argv)
 		        argv[1]);
 		return DS_EXIT_USAGE;
 	}
+	/* getopt_long prints its own errors ("unrecognized option",
+	 * "option requires an argument") prefixed with argv[0]: make that
+	 * "ds SUBCOMMAND", the prefix of every other message. */
+	snprintf(prog, sizeof(prog), "ds %s", c->name);
+	argv[1] = prog;
 	return c->run(argc - 1, argv + 1);
 }
