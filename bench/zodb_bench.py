@@ -17,6 +17,7 @@ Measured, fsync on for all three:
 """
 import json
 import os
+import stat
 import struct
 import sys
 import time
@@ -51,7 +52,10 @@ def open_storage(kind, path):
 def drop_cache(path):
     for d, _dirs, files in os.walk(path):
         for f in files:
-            fd = os.open(os.path.join(d, f), os.O_RDONLY)
+            p = os.path.join(d, f)
+            if not stat.S_ISREG(os.lstat(p).st_mode):
+                continue        # misc/control is a socket
+            fd = os.open(p, os.O_RDONLY)
             try:
                 os.fsync(fd)
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
