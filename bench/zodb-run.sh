@@ -51,6 +51,8 @@ for kind in ("dirstorage", "original", "filestorage"):
     rs = [r for r in rows if r["kind"] == kind]
     if rs:
         med = [statistics.median(r[k] for r in rs) for k in keys]
-        print("| %s | %s |" % (kind, " | ".join("%g" % m for m in med)))
+        print("| %s | %s |" % (kind, " | ".join(
+            ("%.1f" % m) if i < 2 else ("%d" % round(m))
+            for i, m in enumerate(med))))
 PY
 rm -f "$out"
