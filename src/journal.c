@@ -162,31 +162,73 @@ int
 journal_sync(ds_storage *s, ds_tid tid, char *const *names, size_t n,
              ds_error *err)
 {
-	char dir[DS_PATH_MAX], path[DS_PATH_MAX];
-	int rc, fd;
+	char dir[DS_PATH_MAX];
+	char **paths = NULL;
+	int *fds = NULL;
+	unsigned char *isdir = NULL;
+	size_t m = 0, len;
+	int rc;
 
 	if (!s->use_sync)
 		return DS_OK;
 	rc = journal_dirpath(s, tid, "temp", dir, sizeof(dir), err);
 	if (rc != DS_OK)
 		return rc;
-	/* step 2: file contents, in write order */
-	for (size_t i = 0; i < n; i++) {
-		rc = ds_path_join(path, sizeof(path), dir, names[i], err);
-		if (rc != DS_OK)
-			return rc;
-		rc = ds_io_open(path, O_RDONLY, 0, &fd, err);
-		if (rc != DS_OK)
-			return rc;
-		rc = ds_io_fsync(fd, path, err);
-		close(fd);
-		if (rc != DS_OK)
-			return rc;
+	len = strlen(dir);
+	/* steps 2 and 3 as one group (ds_io_fsync_many): the files'
+	 * contents and the directory's entries need no order among
+	 * themselves, only all before the rename of journal_commit, and
+	 * issued together they cost the filesystem about one journal commit
+	 * instead of one per file */
+	fds = calloc(n + 1, sizeof(*fds));
+	paths = calloc(n + 1, sizeof(*paths));
+	isdir = calloc(n + 1, 1);
+	if (fds == NULL || paths == NULL || isdir == NULL) {
+		rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+		goto out;
 	}
-	/* step 3: the directory's entries */
-	if (s->use_dirsync)
-		return ds_io_fsync_dir(dir, err);
-	return DS_OK;
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(names[i]);
+		paths[m] = malloc(len + 1 + nl + 1);
+		if (paths[m] == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+			goto out;
+		}
+		memcpy(paths[m], dir, len);
+		paths[m][len] = '/';
+		memcpy(paths[m] + len + 1, names[i], nl + 1);
+		rc = ds_io_open(paths[m], O_RDONLY, 0, &fds[m], err);
+		if (rc != DS_OK) {
+			free(paths[m]);
+			goto out;
+		}
+		m++;
+	}
+	if (s->use_dirsync) {
+		paths[m] = strdup(dir);
+		if (paths[m] == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+			goto out;
+		}
+		fds[m] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[m] < 0) {
+			rc = ds_error_sys(err, errno, "open directory", dir);
+			free(paths[m]);
+			goto out;
+		}
+		isdir[m] = 1;
+		m++;
+	}
+	rc = ds_io_fsync_many(fds, (const char *const *)paths, isdir, m, err);
+out:
+	for (size_t i = 0; i < m; i++) {
+		close(fds[i]);
+		free(paths[i]);
+	}
+	free(fds);
+	free(paths);
+	free(isdir);
+	return rc;
 }
 
 int
@@ -283,19 +325,65 @@ journal_sync_one(const char *key, void *val, void *arg)
 	c->keys[c->n++] = key;
 }
 
+/* Depth (number of slashes), then name: a directory's ancestors come
+ * before it, and the directories of one depth form one run. */
+static size_t
+journal_depth(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p != '\0'; p++)
+		n += *p == '/';
+	return n;
+}
+
 static int
 journal_sync_cmp(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t dx = journal_depth(x), dy = journal_depth(y);
+
+	if (dx != dy)
+		return dx < dy ? -1 : 1;
+	return strcmp(x, y);
 }
 
-/* fsync every directory of dirset, each one's ancestors first (sorted
- * paths: a prefix sorts before its extensions). The order matters for a
- * directory this flush created: once its own entries are durable (they
- * are renames out of the journal, so the journal loses them), it must
- * already be durably linked into its parent, or a power cut in between
- * loses the files (finding F5 of the simulated power loss,
- * tests/README.md). */
+/* at most this many directories of one depth fsynced as one group */
+#define JOURNAL_SYNC_GROUP 64
+
+static int
+journal_sync_group(const char **keys, size_t n, ds_error *err)
+{
+	int fds[JOURNAL_SYNC_GROUP];
+	unsigned char isdir[JOURNAL_SYNC_GROUP];
+	size_t m = 0;
+	int rc = DS_OK;
+
+	for (; m < n; m++) {
+		fds[m] = open(keys[m], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[m] < 0) {
+			rc = ds_error_sys(err, errno, "open directory", keys[m]);
+			break;
+		}
+		isdir[m] = 1;
+	}
+	if (rc == DS_OK)
+		rc = ds_io_fsync_many(fds, keys, isdir, m, err);
+	while (m > 0)
+		close(fds[--m]);
+	return rc;
+}
+
+/* fsync every directory of dirset, each one's ancestors first. The order
+ * matters for a directory this flush created: once its own entries are
+ * durable (they are renames out of the journal, so the journal loses
+ * them), it must already be durably linked into its parent, or a power
+ * cut in between loses the files (finding F5 of the simulated power loss,
+ * tests/README.md). So they go depth by depth (every ancestor of a
+ * directory is shallower), each depth's directories as one group
+ * (ds_io_fsync_many): within a depth nothing depends on anything else,
+ * and fsyncs issued together cost the disk far fewer cache flushes than
+ * one after the other. */
 static int
 journal_sync_dirset(ds_storage *s, struct hashmap *dirset, ds_error *err)
 {
@@ -309,8 +397,14 @@ journal_sync_dirset(ds_storage *s, struct hashmap *dirset, ds_error *err)
 		return ds_error_set(err, DS_ENOMEM, "flush: out of memory");
 	hashmap_each(dirset, journal_sync_one, &c);
 	qsort(c.keys, c.n, sizeof(*c.keys), journal_sync_cmp);
-	for (size_t i = 0; i < c.n && rc == DS_OK; i++)
-		rc = ds_io_fsync_dir(c.keys[i], err);
+	for (size_t i = 0; i < c.n && rc == DS_OK;) {
+		size_t d = journal_depth(c.keys[i]), j = i;
+		while (j < c.n && j - i < JOURNAL_SYNC_GROUP &&
+		       journal_depth(c.keys[j]) == d)
+			j++;
+		rc = journal_sync_group(c.keys + i, j - i, err);
+		i = j;
+	}
 	free(c.keys);
 	return rc;
 }

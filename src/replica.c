@@ -185,8 +185,9 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			 * a system error there (permission denied, disk),
 			 * anything else needs a human */
 			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
-			                  "Error from remote replica (exit %d): "
-			                  "%s", how, *last ? last : "no message");
+			                  "master side: %s (exit %d)",
+			                  *last ? last : "failed without a message",
+			                  how);
 		}
 		goto out;
 	}
@@ -463,7 +464,8 @@ replica_pull_apply(struct replica_pull *p, ds_error *err)
 	int rc;
 
 	replica_log(p->o, DS_LOG_VERBOSE, "Flushing increment....");
-	rc = apply_committed_layout(p->home, p->cfg.layout, err);
+	rc = apply_committed_layout(p->home, p->cfg.layout,
+	                            !p->o->no_keep_previous, err);
 	if (rc != DS_OK)
 		return rc;
 	p->stats->new_tid = p->sum.new_tid;
@@ -932,7 +934,8 @@ replica_init_fetch(struct replica_init_run *r, ds_error *err)
 }
 
 /* Write the spooled storage into tmp, keep the spool as
- * misc/replica.previous, and check the new storage's config loads. */
+ * misc/replica.previous (or remove it), and check the new storage's
+ * config loads. */
 static int
 replica_init_apply(struct replica_init_run *r, ds_error *err)
 {
@@ -951,11 +954,20 @@ replica_init_apply(struct replica_init_run *r, ds_error *err)
 	r->fd = -1;
 	if (rc == DS_OK)
 		rc = apply_init(r->tmp, r->spool, r->sum.layout, err);
-	if (rc == DS_OK)
+	if (rc != DS_OK)
+		return rc;
+	/* the whole storage as a tar: kept as misc/replica.previous as
+	 * every increment is, unless --no-keep-previous (then it would
+	 * double the replica's size for nothing); the new storage is not
+	 * under its name yet, so no sync is needed before that rename */
+	if (r->o->no_keep_previous) {
+		rc = ds_io_unlink(r->spool, err);
+	} else {
 		rc = ds_path_join(p, sizeof(p), r->tmp, "misc/replica.previous",
 		                  err);
-	if (rc == DS_OK)
-		rc = ds_io_rename(r->spool, p, err);
+		if (rc == DS_OK)
+			rc = ds_io_rename(r->spool, p, err);
+	}
 	if (rc == DS_OK)
 		rc = ds_config_load(r->tmp, &cfg, err);
 	return rc;

@@ -18,12 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "flush.h"
 #include "journal.h"
 #include "read.h"
 #include "storage_internal.h"
 
+/* Bytes of pickles the cache of current revisions keeps (cache.c). */
+#define STORAGE_CACHE_BYTES ((size_t)32 << 20)
+
 /* ---- small helpers ---- */
+
+void
+storage_cache_clear_locked(ds_storage *s)
+{
+	cache_clear(s->cache);
+	s->cache_gen++;
+}
 
 int
 storage_path(const ds_storage *s, char *out, size_t outsz, const char *rel,
@@ -113,6 +124,7 @@ storage_free(ds_storage *s)
 	journal_jdir_free_list(s->failed);
 	journal_jdir_free_list(s->ro_jdirs);
 	hashmap_free(&s->reloc);
+	cache_free(s->cache);
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
 	if (s->guarded)
@@ -217,6 +229,8 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 	pthread_cond_init(&s->cv, NULL);
 	hashmap_init(&s->reloc);
 	s->flags = flags;
+	/* no cache is no error: every load then reads the files */
+	(void)cache_new(STORAGE_CACHE_BYTES, &s->cache, NULL);
 	s->home = strdup(home);
 	if (s->home == NULL) {
 		rc = ds_error_set(err, DS_ENOMEM, "open %s: out of memory", home);
@@ -507,6 +521,7 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	/* the journal as empty as possible: everything committed so far
 	 * goes to A before the ENTER item switches flushes to B */
 	flush_all(s, 1);
+	storage_cache_clear_locked(s);
 	w->kind = WORK_ENTER;
 	w->waited = 1;
 	snprintf(w->code, sizeof(w->code), "%s", code);
@@ -584,6 +599,7 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 		snprintf(s->snapcode, sizeof(s->snapcode), "recombining/%.*s",
 		         DS_SNAPSHOT_CODE_MAX, tmp);
 	}
+	storage_cache_clear_locked(s);
 	w->kind = WORK_RECOMBINE;
 	flush_push_locked(s, w);
 	pthread_mutex_unlock(&s->mu);

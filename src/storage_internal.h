@@ -32,6 +32,7 @@
 
 struct jdir;
 struct flush_work;
+struct cache;
 
 struct ds_storage {
 	char *home;
@@ -57,6 +58,16 @@ struct ds_storage {
 	int have_flushed;    /* B may hold files: reads look there */
 
 	struct hashmap reloc;  /* name -> struct jdir holding it */
+
+	/* current revisions read before (cache.c), used only while A is
+	 * written (no snapshot mode): a commit drops its objects' entries,
+	 * entering or leaving snapshot mode (a pack is one) drops all. No
+	 * other process can change objects meanwhile: every writer of a
+	 * storage holds misc/lock, which this open holds. cache_gen counts
+	 * the drops: a load puts what it read only if none happened since
+	 * it started, so it never puts back a revision a commit replaced. */
+	struct cache *cache;
+	unsigned long cache_gen;
 
 	/* committed, not yet handed to the flusher (oldest first) */
 	struct jdir *unflushed, *unflushed_tail;
@@ -98,6 +109,10 @@ int storage_unlink_snapshot_file(ds_storage *s, ds_error *err);
  * the original's half_unlock after enter_snapshot); leaving that code
  * takes it back. Does nothing when the code is not current. */
 void storage_let_go_sublock(ds_storage *s, const char *code);
+
+/* Forget every cached revision (snapshot mode entered or left, pack).
+ * Caller holds mu. */
+void storage_cache_clear_locked(ds_storage *s);
 
 /* ---- control.c ---- */
 /* Bind and listen on HOME/misc/control (open, with misc/lock held).

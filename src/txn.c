@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "flush.h"
 #include "journal.h"
 #include "read.h"
@@ -606,6 +607,12 @@ ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err)
 	}
 	pthread_mutex_lock(&s->mu);
 	s->last_tid = t->tid;
+	/* the objects written have new current revisions: forget the old
+	 * ones (in the same critical section as the new files become
+	 * readable, see register below) */
+	for (size_t i = 0; i < t->noids; i++)
+		cache_drop(s->cache, ds_get_u64(t->oids + 8 * i));
+	s->cache_gen++;
 	if (tid != NULL)
 		*tid = t->tid;
 	{

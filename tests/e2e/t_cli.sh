@@ -11,16 +11,16 @@ assert_contains "$LAST_STDOUT" "usage: ds"
 assert_contains "$LAST_STDOUT" "Exit codes"
 
 # the version is CMakeLists.txt's project() version, and the manual
-# pages built from man/*.in carry the same one
+# pages carry the same one
 ver=$(sed -n 's/^project(dirstorage VERSION \([0-9.]*\) .*/\1/p' \
 	"$DS_SOURCE_DIR/CMakeLists.txt")
 [ -n "$ver" ] || fail "no project() version in CMakeLists.txt"
 must_pass ds --version
 grep -qx "ds (libdirstorage) $ver" "$LAST_STDOUT" ||
 	fail "version line: $(cat "$LAST_STDOUT"), want $ver"
-for page in ds.1 ds-replica.1; do
-	sed -n 2p "$DS_BUILD_DIR/man/$page" | grep -qF "\"ds $ver\"" ||
-		fail "$page: not version $ver: $(sed -n 2p "$DS_BUILD_DIR/man/$page")"
+for page in "$DS_SOURCE_DIR"/man/*.1; do
+	grep '^\.TH ' "$page" | grep -qF "\"ds $ver\"" ||
+		fail "$page: not version $ver: $(grep '^\.TH ' "$page")"
 done
 
 for sub in mkds dump log; do
