@@ -30,7 +30,9 @@
 extern "C" {
 #endif
 
-#define DS_VERSION_STRING "0.1.0"
+/* The library's version, "MAJOR.MINOR.PATCH": the one defined by the
+ * project() line of CMakeLists.txt (compiled in as DS_VERSION). */
+const char *ds_version(void);
 
 /* ------------------------------------------------------------------ */
 /* Status codes and errors (error.c)                                   */

@@ -10,8 +10,12 @@ that library is found:
 
 DS_SANITIZE=1 adds the AddressSanitizer/UBSan runtime to the link (for a
 library built with -DDS_SANITIZE=ON).
+
+The package's version is the project's, read from the project() line of
+<checkout>/CMakeLists.txt (where it is defined once).
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +24,16 @@ from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+
+
+def version():
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        m = re.search(r"^project\(dirstorage VERSION ([0-9]+\.[0-9]+\.[0-9]+)",
+                      f.read(), re.M)
+    if m is None:
+        sys.exit("setup.py: no project(dirstorage VERSION X.Y.Z) line in "
+                 "%s/CMakeLists.txt" % ROOT)
+    return m.group(1)
 
 
 def libdir():
@@ -62,4 +76,4 @@ def ext():
     )
 
 
-setup(ext_modules=[ext()])
+setup(version=version(), ext_modules=[ext()])

@@ -74,14 +74,14 @@ run_config() {
 	fi
 }
 
-run_config release "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF
-run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON
+run_config release "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF -DDS_REQUIRE_ALL=ON
+run_config asan "$BUILD-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=ON -DDS_REQUIRE_ALL=ON
 CTEST_ARGS="-R ^crash/" run_config fault "$BUILD-fault" \
-	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF -DDS_FAULT_INJECTION=ON
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_SANITIZE=OFF -DDS_FAULT_INJECTION=ON -DDS_REQUIRE_ALL=ON
 # (only the fuzz targets and ds: the unit tests are not run here)
 CTEST_ARGS="-L fuzz" NINJA_TARGETS="ds $(ls fuzz/fuzz_*.c | sed 's|.*/||; s|\.c$||' | tr '\n' ' ')" run_config fuzz "$BUILD-fuzz" \
 	-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DDS_SANITIZE=ON -DDS_FUZZ=ON -DDS_FUZZ_TIME="${DS_FUZZ_TIME:-10}"
+	-DDS_SANITIZE=ON -DDS_FUZZ=ON -DDS_FUZZ_TIME="${DS_FUZZ_TIME:-10}" -DDS_REQUIRE_ALL=ON
 
 echo
 echo "=== summary"

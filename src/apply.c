@@ -132,12 +132,12 @@ apply_syncfs(const char *home, ds_error *err)
  * waits, and the replica has the machine to itself by then (the master
  * is done; bench/README.md, "parallel apply", has the measurements). The
  * main thread keeps reading the tar with libarchive (sequential by
- * nature) and checking every header; it hands each member of at most APPLY_MEMBER_MAX
- * bytes, read into a buffer, to APPLY_THREADS workers through a queue
- * bounded by APPLY_QUEUE_BYTES and APPLY_QUEUE_JOBS (memory stays
- * bounded); a larger member it streams itself. Two threads:
- * the machines we measure have two cores, and the reader is light next
- * to the writers (~15% of the CPU time). The reader makes the
+ * nature) and checking every header; it hands each member of at most
+ * APPLY_MEMBER_MAX bytes, read into a buffer, to APPLY_THREADS workers
+ * through a queue bounded by APPLY_QUEUE_BYTES and APPLY_QUEUE_JOBS
+ * (memory stays bounded); a larger member it streams itself. Two
+ * threads: the machines we measure have two cores, and the reader is
+ * light next to the writers (~15% of the CPU time). The reader makes the
  * directories (ds_io_mkdirs, before queuing a file): had two workers
  * raced for a new directory, both could call mkdir, and the number of
  * durable I/O calls, which the crash tests count to choose their kill
@@ -559,10 +559,10 @@ apply_last(struct apply_run *r, ds_error *err)
 	/* Every file's data and directory entry durable before x.serial
 	 * says the transactions are there: one syncfs of the replica's
 	 * filesystem instead of an fsync per file and per directory
-	 * (bench/README.md: those were 59% of a 1000-transaction
+	 * (bench/README.md: they take 59% of a 1000-transaction
 	 * increment). Equally safe: syncfs writes back every dirty inode of
 	 * the filesystem and commits its journal, which is what the
-	 * per-file and per-directory fsyncs did one by one; and until
+	 * per-file and per-directory fsyncs do one by one; and until
 	 * misc/replica.previous replaces journal/replica.tar (after this
 	 * returns), a crash re-applies the whole increment anyway. A/ is
 	 * synced too when it is a mount of its own. */

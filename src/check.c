@@ -175,25 +175,6 @@ check_journal_misc(struct check_ctx *c, const char *home)
 
 /* ---- listing A/ ---- */
 
-static int
-check_is_leftover(const char *rel)
-{
-	const char *base = strrchr(rel, '/');
-	const char *p;
-	size_t n;
-
-	base = base ? base + 1 : rel;
-	n = strlen(base);
-	if (n < 10 || strcmp(base + n - 8, "-deleted") != 0)
-		return 0;
-	p = base + n - 8;
-	if (p == base || !(p[-1] >= '0' && p[-1] <= '9'))
-		return 0;
-	while (p > base && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	return p > base + 1 && p[-1] == '-';
-}
-
 /* Classify a valid database name and extract its ids. */
 static int
 check_classify(const char *name, uint64_t *a, uint64_t *b)
@@ -252,7 +233,8 @@ check_add(struct check_tree *t, const char *rel, const struct stat *sb,
 			f->name[0] = '\0';
 	} else {
 		f->name[0] = '\0';
-		f->kind = check_is_leftover(rel) ? CK_LEFTOVER : CK_BAD;
+		f->kind = ds_layout_leftover(rel, NULL) == DS_LEFTOVER ?
+		          CK_LEFTOVER : CK_BAD;
 	}
 	return DS_OK;
 }

@@ -18,6 +18,23 @@
  * "<op> <path>: <strerror(errnum)>", sys_errno set. */
 int ds_error_sys(ds_error *err, int errnum, const char *op, const char *path);
 
+/* ---- file names in A/ (layout.c) ---- */
+
+/* What pack makes of a file it removes while [storage] delay_delete keeps
+ * it: "<path>-<unixtime>-deleted". */
+enum ds_leftover {
+	DS_LEFTOVER_NONE = 0,      /* no "-deleted" at the end */
+	DS_LEFTOVER,               /* "<name>-<digits>-deleted" */
+	DS_LEFTOVER_ODD,           /* "-deleted" at the end, not that form */
+};
+
+/* Is path's last component a pack's leftover? *when (may be NULL) is
+ * the unix time in its name for DS_LEFTOVER, 0 otherwise (and when the
+ * number does not fit). The one rule for pack (which purges both kinds:
+ * an odd one at once), check (reports the first kind as expected, the
+ * second as a stray file) and the master side (never sends either). */
+enum ds_leftover ds_layout_leftover(const char *path, long long *when);
+
 /* ---- the durable I/O layer (io.c) ----
  * Every system call that matters for durability goes through here, so that
  * a test build (-DDS_FAULT_INJECTION) can fail or crash at the Nth call:

@@ -19,6 +19,7 @@
  * mappings produce for valid names, and nothing else: a path found in A/
  * or in a replication archive either is a database file or is refused.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -320,4 +321,36 @@ ds_name_transaction(ds_tid tid, char out[DS_NAME_MAX])
 	memcpy(out + 1, hex, 6);
 	out[7] = '.';
 	memcpy(out + 8, hex + 6, 11); /* 10 digits and the NUL */
+}
+
+enum ds_leftover
+ds_layout_leftover(const char *path, long long *when)
+{
+	const char *base = strrchr(path, '/'), *end, *p;
+	long long v;
+	size_t n;
+
+	if (when != NULL)
+		*when = 0;
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	if (n < 8 || strcmp(base + n - 8, "-deleted") != 0)
+		return DS_LEFTOVER_NONE;
+	end = base + n - 8;
+	for (p = end; p > base && p[-1] >= '0' && p[-1] <= '9'; p--)
+		;
+	/* at least one digit, a '-' before them, and a name before that */
+	if (p == end || p < base + 2 || p[-1] != '-')
+		return DS_LEFTOVER_ODD;
+	v = 0;
+	for (; p < end; p++) {
+		if (v > (LLONG_MAX - (*p - '0')) / 10) {
+			v = 0;          /* does not fit: as old as can be */
+			break;
+		}
+		v = v * 10 + (*p - '0');
+	}
+	if (when != NULL)
+		*when = v;
+	return DS_LEFTOVER;
 }

@@ -462,31 +462,6 @@ pack_pass_of(struct pack *p, const char *rel, char *name, size_t namesz)
 	return PASS_REVISIONS;
 }
 
-/* Is this a pack leftover "...-<digits>-deleted", and when was it made
- * (0 when the number is not one: removed at once, as the original). */
-static int
-pack_leftover(const char *base, long long *when)
-{
-	size_t n = strlen(base);
-	const char *dash;
-	char *end;
-
-	if (n < 8 || strcmp(base + n - 8, "-deleted") != 0)
-		return 0;
-	*when = 0;
-	/* the field before "-deleted" */
-	for (dash = base + n - 9; dash >= base && *dash != '-'; dash--)
-		;
-	if (dash >= base && dash + 1 < base + n - 8) {
-		long long v;
-		errno = 0;
-		v = strtoll(dash + 1, &end, 10);
-		if (errno == 0 && end == base + n - 8)
-			*when = v;
-	}
-	return 1;
-}
-
 static int
 pack_chmod(struct pack *p, const char *path, mode_t mode)
 {
@@ -575,7 +550,7 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
 			goto out;
 		}
-		if (pack_leftover(names[i], &when)) {
+		if (ds_layout_leftover(names[i], &when) != DS_LEFTOVER_NONE) {
 			if (pass != PASS_POINTERS)
 				continue;
 			if (when + p->delay_delete < p->now) {

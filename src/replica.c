@@ -236,6 +236,19 @@ replica_fetch(const struct ds_replica_opts *o, const char *request,
 	}
 }
 
+/* The caller's stats (or *own when it gives none), zeroed, the hold
+ * figure "not reported" until the master reports it. */
+static struct ds_replica_stats *
+replica_stats_start(struct ds_replica_stats *stats,
+                    struct ds_replica_stats *own)
+{
+	if (stats == NULL)
+		stats = own;
+	memset(stats, 0, sizeof(*stats));
+	stats->master_held = -1;
+	return stats;
+}
+
 static int
 replica_check_opts(const struct ds_replica_opts *o, ds_error *err)
 {
@@ -509,10 +522,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	double t0 = ds_now();
 	int rc;
 
-	if (stats == NULL)
-		stats = &st0;
-	memset(stats, 0, sizeof(*stats));
-	stats->master_held = -1;
+	stats = replica_stats_start(stats, &st0);
 	rc = replica_check_opts(o, err);
 	if (rc != DS_OK)
 		return rc;
@@ -829,153 +839,235 @@ out:
 	return rc;
 }
 
-int
-ds_replica_init(const char *replica, const struct ds_replica_opts *o,
-                struct ds_replica_stats *stats, ds_error *err)
-{
-	static const char *const subdirs[] = {"A", "B", "journal", "misc",
-	                                      "config"};
-	struct ds_replica_stats st0;
+/* The directories of a new storage, made empty before the transfer and
+ * synced before it is renamed into place. */
+static const char *const replica_subdirs[] = {"A", "B", "journal", "misc",
+                                              "config"};
+#define REPLICA_NSUBDIRS (sizeof(replica_subdirs) / sizeof(replica_subdirs[0]))
+
+/* One --init: the new storage is built at tmp, next to replica. */
+struct replica_init_run {
+	const char *replica;
+	const struct ds_replica_opts *o;
+	struct ds_replica_stats *stats;
 	struct recv_expect exp;
 	struct recv_summary sum;
-	struct stat st;
-	ds_storage *s = NULL;
-	ds_config cfg;
-	char tmp[DS_PATH_MAX], p[DS_PATH_MAX], spool[DS_PATH_MAX];
-	char parent[DS_PATH_MAX], szs[32], request[32];
-	double t0 = ds_now();
-	int rc, fd = -1, made = 0;
+	int fd;                    /* the spool, open while it is written */
+	int made;                  /* tmp exists and is ours to remove */
+	char tmp[DS_PATH_MAX], parent[DS_PATH_MAX], spool[DS_PATH_MAX];
+};
 
-	if (stats == NULL)
-		stats = &st0;
-	memset(stats, 0, sizeof(*stats));
-	stats->master_held = -1;
-	rc = replica_check_opts(o, err);
-	if (rc != DS_OK)
-		return rc;
-	if (lstat(replica, &st) == 0)
+/* Refuse an existing replica; name tmp (replica.init-<pid>) and the
+ * parent directory. */
+static int
+replica_init_names(struct replica_init_run *r, ds_error *err)
+{
+	struct stat st;
+	char *sl;
+
+	if (lstat(r->replica, &st) == 0)
 		return ds_error_set(err, DS_EEXIST, "replica --init %s: it "
 		                    "exists already (--init makes a new "
-		                    "replica)", replica);
-	if (snprintf(tmp, sizeof(tmp), "%s.init-%ld", replica,
-	             (long)getpid()) >= (int)sizeof(tmp) - 64)
+		                    "replica)", r->replica);
+	if (snprintf(r->tmp, sizeof(r->tmp), "%s.init-%ld", r->replica,
+	             (long)getpid()) >= (int)sizeof(r->tmp) - 64)
 		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
-		                    replica);
-	snprintf(parent, sizeof(parent), "%s", replica);
-	{
-		char *sl = strrchr(parent, '/');
-		if (sl == NULL)
-			snprintf(parent, sizeof(parent), ".");
-		else if (sl == parent)
-			parent[1] = '\0';
-		else
-			*sl = '\0';
-	}
-	rc = ds_io_mkdir(tmp, 0755, 0, err);
+		                    r->replica);
+	snprintf(r->parent, sizeof(r->parent), "%s", r->replica);
+	sl = strrchr(r->parent, '/');
+	if (sl == NULL)
+		snprintf(r->parent, sizeof(r->parent), ".");
+	else if (sl == r->parent)
+		r->parent[1] = '\0';
+	else
+		*sl = '\0';
+	return DS_OK;
+}
+
+/* tmp and its empty subdirectories. */
+static int
+replica_init_skeleton(struct replica_init_run *r, ds_error *err)
+{
+	char p[DS_PATH_MAX];
+	int rc;
+
+	rc = ds_io_mkdir(r->tmp, 0755, 0, err);
 	if (rc != DS_OK)
 		return rc;
-	made = 1;
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		rc = ds_path_join(p, sizeof(p), tmp, subdirs[i], err);
+	r->made = 1;
+	for (size_t i = 0; i < REPLICA_NSUBDIRS; i++) {
+		rc = ds_path_join(p, sizeof(p), r->tmp, replica_subdirs[i], err);
 		if (rc == DS_OK)
 			rc = ds_io_mkdir(p, 0755, 0, err);
 		if (rc != DS_OK)
-			goto out;
+			return rc;
 	}
-	rc = ds_path_join(spool, sizeof(spool), tmp, "misc/.replica.incoming",
-	                  err);
+	return DS_OK;
+}
+
+/* Ask for the whole storage (`replica init 0`) and spool it, checked. */
+static int
+replica_init_fetch(struct replica_init_run *r, ds_error *err)
+{
+	char request[32];
+	int rc;
+
+	rc = ds_path_join(r->spool, sizeof(r->spool), r->tmp,
+	                  "misc/.replica.incoming", err);
 	if (rc == DS_OK)
-		rc = replica_spool_open(spool, &fd, err);
+		rc = replica_spool_open(r->spool, &r->fd, err);
 	if (rc != DS_OK)
-		goto out;
-	replica_log(o, DS_LOG_VERBOSE, "Fetching the whole storage....");
-	memset(&exp, 0, sizeof(exp));
-	exp.init = 1;
-	exp.progress = o->progress;
-	exp.progress_ctx = o->progress_ctx;
-	rc = replica_limit(o, fd, spool, &exp, err);
+		return rc;
+	replica_log(r->o, DS_LOG_VERBOSE, "Fetching the whole storage....");
+	memset(&r->exp, 0, sizeof(r->exp));
+	r->exp.init = 1;
+	r->exp.progress = r->o->progress;
+	r->exp.progress_ctx = r->o->progress_ctx;
+	rc = replica_limit(r->o, r->fd, r->spool, &r->exp, err);
 	if (rc != DS_OK)
-		goto out;
+		return rc;
 	rc = protocol_init_encode(request, sizeof(request), err);
-	if (rc == DS_OK)
-		rc = replica_fetch(o, request, fd, spool, &exp, &sum, stats,
-		                   err);
-	if (rc != DS_OK && stats->master_original) {
-		close(fd);
-		fd = -1;
-		replica_remove_tree(tmp);
-		made = 0;
-		rc = replica_init_original(replica, tmp, parent, o, stats, err);
-		goto out;
-	}
 	if (rc != DS_OK)
-		goto out;
-	replica_size(sum.bytes, szs);
-	replica_log(o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
+		return rc;
+	return replica_fetch(r->o, request, r->fd, r->spool, &r->exp, &r->sum,
+	                     r->stats, err);
+}
+
+/* Write the spooled storage into tmp, keep the spool as
+ * misc/replica.previous (or remove it), and check the new storage's
+ * config loads. */
+static int
+replica_init_apply(struct replica_init_run *r, ds_error *err)
+{
+	char p[DS_PATH_MAX], szs[32];
+	ds_config cfg;
+	int rc;
+
+	replica_size(r->sum.bytes, szs);
+	replica_log(r->o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; writing....", szs,
-	            sum.members, sum.transactions, sum.revisions);
-	replica_no_md5(o, &sum);
-	rc = ds_io_fsync(fd, spool, err);
+	            r->sum.members, r->sum.transactions, r->sum.revisions);
+	replica_no_md5(r->o, &r->sum);
+	rc = ds_io_fsync(r->fd, r->spool, err);
 	if (rc == DS_OK)
-		rc = ds_io_close(fd, spool, err);
-	fd = -1;
+		rc = ds_io_close(r->fd, r->spool, err);
+	r->fd = -1;
 	if (rc == DS_OK)
-		rc = apply_init(tmp, spool, sum.layout, err);
+		rc = apply_init(r->tmp, r->spool, r->sum.layout, err);
 	if (rc != DS_OK)
-		goto out;
+		return rc;
 	/* the whole storage as a tar: kept as misc/replica.previous as
 	 * every increment is, unless --no-keep-previous (then it would
 	 * double the replica's size for nothing); the new storage is not
 	 * under its name yet, so no sync is needed before that rename */
-	if (o->no_keep_previous) {
-		rc = ds_io_unlink(spool, err);
+	if (r->o->no_keep_previous) {
+		rc = ds_io_unlink(r->spool, err);
 	} else {
-		rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous",
+		rc = ds_path_join(p, sizeof(p), r->tmp, "misc/replica.previous",
 		                  err);
 		if (rc == DS_OK)
-			rc = ds_io_rename(spool, p, err);
+			rc = ds_io_rename(r->spool, p, err);
 	}
-	if (rc != DS_OK)
-		goto out;
-	rc = ds_config_load(tmp, &cfg, err);
-	if (rc != DS_OK)
-		goto out;
-	/* every directory entry durable before the new storage appears
-	 * under its name */
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		rc = ds_path_join(p, sizeof(p), tmp, subdirs[i], err);
+	if (rc == DS_OK)
+		rc = ds_config_load(r->tmp, &cfg, err);
+	return rc;
+}
+
+/* Every directory entry of tmp durable, then tmp renamed to replica,
+ * durably. */
+static int
+replica_init_publish(struct replica_init_run *r, ds_error *err)
+{
+	char p[DS_PATH_MAX];
+	int rc;
+
+	for (size_t i = 0; i < REPLICA_NSUBDIRS; i++) {
+		rc = ds_path_join(p, sizeof(p), r->tmp, replica_subdirs[i], err);
 		if (rc == DS_OK)
 			rc = ds_io_fsync_dir(p, err);
 		if (rc != DS_OK)
-			goto out;
+			return rc;
 	}
-	rc = ds_io_fsync_dir(tmp, err);
+	rc = ds_io_fsync_dir(r->tmp, err);
 	if (rc == DS_OK)
-		rc = ds_io_rename(tmp, replica, err);
+		rc = ds_io_rename(r->tmp, r->replica, err);
 	if (rc != DS_OK)
-		goto out;
-	made = 0;
-	rc = ds_io_fsync_dir(parent, err);
-	if (rc != DS_OK)
-		goto out;
-	/* through the engine once: it must open, and a closed storage is a
-	 * snapshot ("shutdown") with its lock files */
+		return rc;
+	r->made = 0;
+	return ds_io_fsync_dir(r->parent, err);
+}
+
+/* Through the engine once: it must open, and a closed storage is a
+ * snapshot ("shutdown") with its lock files. */
+static int
+replica_init_open_once(const char *replica, ds_error *err)
+{
+	ds_storage *s = NULL;
+	int rc;
+
 	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
 	                     &s, err);
 	if (rc == DS_OK)
 		rc = ds_storage_close(s, 0, err);
+	return rc;
+}
+
+int
+ds_replica_init(const char *replica, const struct ds_replica_opts *o,
+                struct ds_replica_stats *stats, ds_error *err)
+{
+	struct ds_replica_stats st0;
+	struct replica_init_run *r;
+	double t0 = ds_now();
+	int rc;
+
+	stats = replica_stats_start(stats, &st0);
+	rc = replica_check_opts(o, err);
+	if (rc != DS_OK)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica %s: out of memory",
+		                    replica);
+	r->replica = replica;
+	r->o = o;
+	r->stats = stats;
+	r->fd = -1;
+	rc = replica_init_names(r, err);
 	if (rc != DS_OK)
 		goto out;
-	stats->new_tid = sum.new_tid;
-	stats->bytes = sum.bytes;
-	stats->members = sum.members;
-	stats->transactions = sum.transactions;
-	stats->revisions = sum.revisions;
+	rc = replica_init_skeleton(r, err);
+	if (rc == DS_OK)
+		rc = replica_init_fetch(r, err);
+	if (rc != DS_OK && stats->master_original) {
+		/* the original replica.py has no whole-storage request */
+		close(r->fd);
+		r->fd = -1;
+		replica_remove_tree(r->tmp);
+		r->made = 0;
+		rc = replica_init_original(replica, r->tmp, r->parent, o, stats,
+		                           err);
+		goto out;
+	}
+	if (rc == DS_OK)
+		rc = replica_init_apply(r, err);
+	if (rc == DS_OK)
+		rc = replica_init_publish(r, err);
+	if (rc == DS_OK)
+		rc = replica_init_open_once(replica, err);
+	if (rc != DS_OK)
+		goto out;
+	stats->new_tid = r->sum.new_tid;
+	stats->bytes = r->sum.bytes;
+	stats->members = r->sum.members;
+	stats->transactions = r->sum.transactions;
+	stats->revisions = r->sum.revisions;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		replica_remove_tree(tmp);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->made)
+		replica_remove_tree(r->tmp);
+	free(r);
 	stats->seconds = ds_now() - t0;
 	return rc;
 }

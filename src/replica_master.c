@@ -221,26 +221,6 @@ replica_name_cmp(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* Is the last component "<something>-<digits>-deleted" (a pack's leftover)? */
-static int
-replica_is_leftover(const char *rel)
-{
-	const char *base = strrchr(rel, '/');
-	size_t n;
-	const char *p;
-
-	base = base ? base + 1 : rel;
-	n = strlen(base);
-	if (n < 10 || strcmp(base + n - 8, "-deleted") != 0)
-		return 0;
-	p = base + n - 8;
-	if (p == base || !(p[-1] >= '0' && p[-1] <= '9'))
-		return 0;
-	while (p > base && p[-1] >= '0' && p[-1] <= '9')
-		p--;
-	return p > base + 1 && p[-1] == '-';
-}
-
 /* Add every file under HOME/A/<sub> whose path maps to a database name,
  * in sorted order. */
 static int
@@ -275,7 +255,7 @@ replica_init_dir(struct replica_ctx *c, const char *sub, ds_error *err)
 				goto out;
 			continue;
 		}
-		if (replica_is_leftover(rel))
+		if (ds_layout_leftover(rel, NULL) == DS_LEFTOVER)
 			continue;
 		if (!S_ISREG(st.st_mode) ||
 		    ds_layout_path_to_name(c->layout, rel + 2, name, sizeof(name),

@@ -14,7 +14,7 @@
  * plus an implicit last-resort `direct`. Without a snapshot.conf the lines
  * are `control` then `direct`: a storage process of ours that listens is
  * asked, and when none does (no socket, or a stale one nobody listens on)
- * the storage is used directly, as before. With a snapshot.conf its lines
+ * the storage is used directly. With a snapshot.conf its lines
  * decide alone (add `control` to them to use the socket). Lines we cannot
  * use are warned about and skipped (the original stopped treating them as
  * fatal in 1.1.12). Inside an enclosing `ds snapshot` (SNAPSHOT_VERSION=2)
@@ -31,7 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef DS_HAVE_CURL
 #include <curl/curl.h>
+#endif
 
 #include "internal.h"
 
@@ -121,12 +123,13 @@ snapshot_free(ds_snapshot *s)
 /*
  * libcurl is loaded with dlopen when an http line is used, not linked:
  * linked, it and its dependencies (TLS, Kerberos, LDAP, ssh, idn, ...:
- * ~30 shared libraries) were mapped and relocated at every start of ds,
- * including both ends of every `ds replica` (bench/README.md, third run:
- * 13.5 ms a start, most of it the dynamic linker). Only the http mode of
+ * ~30 shared libraries) would be mapped and relocated at every start of
+ * ds, including both ends of every `ds replica` (13.5 ms a start, most of
+ * it the dynamic linker: bench/README.md). Only the http mode of
  * snapshot.conf needs it. The handle is kept open for the life of the
  * process (libcurl keeps global state).
  */
+#ifdef DS_HAVE_CURL
 struct snapshot_curl {
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
@@ -302,6 +305,23 @@ out:
 	free(reply);
 	return rc;
 }
+
+#else /* !DS_HAVE_CURL */
+
+/* Built without libcurl's headers (CMake says so when configuring): an
+ * http line cannot be used, as when libcurl.so.4 cannot be loaded. */
+static int
+snapshot_xmlrpc(const char *url, const char *user, const char *password,
+                const char *method, const char *code, ds_error *err)
+{
+	(void)user;
+	(void)password;
+	(void)code;
+	return ds_error_set(err, DS_EBUSY, "%s %s: this ds was built without "
+	                    "libcurl's headers (libcurl4-openssl-dev), needed "
+	                    "for http lines", method, url);
+}
+#endif /* DS_HAVE_CURL */
 
 /* ---- locking ---- */
 

@@ -1,4 +1,5 @@
-/* util.c - big-endian fields, hex, md5, whole-file reads, path joins. */
+/* util.c - the version, big-endian fields, hex, md5, whole-file reads,
+ * path joins. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +13,16 @@
 #include <openssl/evp.h>
 
 #include "internal.h"
+
+#ifndef DS_VERSION
+#error "DS_VERSION (the project version) is defined by CMakeLists.txt"
+#endif
+
+const char *
+ds_version(void)
+{
+	return DS_VERSION;
+}
 
 uint64_t
 ds_get_u64(const unsigned char *p)

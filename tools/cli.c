@@ -221,6 +221,19 @@ cli_print_quoted(FILE *out, const char *s, size_t n)
 	fputc('"', out);
 }
 
+int
+cli_json_ok(const char *sub)
+{
+#ifdef DS_HAVE_JANSSON
+	(void)sub;
+	return 1;
+#else
+	cli_errorf(sub, "--json: this ds was built without jansson "
+	           "(libjansson-dev), which writes the JSON");
+	return 0;
+#endif
+}
+
 json_t *
 cli_json_bytes(const char *s, size_t n)
 {

@@ -11,8 +11,7 @@
 
 #include <stdio.h>
 
-#include <jansson.h>
-
+#include "cli_json.h"
 #include "dirstorage.h"
 
 /* Exit codes of every ds subcommand (documented in man/ds.1 and README). */

@@ -17,8 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 
 #define DUMP_MAX_FILE (1u << 30)
@@ -583,6 +581,8 @@ cmd_dump(int argc, char **argv)
 			cli_verbosity++;
 			break;
 		case 'j':
+			if (!cli_json_ok("dump"))
+				return DS_EXIT_USAGE;
 			ctx.json = 1;
 			break;
 		default:

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 
 void
@@ -61,6 +59,8 @@ cmd_history(int argc, char **argv)
 			cmd_history_usage(stdout);
 			return DS_EXIT_OK;
 		case 'j':
+			if (!cli_json_ok("history"))
+				return DS_EXIT_USAGE;
 			json = 1;
 			break;
 		case 'n':

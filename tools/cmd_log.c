@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "cli.h"
 
 void
@@ -109,6 +107,8 @@ log_options(int argc, char **argv, struct log_run *run)
 			cmd_log_usage(stdout);
 			return DS_EXIT_OK;
 		case 'j':
+			if (!cli_json_ok("log"))
+				return DS_EXIT_USAGE;
 			run->json = 1;
 			break;
 		case 'q':

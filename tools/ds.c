@@ -84,7 +84,7 @@ main(int argc, char **argv)
 		return DS_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("ds (libdirstorage) %s\n", DS_VERSION_STRING);
+		printf("ds (libdirstorage) %s\n", ds_version());
 		return DS_EXIT_OK;
 	}
 	if (strcmp(argv[1], "help") == 0) {

@@ -4,6 +4,7 @@ pack refuses clearly and changes nothing, a closed storage refuses calls,
 the ZConfig component opens a storage, and restore keeps tids.
 """
 import os
+import re
 import threading
 
 import pytest
@@ -21,6 +22,19 @@ from ZODB.utils import z64
 import dirstorage
 import dirstorage._engine as engine
 from dirstorage import FullStorage
+
+SRC = os.environ.get("DS_SOURCE_DIR") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_engine_version_is_the_projects():
+    """The version is defined once, by CMakeLists.txt's project() line:
+    the engine the extension links reports that one."""
+    with open(os.path.join(SRC, "CMakeLists.txt")) as f:
+        m = re.search(r"^project\(dirstorage VERSION ([0-9.]+)", f.read(),
+                      re.M)
+    assert m is not None
+    assert engine.ENGINE_VERSION == m.group(1)
 
 
 def test_gil_released_while_engine_waits(tmp_path):

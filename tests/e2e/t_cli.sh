@@ -10,9 +10,18 @@ done
 assert_contains "$LAST_STDOUT" "usage: ds"
 assert_contains "$LAST_STDOUT" "Exit codes"
 
+# the version is CMakeLists.txt's project() version, and the manual
+# pages carry the same one
+ver=$(sed -n 's/^project(dirstorage VERSION \([0-9.]*\) .*/\1/p' \
+	"$DS_SOURCE_DIR/CMakeLists.txt")
+[ -n "$ver" ] || fail "no project() version in CMakeLists.txt"
 must_pass ds --version
-grep -Eq '^ds \(libdirstorage\) [0-9]+\.[0-9]+\.[0-9]+$' "$LAST_STDOUT" ||
-	fail "version line: $(cat "$LAST_STDOUT")"
+grep -qx "ds (libdirstorage) $ver" "$LAST_STDOUT" ||
+	fail "version line: $(cat "$LAST_STDOUT"), want $ver"
+for page in "$DS_SOURCE_DIR"/man/*.1; do
+	grep '^\.TH ' "$page" | grep -qF "\"ds $ver\"" ||
+		fail "$page: not version $ver: $(grep '^\.TH ' "$page")"
+done
 
 for sub in mkds dump log; do
 	must_pass ds help $sub

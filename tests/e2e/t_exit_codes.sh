@@ -58,7 +58,8 @@ if [ "$readers_denied" = 1 ]; then
 	assert_contains "$LAST_STDERR" "(exit 4)"
 	assert_contains "$LAST_STDERR" "ds replica: master side: "
 fi
-# an input file the user may not read: 4 too (was 1)
+# an input file the user may not read: 4 too (a system error, not a
+# refusal)
 printf 'two' >"$SCRATCH/secret"
 chmod 000 "$SCRATCH/secret"
 denied commit "$S" new="$SCRATCH/secret"

@@ -76,7 +76,7 @@ refused "journal/working_${T1}_done/not-a-database-name"
 rm -r "$D"
 
 # a malformed increment committed into journal/replica.tar: check says
-# so; readers refuse it and (unlike before) leave misc/snapshot in place
+# so; readers refuse it and leave misc/snapshot in place
 printf 'not a tar' >"$S/journal/replica.tar"
 refused "journal/replica.tar" "not applied"
 # ... with a transaction directory next to it

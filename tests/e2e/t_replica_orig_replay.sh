@@ -33,7 +33,7 @@ no_leftovers() {
 }
 
 # --- 1. --init with the default master command, as with -d naming a
-# `ds` that runs the original (its multi-call shim): the issue's case
+# `ds` that runs the original (its multi-call shim)
 : >"$ORIG_REPLAY_LOG"
 must_pass ds replica --init -e "$REPLAY" -d /opt/ds dshost:"$M/bushy-replica-old" "$SCRATCH/r"
 assert_contains "$LAST_STDERR" "ds replica: Replica complete"

@@ -52,7 +52,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	ds_id_format(tid, hex);
-	printf("libdirstorage %s tid %s\n", DS_VERSION_STRING, hex);
+	printf("libdirstorage %s tid %s\n", ds_version(), hex);
 	rc = 0;
 out:
 	if (rc != 0 && err.status != DS_OK)

@@ -182,3 +182,28 @@ engine_mkds(const char *scratch, const char *name, const char *fmt)
 		fail_msg("mkds %s: %s", home, err.msg);
 	return home;
 }
+
+void
+engine_log_cb(int level, const char *msg, void *ctx)
+{
+	struct engine_log *b = ctx;
+	int n = snprintf(b->text + b->len, sizeof(b->text) - b->len, "%d %s\n",
+	                 level, msg);
+
+	if (n > 0 && b->len + (size_t)n < sizeof(b->text))
+		b->len += (size_t)n;
+}
+
+int
+engine_lockable(const char *home, const char *which)
+{
+	char path[4096];
+	ds_lock *l = NULL;
+	ds_error err;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/misc/%s", home, which);
+	rc = ds_lock_acquire(path, &l, &err);
+	ds_lock_release(l);
+	return rc == DS_OK;
+}

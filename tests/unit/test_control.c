@@ -29,42 +29,10 @@
 #include "helper_fixture.h"
 #include "internal.h"
 
-#define OK(x) assert_int_equal((x), DS_OK)
-
-struct logbuf {
-	char text[16384];
-	size_t len;
-};
-
-static void
-logcb(int level, const char *msg, void *ctx)
-{
-	struct logbuf *b = ctx;
-	int n = snprintf(b->text + b->len, sizeof(b->text) - b->len, "%d %s\n",
-	                 level, msg);
-
-	if (n > 0 && b->len + (size_t)n < sizeof(b->text))
-		b->len += (size_t)n;
-}
-
 static void
 path_of(char *out, size_t outsz, const char *home, const char *rel)
 {
 	snprintf(out, outsz, "%s/%s", home, rel);
-}
-
-static int
-lockable(const char *home, const char *which)
-{
-	char path[4096];
-	ds_lock *l = NULL;
-	ds_error err;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/misc/%s", home, which);
-	rc = ds_lock_acquire(path, &l, &err);
-	ds_lock_release(l);
-	return rc == DS_OK;
 }
 
 static void
@@ -260,7 +228,7 @@ test_acquire_through_socket(void **state)
 	char path[4096], dA0[33], dA1[33], code[DS_SNAPSHOT_CODE_MAX + 16];
 	char want[512], host[256];
 	struct ds_snapshot_opts o = {0};
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	ds_snapshot *snap = NULL;
 	ds_storage *s = NULL;
 	unsigned char *buf;
@@ -276,7 +244,7 @@ test_acquire_through_socket(void **state)
 	commit_one(s, 1, "before");
 	OK(ds_storage_flush(s, &err));
 
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	OK(ds_snapshot_acquire(home, &o, &snap, &err));
 	assert_non_null(strstr(log.text, "Entered snapshot using"));
@@ -291,8 +259,8 @@ test_acquire_through_socket(void **state)
 	assert_string_equal((char *)buf, want);
 	free(buf);
 	/* the client holds misc/sublock, the storage process misc/lock */
-	assert_false(lockable(home, "sublock"));
-	assert_false(lockable(home, "lock"));
+	assert_false(engine_lockable(home, "sublock"));
+	assert_false(engine_lockable(home, "lock"));
 
 	path_of(path, sizeof(path), home, "A");
 	engine_tree_digest(path, dA0, NULL);
@@ -334,7 +302,7 @@ test_conf_lines(void **state)
 	char *home = engine_mkds(scratch, "s", "flat");
 	char conf[4096];
 	struct ds_snapshot_opts o = {0};
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	ds_snapshot *snap = NULL;
 	ds_storage *s = NULL;
 	ds_error err;
@@ -342,7 +310,7 @@ test_conf_lines(void **state)
 	(void)state;
 	OK(ds_storage_open(home, DS_OPEN_CONTROL, &s, &err));
 	path_of(conf, sizeof(conf), home, "config/snapshot.conf");
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 
 	OK(ds_io_write_file(conf, "nodirect\n", 9, 0644, 0, 0, &err));
@@ -386,7 +354,7 @@ test_stale_socket(void **state)
 	char *home = engine_mkds(scratch, "s", "bushy");
 	char path[4096];
 	struct sockaddr_un sa = {0};
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	struct ds_snapshot_opts o = {0};
 	ds_snapshot *snap = NULL;
 	ds_storage *s = NULL;
@@ -407,7 +375,7 @@ test_stale_socket(void **state)
 	assert_int_equal(chmod(path, 0711), 0);
 	assert_int_equal(lstat(path, &st0), 0);
 
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	OK(ds_snapshot_acquire(home, &o, &snap, &err));
 	assert_non_null(strstr(log.text, "nobody listens"));
@@ -806,7 +774,7 @@ test_long_path(void **state)
 {
 	char *scratch = fixture_scratch_dir();
 	char deep[4096], path[4200];
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	struct ds_snapshot_opts o = {0};
 	ds_snapshot *snap = NULL;
 	ds_storage *s = NULL;
@@ -826,7 +794,7 @@ test_long_path(void **state)
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	OK(ds_snapshot_acquire(home, &o, &snap, &err));
 	assert_non_null(strstr(log.text, "misc/control"));

@@ -37,15 +37,6 @@
 
 static ds_error err;
 
-#define OK(call)                                                        \
-	do {                                                            \
-		int rc_;                                                \
-		ds_error_clear(&err);                                   \
-		rc_ = (call);                                           \
-		if (rc_ != DS_OK)                                       \
-			fail_msg("%s: %s (%d)", #call, err.msg, rc_);   \
-	} while (0)
-
 #define NOBJ 40
 
 /* The pickle the child writes for (tid, oid): reconstructible. */

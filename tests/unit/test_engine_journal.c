@@ -25,15 +25,6 @@
 
 static ds_error err;
 
-#define OK(call)                                                        \
-	do {                                                            \
-		int rc_;                                                \
-		ds_error_clear(&err);                                   \
-		rc_ = (call);                                           \
-		if (rc_ != DS_OK)                                       \
-			fail_msg("%s: %s (%d)", #call, err.msg, rc_);   \
-	} while (0)
-
 /* Commit one transaction storing "<tag>-<oid>" into each oid of oids. */
 static ds_tid
 commit(ds_storage *s, const ds_oid *oids, size_t n, const char *tag)

@@ -24,15 +24,6 @@
 
 static ds_error err;
 
-#define OK(call)                                                        \
-	do {                                                            \
-		int rc_;                                                \
-		ds_error_clear(&err);                                   \
-		rc_ = (call);                                           \
-		if (rc_ != DS_OK)                                       \
-			fail_msg("%s: %s (%d)", #call, err.msg, rc_);   \
-	} while (0)
-
 static json_t *
 find_obj(json_t *m, const char *oid)
 {

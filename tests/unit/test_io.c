@@ -145,7 +145,7 @@ refuses(struct t *t)
 	assert_int_equal(unlink(q), 0);
 
 	ds_io_unguard(t->home);
-	/* no longer registered: the old behaviour, the link followed */
+	/* unregistered: the link is followed again */
 	assert_int_equal(ds_io_write_file(p, "x", 1, 0644, 1, 0, &err), DS_OK);
 	assert_int_equal(entries(t->out), 1);
 	assert_int_equal(unlink(p), 0);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dirstorage.h"
+#include "internal.h"
 
 static const ds_layout all_layouts[] = {DS_LAYOUT_BUSHY, DS_LAYOUT_CHUNKY,
                                         DS_LAYOUT_LAWN, DS_LAYOUT_FLAT};
@@ -502,6 +503,45 @@ test_mutated_paths(void **state)
 	assert_true(refused_n > 0);
 }
 
+/* The pack-leftover rule that pack, check and the master side share. */
+static void
+test_leftover(void **state)
+{
+	long long when;
+
+	(void)state;
+	assert_int_equal(ds_layout_leftover("A/12/o0000000000000012.c-"
+	                 "1733400000-deleted", &when), DS_LEFTOVER);
+	assert_int_equal(when, 1733400000LL);
+	assert_int_equal(ds_layout_leftover("x.serial-5-deleted", &when),
+	                 DS_LEFTOVER);
+	assert_int_equal(when, 5);
+	assert_int_equal(ds_layout_leftover("a-1-deleted", NULL), DS_LEFTOVER);
+	/* too many digits for a time: as old as can be */
+	assert_int_equal(ds_layout_leftover("a-99999999999999999999-deleted",
+	                                    &when), DS_LEFTOVER);
+	assert_int_equal(when, 0);
+	/* "-deleted" at the end, not "<name>-<digits>-deleted" */
+	static const char *const odd[] = {
+		"-deleted", "1-deleted", "-1-deleted", "a1-deleted",
+		"a-deleted", "a--deleted", "a-1x-deleted", "A/b/c-12a-deleted",
+		"dir-1-deleted/x-deleted",
+	};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		when = 7;
+		assert_int_equal(ds_layout_leftover(odd[i], &when),
+		                 DS_LEFTOVER_ODD);
+		assert_int_equal(when, 0);
+	}
+	static const char *const none[] = {
+		"", "deleted", "a-1-deleted.c", "a-1-Deleted", "a-1-deleted/",
+		"A/a-1-deleted/o0000000000000012.c", "o0000000000000001.c",
+	};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		assert_int_equal(ds_layout_leftover(none[i], NULL),
+		                 DS_LEFTOVER_NONE);
+}
+
 int
 main(void)
 {
@@ -514,6 +554,7 @@ main(void)
 		cmocka_unit_test(test_bad_names_and_small_buffers),
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_mutated_paths),
+		cmocka_unit_test(test_leftover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

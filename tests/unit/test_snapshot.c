@@ -17,24 +17,9 @@
 
 #include <cmocka.h>
 
+#include "helper_engine.h"
 #include "helper_fixture.h"
 #include "internal.h"
-
-struct logbuf {
-	char text[16384];
-	size_t len;
-};
-
-static void
-logcb(int level, const char *msg, void *ctx)
-{
-	struct logbuf *b = ctx;
-	int n = snprintf(b->text + b->len, sizeof(b->text) - b->len, "%d %s\n",
-	                 level, msg);
-
-	if (n > 0 && b->len + (size_t)n < sizeof(b->text))
-		b->len += (size_t)n;
-}
 
 static int
 exists(const char *home, const char *rel)
@@ -44,20 +29,6 @@ exists(const char *home, const char *rel)
 
 	snprintf(path, sizeof(path), "%s/%s", home, rel);
 	return stat(path, &st) == 0;
-}
-
-static int
-lockable(const char *home, const char *which)
-{
-	char path[4096];
-	ds_lock *l = NULL;
-	ds_error err;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/misc/%s", home, which);
-	rc = ds_lock_acquire(path, &l, &err);
-	ds_lock_release(l);
-	return rc == DS_OK;
 }
 
 static void
@@ -74,7 +45,7 @@ test_direct_excludes_others(void **state)
 {
 	char *scratch = fixture_scratch_dir();
 	char *home = fixture_copy("bushy-master", scratch);
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	struct ds_snapshot_opts o = {0};
 	ds_snapshot *s = NULL, *s2 = NULL;
 	ds_storage *st = NULL;
@@ -82,7 +53,7 @@ test_direct_excludes_others(void **state)
 	ds_error err;
 
 	(void)state;
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	assert_int_equal(ds_snapshot_acquire(home, &o, &s, &err), DS_OK);
 	assert_non_null(realpath(home, real));
@@ -92,8 +63,8 @@ test_direct_excludes_others(void **state)
 	assert_non_null(strstr(log.text, "Entered snapshot using direct access"));
 	assert_non_null(strstr(log.text, "Locked snapshot mode"));
 	assert_true(exists(home, "misc/snapshot"));
-	assert_false(lockable(home, "lock"));
-	assert_false(lockable(home, "sublock"));
+	assert_false(engine_lockable(home, "lock"));
+	assert_false(engine_lockable(home, "sublock"));
 	/* a second snapshot is busy, cleanly */
 	assert_int_equal(ds_snapshot_acquire(home, NULL, &s2, &err), DS_EBUSY);
 	assert_null(s2);
@@ -104,8 +75,8 @@ test_direct_excludes_others(void **state)
 
 	assert_int_equal(ds_snapshot_release(s, &err), DS_OK);
 	assert_non_null(strstr(log.text, "Unlocked snapshot mode"));
-	assert_true(lockable(home, "lock"));
-	assert_true(lockable(home, "sublock"));
+	assert_true(engine_lockable(home, "lock"));
+	assert_true(engine_lockable(home, "sublock"));
 	/* a closed storage stays a snapshot */
 	assert_true(exists(home, "misc/snapshot"));
 	free(home);
@@ -131,7 +102,7 @@ test_inherited_environment(void **state)
 	assert_string_equal(ds_snapshot_dir(s), home);
 	assert_int_equal(ds_snapshot_timestamp(s), 1795671000LL);
 	/* it takes no locks of its own: the enclosing snapshot holds them */
-	assert_true(lockable(home, "sublock"));
+	assert_true(engine_lockable(home, "sublock"));
 	assert_int_equal(ds_snapshot_release(s, &err), DS_OK);
 	s = NULL;
 	assert_int_equal(ds_snapshot_acquire(home, NULL, &s, &err), DS_OK);
@@ -160,13 +131,13 @@ test_conf_lines(void **state)
 	char *scratch = fixture_scratch_dir();
 	char *home = fixture_copy("bushy-master", scratch);
 	char conf[4096];
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	struct ds_snapshot_opts o = {0};
 	ds_snapshot *s = NULL;
 	ds_error err;
 
 	(void)state;
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	snprintf(conf, sizeof(conf), "%s/config/snapshot.conf", home);
 	/* garbage is warned about (level 0), never fatal; the last-resort
@@ -183,7 +154,7 @@ test_conf_lines(void **state)
 	write_text(conf, "nodirect\n");
 	assert_int_equal(ds_snapshot_acquire(home, &o, &s, &err), DS_EBUSY);
 	assert_null(s);
-	assert_true(lockable(home, "lock"));
+	assert_true(engine_lockable(home, "lock"));
 
 	/* an http server that is not there, then direct */
 	write_text(conf, "http http://127.0.0.1:9/ access\ndirect\n");
@@ -209,7 +180,7 @@ test_not_a_snapshot_and_retries(void **state)
 	char *scratch = fixture_scratch_dir();
 	char *home = fixture_copy("bushy-master", scratch);
 	char path[4096];
-	struct logbuf log = {0};
+	struct engine_log log = {0};
 	struct ds_snapshot_opts o = {0};
 	ds_snapshot *s = NULL;
 	ds_lock *l = NULL;
@@ -247,7 +218,7 @@ test_not_a_snapshot_and_retries(void **state)
 	assert_int_equal(ds_lock_acquire(path, &l, &err), DS_OK);
 	o.timeout = 2;
 	o.sleep = 1;
-	o.log = logcb;
+	o.log = engine_log_cb;
 	o.log_ctx = &log;
 	t0 = time(NULL);
 	assert_int_equal(ds_snapshot_acquire(home, &o, &s, &err), DS_EBUSY);

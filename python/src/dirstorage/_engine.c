@@ -1086,8 +1086,7 @@ PyInit__engine(void)
 	for (size_t i = 0; i < sizeof(consts) / sizeof(consts[0]); i++)
 		if (PyModule_AddIntConstant(m, consts[i].name, consts[i].v) < 0)
 			goto fail;
-	if (PyModule_AddStringConstant(m, "ENGINE_VERSION",
-	                               DS_VERSION_STRING) < 0)
+	if (PyModule_AddStringConstant(m, "ENGINE_VERSION", ds_version()) < 0)
 		goto fail;
 	return m;
 fail:
