@@ -901,6 +901,9 @@ struct ds_replica_opts {
 	                              * replica's filesystem keeping 1% of
 	                              * it free (else DS_EIO, ENOSPC);
 	                              * UINT64_MAX: no limit */
+	/* the exit code a failure is recorded with in misc/replica.state
+	 * (the CLI's table); NULL: 1 */
+	int (*exit_for)(int status, int sys_errno);
 };
 
 struct ds_replica_stats {
@@ -963,6 +966,59 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
  * DS_EINVAL (an original master named by a relative path over ssh). */
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Replication state and status (replica_state.c, status.c)            */
+/* ------------------------------------------------------------------ */
+
+/* What the replica side records about its runs in REPLICA/misc/
+ * replica.state (a small text file, replaced atomically after every run
+ * that held the replica's lock; a run refused because the replica is in
+ * use writes nothing). Times are Unix seconds (wall clock); 0 means
+ * never. The file format (one "key value" line each, after the line
+ * "ds-replica-state 1"; unknown keys are ignored, so later versions may
+ * add some) is in man/ds-status.1. */
+#define DS_REPLICA_STATE_FILE "misc/replica.state"
+#define DS_REPLICA_STATE_TEXT_MAX 1024
+
+struct ds_replica_state {
+	char master[DS_REPLICA_STATE_TEXT_MAX]; /* [[USER@]HOST:]DIR */
+	char identity[33];            /* the storage's identity */
+	ds_tid tid;                   /* the replica's last transaction after
+	                               * the last successful run */
+	double success_time;          /* end of the last successful run */
+	double success_start;         /* its start: every transaction the
+	                               * master had committed before it is
+	                               * in the replica */
+	unsigned long success_transactions; /* transactions it applied */
+	double failure_time;          /* end of the last failed run */
+	int failure_exit;             /* its exit code (README's table) */
+	char failure_error[DS_REPLICA_STATE_TEXT_MAX]; /* its message */
+	unsigned long failures;       /* failed runs since the last success */
+};
+
+/* Parse the bytes of a state file (what names it in messages).
+ * Errors: DS_ECORRUPT (no "ds-replica-state 1" first line, a known key
+ * whose value is malformed: the line number and key named). */
+int ds_replica_state_parse(const char *buf, size_t len, const char *what,
+                           struct ds_replica_state *st, ds_error *err);
+/* The file's text for st into out (NUL terminated). Error texts are
+ * written on one line (backslash, newline, other control bytes escaped
+ * as \\, \n, \xNN). Errors: DS_EINVAL (does not fit outsz). */
+int ds_replica_state_format(const struct ds_replica_state *st, char *out,
+                            size_t outsz, ds_error *err);
+/* Read HOME/misc/replica.state. *found is 0 (st zeroed, DS_OK) when the
+ * file does not exist (no run recorded yet).
+ * Errors: DS_ECORRUPT, DS_EIO, DS_ENOMEM. */
+int ds_replica_state_read(const char *home, struct ds_replica_state *st,
+                          int *found, ds_error *err);
+/* Replace HOME/misc/replica.state with st: written to a temporary file
+ * beside it, fsynced, renamed over it, misc/ fsynced (a crash leaves the
+ * old file or the new one, never a mix). The caller must hold the
+ * replica's lock. Errors: DS_EIO, DS_EINVAL, DS_ECORRUPT (misc/ is a
+ * symlink). */
+int ds_replica_state_write(const char *home, const struct ds_replica_state *st,
+                           ds_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Persistent references in ZODB records (refscan.c)                   */

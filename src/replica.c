@@ -311,7 +311,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	char spool[DS_PATH_MAX], tar[DS_PATH_MAX];
 	char misc[DS_PATH_MAX];
 	char journal[DS_PATH_MAX];
-	double t0 = ds_now();
+	double t0 = ds_now(), started = replica_state_now();
 	int rc, fd = -1, committed = 0;
 	ds_tid tid;
 
@@ -433,6 +433,10 @@ out:
 		memcpy(err->msg, m, sizeof(m));
 	}
 	free(txn);
+	/* still holding the replica's lock: this run's record for ds status
+	 * (a run refused because the replica is in use never gets here) */
+	replica_state_record(replica, o, cfg.identity, stats->new_tid, stats,
+	                     started, rc, err);
 	{
 		/* a closed replica is a snapshot ("shutdown") */
 		int crc = ds_storage_close(s, 0, &e);
@@ -744,7 +748,7 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	ds_config cfg;
 	char tmp[DS_PATH_MAX], p[DS_PATH_MAX], spool[DS_PATH_MAX];
 	char parent[DS_PATH_MAX], szs[32], request[32];
-	double t0 = ds_now();
+	double t0 = ds_now(), started = replica_state_now();
 	int rc, fd = -1, made = 0;
 
 	if (stats == NULL)
@@ -854,8 +858,12 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	 * snapshot ("shutdown") with its lock files */
 	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
 	                     &s, err);
-	if (rc == DS_OK)
+	if (rc == DS_OK) {
+		stats->transactions = sum.transactions;
+		replica_state_record(replica, o, cfg.identity, sum.new_tid,
+		                     stats, started, DS_OK, NULL);
 		rc = ds_storage_close(s, 0, err);
+	}
 	if (rc != DS_OK)
 		goto out;
 	stats->new_tid = sum.new_tid;

@@ -70,4 +70,19 @@ const char *transport_last_line(const struct transport *t);
 const char *transport_cmdline(const struct transport *t);
 void transport_free(struct transport *t);
 
+/* ---- replica_state.c: the run's record in misc/replica.state ---- */
+
+/* Wall-clock time (Unix seconds). */
+double replica_state_now(void);
+/* Record a run that held the replica's lock (the caller still holds
+ * it): rc DS_OK a success (the replica is at tid, stats->transactions
+ * applied, the run began at `started`, wall clock), else a failure with
+ * result's message and o->exit_for's code (1 without it); identity may
+ * be NULL (kept from the old record). A failure to write the record is
+ * logged (DS_LOG_WARN), not returned: the run's own outcome stands. */
+void replica_state_record(const char *home, const struct ds_replica_opts *o,
+                          const char *identity, ds_tid tid,
+                          const struct ds_replica_stats *stats,
+                          double started, int rc, const ds_error *result);
+
 #endif /* DS_REPLICA_INTERNAL_H */

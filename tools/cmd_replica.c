@@ -498,6 +498,7 @@ cmd_replica(int argc, char **argv)
 	o.verbosity = cli_verbosity;
 	o.log = cli_log;
 	o.log_ctx = "replica";
+	o.exit_for = cli_exit_for;
 	if (cli_verbosity >= 1 && isatty(2)) {
 		o.progress = replica_progress;
 		o.progress_ctx = &prog;
