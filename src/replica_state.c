@@ -223,8 +223,6 @@ ds_replica_state_parse(const char *buf, size_t len, const char *what,
 			goto out;
 		}
 	}
-	if (lineno == 0 || (lineno == 1 && copy[0] == '\0'))
-		rc = ds_error_set(err, DS_ECORRUPT, "%s: empty", what);
 out:
 	free(copy);
 	if (rc != DS_OK)
