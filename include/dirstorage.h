@@ -1020,6 +1020,57 @@ int ds_replica_state_read(const char *home, struct ds_replica_state *st,
 int ds_replica_state_write(const char *home, const struct ds_replica_state *st,
                            ds_error *err);
 
+/* What a replica holds, read in place without locking it (status.c):
+ * its identity, A's x.serial, whether a committed increment waits in
+ * journal/replica.tar (then A is still at `tid`: the next ds replica or
+ * open applies it), and its misc/replica.state. */
+struct ds_replica_local {
+	char identity[33];
+	ds_tid tid;
+	int pending;                  /* journal/replica.tar exists */
+	int state_found;              /* misc/replica.state exists */
+	struct ds_replica_state state;
+};
+
+/* Errors: DS_ENOTFOUND / DS_ECONFIG (not a storage), DS_ECORRUPT
+ * (x.serial or misc/replica.state damaged: named), DS_EIO, DS_ENOMEM. */
+int ds_replica_local_status(const char *home, struct ds_replica_local *out,
+                            ds_error *err);
+
+/* The master's side of `ds status`, asked with "replica status 0" over
+ * the same transport as ds replica (opts: host, user, ssh_command,
+ * remote_program, local_program, master_command, read_timeout,
+ * deadline). The master holds snapshot mode (quietly: pids not written)
+ * while it reads x.serial and walks back from it to the replica's tid. */
+struct ds_master_status {
+	ds_tid newest;                /* the master's x.serial */
+	ds_tid packed;                /* its x.packed */
+	ds_tid oldest;                /* the first transaction after the
+	                               * replica's tid (0: none) */
+	unsigned long behind;         /* transactions after the replica's tid */
+	int in_history;               /* the walk met the replica's tid (0:
+	                               * the replica diverged, was packed
+	                               * away, or is newer than the master) */
+	double now;                   /* the master's clock when it answered
+	                               * (Unix seconds) */
+};
+
+/* Errors: DS_EREFUSED (different identity; the master runs the original
+ * replica.py or a ds without this request: "the master does not answer
+ * status requests"), DS_EBUSY (master busy, connection failed or timed
+ * out), DS_EPROTO (an answer that is not one), DS_EIO, DS_ENOMEM. */
+int ds_replica_master_status(const struct ds_replica_opts *opts,
+                             const char *identity, ds_tid tid,
+                             struct ds_master_status *out, ds_error *err);
+
+/* Replace the file at path (anywhere, e.g. a node_exporter textfile
+ * directory) with len bytes of buf: written to "<dir>/.<name>.<pid>.tmp"
+ * (a name no "*.prom" reader picks up), fsynced, renamed over path, the
+ * directory fsynced. A crash leaves the old file or the new one.
+ * Errors: DS_EIO (with the errno), DS_EINVAL (path too long). */
+int ds_file_replace(const char *path, const void *buf, size_t len,
+                    mode_t mode, ds_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Persistent references in ZODB records (refscan.c)                   */
 /* ------------------------------------------------------------------ */
