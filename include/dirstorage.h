@@ -854,6 +854,15 @@ int ds_replica_serve(const char *home, int in_fd, int out_fd,
 /* Replication (replica.c, recv.c, apply.c, transport.c: replica side) */
 /* ------------------------------------------------------------------ */
 
+/* An increment received and checked, for the hooks of ds_replica_opts. */
+struct ds_replica_increment {
+	const char *replica;          /* the replica's home */
+	ds_tid base;                  /* the replica's last transaction */
+	ds_tid first, last;           /* the increment's oldest and newest */
+	unsigned long transactions;
+	uint64_t bytes;
+};
+
 struct ds_replica_opts {
 	const char *host;            /* master host; NULL: local mode (the
 	                              * master side runs here as a child) */
@@ -904,6 +913,25 @@ struct ds_replica_opts {
 	/* the exit code a failure is recorded with in misc/replica.state
 	 * (the CLI's table); NULL: 1 */
 	int (*exit_for)(int status, int sys_errno);
+	/* Hooks around the apply (a hot standby stops and starts its
+	 * read-only server there). Given either, the pull runs in another
+	 * order, so that a server holding the replica open does not stop
+	 * it: the replica is read in place without its lock (a journal or
+	 * B/ holding work is first recovered through the engine), the
+	 * increment fetched and checked into misc/.replica.watch (flock'd:
+	 * one such run at a time), then, only when it holds transactions,
+	 * before_apply runs; then the replica is opened (locked), must
+	 * still be at the tid the increment starts from (else DS_EBUSY:
+	 * abandoned, try again), and the increment is committed and
+	 * applied; after_apply runs whenever before_apply returned DS_OK,
+	 * with the outcome. A before_apply failure (its status and err are
+	 * returned) abandons the increment: the replica is untouched. An
+	 * after_apply failure is returned when the apply succeeded. */
+	int (*before_apply)(const struct ds_replica_increment *inc, void *ctx,
+	                    ds_error *err);
+	int (*after_apply)(const struct ds_replica_increment *inc, int status,
+	                   const ds_error *result, void *ctx, ds_error *err);
+	void *hook_ctx;
 };
 
 struct ds_replica_stats {

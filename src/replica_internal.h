@@ -70,6 +70,26 @@ const char *transport_last_line(const struct transport *t);
 const char *transport_cmdline(const struct transport *t);
 void transport_free(struct transport *t);
 
+/* ---- replica_hook.c: a pull with hooks reads the replica in place ---- */
+
+/* Read HOME/A/<name> (layout) whole: at most max bytes (0: any). */
+int replica_hook_read(const char *home, ds_layout layout, const char *name,
+                      size_t max, unsigned char **buf, size_t *len,
+                      ds_error *err);
+/* The replica's x.serial and x.oid read in place, without its lock. A
+ * journal/ or B/ that holds anything is first recovered through the
+ * engine (open and close: that needs the lock, DS_ELOCKED/DS_EBUSY "in
+ * use" when someone holds it). */
+int replica_hook_peek(const char *home, const ds_config *cfg, ds_tid *tid,
+                      ds_oid *oid, ds_error *err);
+/* Open (create) the spool, flock it (one fetching run at a time: else
+ * DS_ELOCKED), empty it. */
+int replica_hook_spool(const char *path, int *fd, ds_error *err);
+/* Is the spool at path still the file fd has open? DS_EBUSY if not. */
+int replica_hook_still_ours(const char *path, int fd, ds_error *err);
+/* Remove the spool (while its flock is held) and close *fd. */
+void replica_hook_drop(const char *path, int *fd);
+
 /* ---- replica_state.c: the run's record in misc/replica.state ---- */
 
 /* Wall-clock time (Unix seconds). */
