@@ -663,11 +663,12 @@ apply_committed(const char *home, ds_error *err)
 	rc = ds_config_load(home, &cfg, err);
 	if (rc != DS_OK)
 		return rc;
-	return apply_committed_layout(home, cfg.layout, err);
+	return apply_committed_layout(home, cfg.layout, 1, err);
 }
 
 int
-apply_committed_layout(const char *home, ds_layout layout, ds_error *err)
+apply_committed_layout(const char *home, ds_layout layout, int keep_previous,
+                       ds_error *err)
 {
 	char tar[DS_PATH_MAX], prev[DS_PATH_MAX], misc[DS_PATH_MAX];
 	char journal[DS_PATH_MAX];
@@ -694,6 +695,25 @@ apply_committed_layout(const char *home, ds_layout layout, ds_error *err)
 	 * back. misc/ first, then journal/: a crash between leaves both
 	 * names, and the increment is applied again (idempotent), never
 	 * neither. */
+	if (!keep_previous) {
+		struct stat st;
+
+		/* Not kept: the increment goes, made durable at once for the
+		 * same reason as the rename below; an older
+		 * misc/replica.previous would say a wrong last increment
+		 * (and time), so it goes too. */
+		if (lstat(prev, &st) == 0) {
+			rc = ds_io_unlink(prev, err);
+			if (rc == DS_OK)
+				rc = ds_io_fsync_dir(misc, err);
+			if (rc != DS_OK)
+				return rc;
+		}
+		rc = ds_io_unlink(tar, err);
+		if (rc == DS_OK)
+			rc = ds_io_fsync_dir(journal, err);
+		return rc;
+	}
 	rc = ds_io_rename(tar, prev, err);
 	if (rc == DS_OK)
 		rc = ds_io_fsync_dir(misc, err);

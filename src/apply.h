@@ -35,8 +35,11 @@ int apply_init(const char *home, const char *tar_path, ds_layout layout,
 int apply_committed(const char *home, ds_error *err);
 
 /* apply_committed for a caller that has home's config loaded already:
- * layout is its [structure] format. Errors: as apply_increment. */
+ * layout is its [structure] format. keep_previous 0: the applied
+ * increment is removed instead of kept as misc/replica.previous, and an
+ * older misc/replica.previous with it (ds replica --no-keep-previous).
+ * Errors: as apply_increment. */
 int apply_committed_layout(const char *home, ds_layout layout,
-                           ds_error *err);
+                           int keep_previous, ds_error *err);
 
 #endif /* DS_APPLY_H */

@@ -185,8 +185,9 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			 * a system error there (permission denied, disk),
 			 * anything else needs a human */
 			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
-			                  "Error from remote replica (exit %d): "
-			                  "%s", how, *last ? last : "no message");
+			                  "master side: %s (exit %d)",
+			                  *last ? last : "failed without a message",
+			                  how);
 		}
 		goto out;
 	}
@@ -459,7 +460,8 @@ replica_pull_apply(struct replica_pull *p, ds_error *err)
 	int rc;
 
 	replica_log(p->o, DS_LOG_VERBOSE, "Flushing increment....");
-	rc = apply_committed_layout(p->home, p->cfg.layout, err);
+	rc = apply_committed_layout(p->home, p->cfg.layout,
+	                            !p->o->no_keep_previous, err);
 	if (rc != DS_OK)
 		return rc;
 	p->stats->new_tid = p->sum.new_tid;
@@ -1021,9 +1023,18 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 		rc = apply_init(tmp, spool, sum.layout, err);
 	if (rc != DS_OK)
 		goto out;
-	rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous", err);
-	if (rc == DS_OK)
-		rc = ds_io_rename(spool, p, err);
+	/* the whole storage as a tar: kept as misc/replica.previous as
+	 * every increment is, unless --no-keep-previous (then it would
+	 * double the replica's size for nothing); the new storage is not
+	 * under its name yet, so no sync is needed before that rename */
+	if (o->no_keep_previous) {
+		rc = ds_io_unlink(spool, err);
+	} else {
+		rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous",
+		                  err);
+		if (rc == DS_OK)
+			rc = ds_io_rename(spool, p, err);
+	}
 	if (rc != DS_OK)
 		goto out;
 	rc = ds_config_load(tmp, &cfg, err);

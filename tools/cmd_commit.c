@@ -23,8 +23,9 @@ void
 cmd_commit_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds commit [-q] [-u USER] [-m DESCRIPTION] "
-	        "[-x KEY=VALUE]... DIR OID[@SERIAL]=FILE...\n\n"
+	        "usage: ds commit [-q] [-v] [-u USER] [-m DESCRIPTION] "
+	        "[-x KEY=VALUE]... [--wait SECONDS]\n"
+	        "                 DIR OID[@SERIAL]=FILE...\n\n"
 	        "Store each FILE's bytes (a pickle) as the new revision of OID, "
 	        "all in one\ntransaction of the storage in DIR, and print the "
 	        "transaction's tid (16\nuppercase hex digits) on the first "
@@ -43,6 +44,11 @@ cmd_commit_usage(FILE *out)
 	        "strings, as ZODB\n                           writes it); "
 	        "repeatable\n"
 	        "  -q, --quiet              print nothing but errors\n"
+	        "      --wait SECONDS       when the storage is in use (locked by "
+	        "another process),\n"
+	        "                           retry for up to SECONDS before "
+	        "exit 3 (default 0)\n"
+	        "  -v, --verbose            say when waiting for the storage\n"
 	        "  -h, --help               show this help\n\n"
 	        "An OID may be given once. 'new' never reuses an oid in use "
 	        "or given on the\nsame line; past FFFFFFFFFFFFFFFF it fails.\n\n"
@@ -144,6 +150,7 @@ struct commit_args {
 	const char *user, *desc;
 	char *xkeys[120], *xvals[120];
 	size_t nx;
+	unsigned wait;   /* --wait: seconds to retry a storage in use */
 };
 
 /* The options into a (optind then points at the operands). Returns -1,
@@ -158,14 +165,16 @@ commit_options(int argc, char **argv, struct commit_args *a)
 		{"extension", required_argument, NULL, 'x'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"wait", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
 
 	a->user = a->desc = "";
 	a->nx = 0;
+	a->wait = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hu:m:x:qv", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "hu:m:x:qv", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'h':
@@ -195,6 +204,11 @@ commit_options(int argc, char **argv, struct commit_args *a)
 			break;
 		case 'v':
 			cli_verbosity++;
+			break;
+		case 'W':
+			if (cli_parse_seconds("commit", "--wait", optarg,
+			                      &a->wait) != DS_EXIT_OK)
+				return DS_EXIT_USAGE;
 			break;
 		default:
 			cmd_commit_usage(stderr);
@@ -309,7 +323,7 @@ commit_run(const char *home, const struct commit_args *a,
 	int rc;
 
 	ds_error_clear(&err);
-	if (ds_storage_open(home, 0, &s, &err) != DS_OK)
+	if (cli_storage_open("commit", home, 0, a->wait, &s, &err) != DS_OK)
 		return cli_fail("commit", &err);
 	if (ds_txn_begin(s, a->user, a->desc, ext, extlen, &t, &err) != DS_OK ||
 	    commit_store(s, t, items, nitems, &err) != DS_OK)

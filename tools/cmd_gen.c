@@ -34,7 +34,7 @@ cmd_gen_usage(FILE *out)
 	        "  --objects N        objects to create (default 100)\n"
 	        "  --transactions T   transactions to write (default 50; at "
 	        "least N/K)\n"
-	        "  --per-txn K        objects per transaction (default 5)\n"
+	        "  --per-txn K        objects per transaction (default 5, at most N)\n"
 	        "  --seed S           random seed (default 1)\n"
 	        "  --big B            objects over 100 KB\n"
 	        "  --format F         bushy, chunky, lawn or flat for a new "
@@ -48,6 +48,7 @@ cmd_gen_usage(FILE *out)
 	        "(garbage\n"
 	        "                     for ds pack); no big objects\n"
 	        "  -q, --quiet        no summary line\n"
+	        "  -v, --verbose      accepted for symmetry; no effect\n"
 	        "  -h, --help         show this help\n");
 }
 
@@ -417,7 +418,7 @@ gen_options(int argc, char **argv, struct gen_run *r)
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
-	int ch;
+	int ch, have_k = 0;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
@@ -437,6 +438,7 @@ gen_options(int argc, char **argv, struct gen_run *r)
 		case 'K':
 			if (gen_parse("--per-txn", optarg, 100000, &r->k))
 				return DS_EXIT_USAGE;
+			have_k = 1;
 			break;
 		case 'S':
 			if (gen_parse("--seed", optarg, ~0ull, &r->seed))
@@ -473,6 +475,10 @@ gen_options(int argc, char **argv, struct gen_run *r)
 		return DS_EXIT_USAGE;
 	}
 	r->home = argv[optind];
+	/* the default K is clamped to a small --objects (--objects 2 alone
+	 * works); a K the user gave is checked as given */
+	if (!have_k && r->nobj >= 1 && r->k > r->nobj)
+		r->k = r->nobj;
 	if (r->k < 1 || r->nobj < 1 || r->k > r->nobj) {
 		cli_errorf("gen", "--per-txn must be 1 to --objects");
 		return DS_EXIT_USAGE;

@@ -31,7 +31,7 @@ cmd_log_usage(FILE *out)
 	        "the first transaction or at one removed by a pack.\n\n"
 	        "Options:\n"
 	        "  --json            one JSON object for the whole history\n"
-	        "  -n, --max-count N stop after N transactions\n"
+	        "  -n, --max-count N stop after N transactions (0: none)\n"
 	        "  -q, --quiet       no closing line saying where the "
 	        "history ends\n"
 	        "  -v, --verbose     also show each transaction's back "
@@ -103,7 +103,7 @@ log_options(int argc, char **argv, struct log_run *run)
 	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hjn:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hjn:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_log_usage(stdout);

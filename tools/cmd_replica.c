@@ -77,6 +77,14 @@ cmd_replica_usage(FILE *out)
 	        "                  14400, 4 hours; 0: no deadline)\n"
 	        "      --init      create REPLICA (which must not exist) from "
 	        "the master\n"
+	        "      --keep-previous, --no-keep-previous\n"
+	        "                  keep the increment just applied as "
+	        "REPLICA/misc/replica.previous\n"
+	        "                  (the default, as the original), or remove "
+	        "it (and an older\n"
+	        "                  one): no copy of the last increment, or of "
+	        "the whole storage\n"
+	        "                  after --init, on the replica's disk\n"
 	        "      --max-size SIZE\n"
 	        "                  refuse an increment larger than SIZE "
 	        "(bytes, or with K, M, G,\n"
@@ -449,6 +457,12 @@ replica_option(int c, struct replica_args *a)
 		else
 			a->w.after_apply = optarg;
 		break;
+	case 'K':
+		o->no_keep_previous = 0;
+		break;
+	case 'k':
+		o->no_keep_previous = 1;
+		break;
 	case 'C':
 		if (strspn(optarg, " \t\n") == strlen(optarg)) {
 			cli_errorf("replica", "--master-command: empty");
@@ -480,13 +494,15 @@ replica_options(int argc, char **argv, struct replica_args *a)
 		{"backoff-max", required_argument, NULL, 'B'},
 		{"before-apply", required_argument, NULL, 'b'},
 		{"after-apply", required_argument, NULL, 'a'},
+		{"keep-previous", no_argument, NULL, 'K'},
+		{"no-keep-previous", no_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
 	int c, ex;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hvqd:e:t:s:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "hvqd:e:t:s:", longopts, NULL)) !=
 	       -1) {
 		ex = replica_option(c, a);
 		if (ex >= 0)
