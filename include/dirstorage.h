@@ -862,6 +862,15 @@ int ds_replica_serve(const char *home, int in_fd, int out_fd,
 /* Replication (replica.c, recv.c, apply.c, transport.c: replica side) */
 /* ------------------------------------------------------------------ */
 
+/* An increment received and checked, for the hooks of ds_replica_opts. */
+struct ds_replica_increment {
+	const char *replica;          /* the replica's home */
+	ds_tid base;                  /* the replica's last transaction */
+	ds_tid first, last;           /* the increment's oldest and newest */
+	unsigned long transactions;
+	uint64_t bytes;
+};
+
 struct ds_replica_opts {
 	const char *host;            /* master host; NULL: local mode (the
 	                              * master side runs here as a child) */
@@ -909,6 +918,28 @@ struct ds_replica_opts {
 	                              * replica's filesystem keeping 1% of
 	                              * it free (else DS_EIO, ENOSPC);
 	                              * UINT64_MAX: no limit */
+	/* the exit code a failure is recorded with in misc/replica.state
+	 * (the CLI's table); NULL: 1 */
+	int (*exit_for)(int status, int sys_errno);
+	/* Hooks around the apply (a hot standby stops and starts its
+	 * read-only server there). Given either, the pull runs in another
+	 * order, so that a server holding the replica open does not stop
+	 * it: the replica is read in place without its lock (a journal or
+	 * B/ holding work is first recovered through the engine), the
+	 * increment fetched and checked into misc/.replica.watch (flock'd:
+	 * one such run at a time), then, only when it holds transactions,
+	 * before_apply runs; then the replica is opened (locked), must
+	 * still be at the tid the increment starts from (else DS_EBUSY:
+	 * abandoned, try again), and the increment is committed and
+	 * applied; after_apply runs whenever before_apply returned DS_OK,
+	 * with the outcome. A before_apply failure (its status and err are
+	 * returned) abandons the increment: the replica is untouched. An
+	 * after_apply failure is returned when the apply succeeded. */
+	int (*before_apply)(const struct ds_replica_increment *inc, void *ctx,
+	                    ds_error *err);
+	int (*after_apply)(const struct ds_replica_increment *inc, int status,
+	                   const ds_error *result, void *ctx, ds_error *err);
+	void *hook_ctx;
 	int no_keep_previous;        /* remove the applied increment (and
 	                              * an older misc/replica.previous)
 	                              * instead of keeping it as
@@ -976,6 +1007,110 @@ int ds_replica_pull(const char *replica, const struct ds_replica_opts *opts,
  * DS_EINVAL (an original master named by a relative path over ssh). */
 int ds_replica_init(const char *replica, const struct ds_replica_opts *opts,
                     struct ds_replica_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Replication state and status (replica_state.c, status.c)            */
+/* ------------------------------------------------------------------ */
+
+/* What the replica side records about its runs in REPLICA/misc/
+ * replica.state (a small text file, replaced atomically after every run
+ * that held the replica's lock; a run refused because the replica is in
+ * use writes nothing). Times are Unix seconds (wall clock); 0 means
+ * never. The file format (one "key value" line each, after the line
+ * "ds-replica-state 1"; unknown keys are ignored, so later versions may
+ * add some) is in man/ds-status.1. */
+#define DS_REPLICA_STATE_FILE "misc/replica.state"
+#define DS_REPLICA_STATE_TEXT_MAX 1024
+
+struct ds_replica_state {
+	char master[DS_REPLICA_STATE_TEXT_MAX]; /* [[USER@]HOST:]DIR */
+	char identity[33];            /* the storage's identity */
+	ds_tid tid;                   /* the replica's last transaction after
+	                               * the last successful run */
+	double success_time;          /* end of the last successful run */
+	double success_start;         /* its start: every transaction the
+	                               * master had committed before it is
+	                               * in the replica */
+	unsigned long success_transactions; /* transactions it applied */
+	double failure_time;          /* end of the last failed run */
+	int failure_exit;             /* its exit code (README's table) */
+	char failure_error[DS_REPLICA_STATE_TEXT_MAX]; /* its message */
+	unsigned long failures;       /* failed runs since the last success */
+};
+
+/* Parse the bytes of a state file (what names it in messages).
+ * Errors: DS_ECORRUPT (no "ds-replica-state 1" first line, a known key
+ * whose value is malformed: the line number and key named). */
+int ds_replica_state_parse(const char *buf, size_t len, const char *what,
+                           struct ds_replica_state *st, ds_error *err);
+/* The file's text for st into out (NUL terminated). Error texts are
+ * written on one line (backslash, newline, other control bytes escaped
+ * as \\, \n, \xNN). Errors: DS_EINVAL (does not fit outsz). */
+int ds_replica_state_format(const struct ds_replica_state *st, char *out,
+                            size_t outsz, ds_error *err);
+/* Read HOME/misc/replica.state. *found is 0 (st zeroed, DS_OK) when the
+ * file does not exist (no run recorded yet).
+ * Errors: DS_ECORRUPT, DS_EIO, DS_ENOMEM. */
+int ds_replica_state_read(const char *home, struct ds_replica_state *st,
+                          int *found, ds_error *err);
+/* Replace HOME/misc/replica.state with st: written to a temporary file
+ * beside it, fsynced, renamed over it, misc/ fsynced (a crash leaves the
+ * old file or the new one, never a mix). The caller must hold the
+ * replica's lock. Errors: DS_EIO, DS_EINVAL, DS_ECORRUPT (misc/ is a
+ * symlink). */
+int ds_replica_state_write(const char *home, const struct ds_replica_state *st,
+                           ds_error *err);
+
+/* What a replica holds, read in place without locking it (status.c):
+ * its identity, A's x.serial, whether a committed increment waits in
+ * journal/replica.tar (then A is still at `tid`: the next ds replica or
+ * open applies it), and its misc/replica.state. */
+struct ds_replica_local {
+	char identity[33];
+	ds_tid tid;
+	int pending;                  /* journal/replica.tar exists */
+	int state_found;              /* misc/replica.state exists */
+	struct ds_replica_state state;
+};
+
+/* Errors: DS_ENOTFOUND / DS_ECONFIG (not a storage), DS_ECORRUPT
+ * (x.serial or misc/replica.state damaged: named), DS_EIO, DS_ENOMEM. */
+int ds_replica_local_status(const char *home, struct ds_replica_local *out,
+                            ds_error *err);
+
+/* The master's side of `ds status`, asked with "replica status 0" over
+ * the same transport as ds replica (opts: host, user, ssh_command,
+ * remote_program, local_program, master_command, read_timeout,
+ * deadline). The master holds snapshot mode (quietly: pids not written)
+ * while it reads x.serial and walks back from it to the replica's tid. */
+struct ds_master_status {
+	ds_tid newest;                /* the master's x.serial */
+	ds_tid packed;                /* its x.packed */
+	ds_tid oldest;                /* the first transaction after the
+	                               * replica's tid (0: none) */
+	unsigned long behind;         /* transactions after the replica's tid */
+	int in_history;               /* the walk met the replica's tid (0:
+	                               * the replica diverged, was packed
+	                               * away, or is newer than the master) */
+	double now;                   /* the master's clock when it answered
+	                               * (Unix seconds) */
+};
+
+/* Errors: DS_EREFUSED (different identity; the master runs the original
+ * replica.py or a ds without this request: "the master does not answer
+ * status requests"), DS_EBUSY (master busy, connection failed or timed
+ * out), DS_EPROTO (an answer that is not one), DS_EIO, DS_ENOMEM. */
+int ds_replica_master_status(const struct ds_replica_opts *opts,
+                             const char *identity, ds_tid tid,
+                             struct ds_master_status *out, ds_error *err);
+
+/* Replace the file at path (anywhere, e.g. a node_exporter textfile
+ * directory) with len bytes of buf: written to "<dir>/.<name>.<pid>.tmp"
+ * (a name no "*.prom" reader picks up), fsynced, renamed over path, the
+ * directory fsynced. A crash leaves the old file or the new one.
+ * Errors: DS_EIO (with the errno), DS_EINVAL (path too long). */
+int ds_file_replace(const char *path, const void *buf, size_t len,
+                    mode_t mode, ds_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Persistent references in ZODB records (refscan.c)                   */

@@ -137,6 +137,15 @@ protocol_request_decode(char *buf, struct protocol_request *req,
 		req->report_held = 1;
 		return DS_OK;
 	}
+	if (n >= 1 && strcmp(lines[0], "replica status 0") == 0) {
+		if (n < 3)
+			return ds_error_set(err, DS_EPROTO, "malformed status "
+			                    "request: %zu lines, 3 expected", n);
+		req->status = 1;
+		req->identity = lines[1];
+		req->ids_valid = ds_id_parse(lines[2], &req->tid) == DS_OK;
+		return DS_OK;
+	}
 	if (n < 1 || strcmp(lines[0], "replica request 0") != 0)
 		return ds_error_set(err, DS_EPROTO, "malformed request: the "
 		                    "first line is not 'replica request 0'");
@@ -198,6 +207,23 @@ protocol_request_encode(const char *identity, ds_tid tid,
 	}
 	k = snprintf(out + n, outsz - (size_t)n, "report held\n");
 	if (k < 0 || (size_t)k >= outsz - (size_t)n)
+		return ds_error_set(err, DS_EINVAL, "request: too long");
+	return DS_OK;
+}
+
+int
+protocol_status_encode(const char *identity, ds_tid tid, char *out,
+                       size_t outsz, ds_error *err)
+{
+	char tidhex[17];
+	unsigned char tb[8];
+	int n;
+
+	ds_put_u64(tb, tid);
+	ds_hex_lower(tb, 8, tidhex);
+	n = snprintf(out, outsz, "replica status 0\n%s\n%s\n", identity,
+	             tidhex);
+	if (n < 0 || (size_t)n >= outsz)
 		return ds_error_set(err, DS_EINVAL, "request: too long");
 	return DS_OK;
 }

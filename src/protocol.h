@@ -15,6 +15,11 @@
  *   report held
  *       ask the master to report how long it held snapshot mode, on a
  *       tagged stderr line (PROTOCOL_REPORT_HELD) the replica reads.
+ * "replica status 0" (then the identity and the replica's tid, one line
+ * each) is ours alone too: it asks what `ds status` shows (the master's
+ * newest transaction, how many the replica lacks, the oldest of them),
+ * answered on stdout as the lines of PROTOCOL_STATUS_HEADER (status.c);
+ * the original answers it with its usage text and exit 1.
  * "replica init 0" is ours alone (the original answers it with its usage
  * text), so it carries no extension line (the recorded exchanges with the
  * original are looked up by the request's first lines) and its answer
@@ -38,6 +43,7 @@
  * protocol_request_decode. */
 struct protocol_request {
 	int init;                    /* "replica init 0" */
+	int status;                  /* "replica status 0" (identity, tid) */
 	const char *identity;        /* line 2 (increments) */
 	/* lines 3 and 4 parsed: the master checks the identity first (the
 	 * original's order), then refuses a request whose ids are not */
@@ -75,6 +81,9 @@ int protocol_request_decode(char *buf, struct protocol_request *req,
 int protocol_request_encode(const char *identity, ds_tid tid,
                             const unsigned char *txn, size_t txnlen,
                             char *out, size_t outsz, ds_error *err);
+/* The request of ds status: "replica status 0", identity, tid. */
+int protocol_status_encode(const char *identity, ds_tid tid, char *out,
+                           size_t outsz, ds_error *err);
 /* The request of ds replica --init. */
 int protocol_init_encode(char *out, size_t outsz, ds_error *err);
 

@@ -596,6 +596,7 @@ recv_increment_member(struct recv *r, const char *path, int64_t size,
 		if (rc != DS_OK)
 			return rc;
 		r->cur = r->next;
+		r->sum->first_tid = r->cur;   /* newest first: the last is oldest */
 		if (r->rec.prev_tid >= r->cur)
 			return ds_error_set(err, DS_EPROTO,
 			                    "%s: previous transaction %016llX is "

@@ -53,6 +53,7 @@ struct recv_summary {
 	unsigned long transactions;/* transaction files */
 	unsigned long revisions;   /* object revision files */
 	ds_tid new_tid;            /* x.serial sent (base_tid when empty) */
+	ds_tid first_tid;          /* its oldest transaction (0 when none) */
 	ds_tid new_oid;            /* x.oid sent (0 when not sent) */
 	int have_oid;              /* x.oid was sent */
 	unsigned long revisions_no_md5;    /* md5 field zero (allowed only */

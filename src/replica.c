@@ -325,6 +325,10 @@ struct replica_pull {
 	int committed;             /* the spool is journal/replica.tar */
 	char spool[DS_PATH_MAX], tar[DS_PATH_MAX];
 	char misc[DS_PATH_MAX], journal[DS_PATH_MAX];
+	double started;            /* wall clock, for misc/replica.state */
+	int late;                  /* hooks: lock only to commit (see
+	                            * ds_replica_opts' before_apply) */
+	ds_oid base_oid;           /* the replica's x.oid, read in place */
 };
 
 /* The replica's paths and config; refuse a replica that is not Full. */
@@ -385,7 +389,11 @@ replica_pull_request(struct replica_pull *p, ds_error *err)
 
 	if (p->tid != 0) {
 		ds_name_transaction(p->tid, name);
-		rc = ds_storage_read_name(p->s, name, &txn, &txnlen, &e);
+		if (p->s != NULL)
+			rc = ds_storage_read_name(p->s, name, &txn, &txnlen, &e);
+		else
+			rc = replica_hook_read(p->home, p->cfg.layout, name, 0,
+			                       &txn, &txnlen, &e);
 		if (rc != DS_OK)
 			return ds_error_set(err, DS_ECORRUPT, "replica %s: its "
 			                    "last transaction's file is "
@@ -406,7 +414,8 @@ replica_pull_fetch(struct replica_pull *p, ds_error *err)
 	char szs[32];
 	int rc;
 
-	rc = replica_spool_open(p->spool, &p->fd, err);
+	rc = p->late ? replica_hook_spool(p->spool, &p->fd, err) :
+	     replica_spool_open(p->spool, &p->fd, err);
 	if (rc != DS_OK)
 		return rc;
 	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
@@ -414,7 +423,7 @@ replica_pull_fetch(struct replica_pull *p, ds_error *err)
 	p->exp.base_tid = p->tid;
 	/* what the checker holds the increment to: oids only grow, and the
 	 * md5s this storage promises (its settings are the master's) */
-	p->exp.base_oid = ds_storage_last_oid(p->s);
+	p->exp.base_oid = p->s ? ds_storage_last_oid(p->s) : p->base_oid;
 	p->exp.md5_required = p->cfg.md5_write;
 	p->exp.progress = o->progress;
 	p->exp.progress_ctx = o->progress_ctx;
@@ -503,6 +512,10 @@ replica_pull_end(struct replica_pull *p, int rc, ds_error *err)
 		         "of the replica completes it)", err->msg);
 		memcpy(err->msg, m, sizeof(m));
 	}
+	/* still holding the replica's lock: this run's record for ds status
+	 * (a run refused because the replica is in use never gets here) */
+	replica_state_record(p->home, p->o, p->cfg.identity, p->stats->new_tid,
+	                     p->stats, p->started, rc, err);
 	crc = ds_storage_close(p->s, 0, &e);
 	p->s = NULL;
 	if (crc != DS_OK && rc == DS_OK) {
@@ -513,13 +526,95 @@ replica_pull_end(struct replica_pull *p, int rc, ds_error *err)
 	return rc;
 }
 
+/* The pull with hooks (ds_replica_opts' before_apply): read the replica
+ * in place, fetch into misc/.replica.watch, run before_apply, and only
+ * then lock the replica to commit and apply; after_apply last. */
+static int
+replica_pull_late(struct replica_pull *p, ds_error *err)
+{
+	const struct ds_replica_opts *o = p->o;
+	struct ds_replica_increment inc;
+	ds_tid tid;
+	ds_error herr;
+	int rc, hooked = 0;
+
+	if (snprintf(p->spool, sizeof(p->spool), "%s/misc/.replica.watch",
+	             p->home) >= (int)sizeof(p->spool))
+		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
+		                    p->home);
+	rc = replica_hook_peek(p->home, &p->cfg, &tid, &p->base_oid, err);
+	if (rc != DS_OK)
+		return rc;
+	p->tid = tid;
+	p->stats->old_tid = p->stats->new_tid = tid;
+	rc = replica_pull_request(p, err);
+	if (rc == DS_OK)
+		rc = replica_pull_fetch(p, err);
+	if (rc == DS_OK && p->sum.transactions == 0) {
+		/* nothing new: no hooks, nothing to commit; the replica is
+		 * left alone (its open would stop a server for nothing) */
+		replica_hook_drop(p->spool, &p->fd);
+		replica_state_record(p->home, o, p->cfg.identity, tid, p->stats,
+		                     p->started, DS_OK, NULL);
+		return DS_OK;
+	}
+	memset(&inc, 0, sizeof(inc));
+	inc.replica = p->home;
+	inc.base = tid;
+	inc.first = p->sum.first_tid;
+	inc.last = p->sum.new_tid;
+	inc.transactions = p->sum.transactions;
+	inc.bytes = p->sum.bytes;
+	if (rc == DS_OK && o->before_apply != NULL) {
+		rc = o->before_apply(&inc, o->hook_ctx, err);
+		if (rc != DS_OK)
+			ds_error_prefix(err, rc, "the increment %016llX..%016llX "
+			                "was abandoned, the replica is untouched",
+			                (unsigned long long)inc.first,
+			                (unsigned long long)inc.last);
+	}
+	hooked = rc == DS_OK;
+	if (rc == DS_OK)
+		rc = replica_pull_open(p, err);
+	if (rc == DS_OK && ds_storage_last_tid(p->s) != tid)
+		rc = ds_error_set(err, DS_EBUSY, "replica %s changed while the "
+		                  "increment was fetched (another ds replica?): "
+		                  "abandoned, try again", p->home);
+	if (rc == DS_OK)
+		rc = replica_hook_still_ours(p->spool, p->fd, err);
+	if (rc == DS_OK)
+		rc = replica_pull_commit(p, err);
+	if (rc == DS_OK)
+		rc = replica_pull_apply(p, err);
+	if (p->s != NULL) {
+		rc = replica_pull_end(p, rc, err);
+	} else {
+		/* never locked: our spool is ours alone (its flock) */
+		replica_hook_drop(p->spool, &p->fd);
+		replica_state_record(p->home, o, p->cfg.identity, tid, p->stats,
+		                     p->started, rc, err);
+	}
+	if (hooked && o->after_apply != NULL) {
+		int arc = o->after_apply(&inc, rc, rc == DS_OK ? NULL : err,
+		                         o->hook_ctx, &herr);
+
+		if (arc != DS_OK && rc == DS_OK) {
+			rc = arc;
+			if (err != NULL)
+				*err = herr;
+		}
+	}
+	return rc;
+}
+
 int
 ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
                 struct ds_replica_stats *stats, ds_error *err)
 {
 	struct ds_replica_stats st0;
 	struct replica_pull *p;
-	double t0 = ds_now();
+	double t0 = ds_now(), started = replica_state_now();
+	ds_config cfg;
 	int rc;
 
 	stats = replica_stats_start(stats, &st0);
@@ -534,10 +629,16 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	p->o = o;
 	p->stats = stats;
 	p->fd = -1;
+	p->started = replica_state_now();
 	replica_log(o, DS_LOG_VERBOSE, "Preparing local storage....");
 	rc = replica_pull_paths(p, err);
 	if (rc != DS_OK)
 		goto out;
+	if (o->before_apply != NULL || o->after_apply != NULL) {
+		p->late = 1;
+		rc = replica_pull_late(p, err);
+		goto out;
+	}
 	rc = replica_pull_open(p, err);
 	if (rc != DS_OK)
 		goto out;
@@ -1018,7 +1119,8 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 {
 	struct ds_replica_stats st0;
 	struct replica_init_run *r;
-	double t0 = ds_now();
+	double t0 = ds_now(), started = replica_state_now();
+	ds_config cfg;
 	int rc;
 
 	stats = replica_stats_start(stats, &st0);
@@ -1062,6 +1164,11 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 	stats->members = r->sum.members;
 	stats->transactions = r->sum.transactions;
 	stats->revisions = r->sum.revisions;
+	/* the first record of the run record for ds status (the new
+	 * replica's identity from its config, as every later run's) */
+	if (ds_config_load(replica, &cfg, NULL) == DS_OK)
+		replica_state_record(replica, o, cfg.identity, r->sum.new_tid,
+		                     stats, started, DS_OK, NULL);
 out:
 	if (r->fd >= 0)
 		close(r->fd);

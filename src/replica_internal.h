@@ -70,4 +70,39 @@ const char *transport_last_line(const struct transport *t);
 const char *transport_cmdline(const struct transport *t);
 void transport_free(struct transport *t);
 
+/* ---- replica_hook.c: a pull with hooks reads the replica in place ---- */
+
+/* Read HOME/A/<name> (layout) whole: at most max bytes (0: any). */
+int replica_hook_read(const char *home, ds_layout layout, const char *name,
+                      size_t max, unsigned char **buf, size_t *len,
+                      ds_error *err);
+/* The replica's x.serial and x.oid read in place, without its lock. A
+ * journal/ or B/ that holds anything is first recovered through the
+ * engine (open and close: that needs the lock, DS_ELOCKED/DS_EBUSY "in
+ * use" when someone holds it). */
+int replica_hook_peek(const char *home, const ds_config *cfg, ds_tid *tid,
+                      ds_oid *oid, ds_error *err);
+/* Open (create) the spool, flock it (one fetching run at a time: else
+ * DS_ELOCKED), empty it. */
+int replica_hook_spool(const char *path, int *fd, ds_error *err);
+/* Is the spool at path still the file fd has open? DS_EBUSY if not. */
+int replica_hook_still_ours(const char *path, int fd, ds_error *err);
+/* Remove the spool (while its flock is held) and close *fd. */
+void replica_hook_drop(const char *path, int *fd);
+
+/* ---- replica_state.c: the run's record in misc/replica.state ---- */
+
+/* Wall-clock time (Unix seconds). */
+double replica_state_now(void);
+/* Record a run that held the replica's lock (the caller still holds
+ * it): rc DS_OK a success (the replica is at tid, stats->transactions
+ * applied, the run began at `started`, wall clock), else a failure with
+ * result's message and o->exit_for's code (1 without it); identity may
+ * be NULL (kept from the old record). A failure to write the record is
+ * logged (DS_LOG_WARN), not returned: the run's own outcome stands. */
+void replica_state_record(const char *home, const struct ds_replica_opts *o,
+                          const char *identity, ds_tid tid,
+                          const struct ds_replica_stats *stats,
+                          double started, int rc, const ds_error *result);
+
 #endif /* DS_REPLICA_INTERNAL_H */

@@ -42,6 +42,7 @@
 #include "internal.h"
 #include "protocol.h"
 #include "sender.h"
+#include "status.h"
 #include "ustar.h"
 
 #define REPLICA_COPY_BUF (64 * 1024)
@@ -411,6 +412,16 @@ replica_admit(struct replica_ctx *c, int in_fd, char **reqbuf,
 	c->layout = cfg.layout;
 	if (req->init)
 		return DS_OK;
+	if (req->status) {
+		/* ds status: the identity must match; the rest is status.c's */
+		if (strcmp(req->identity, cfg.identity) != 0)
+			return ds_error_set(err, DS_EREFUSED, "different "
+			                    "identity");
+		if (!req->ids_valid)
+			return ds_error_set(err, DS_EPROTO, "malformed request: "
+			                    "bad transaction id");
+		return DS_OK;
+	}
 	if (strcmp(req->identity, cfg.identity) != 0)
 		return ds_error_set(err, DS_EREFUSED, "different identity");
 	if (!req->ids_valid)
@@ -523,6 +534,10 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 	rc = replica_admit(&c, in_fd, &reqbuf, &req, err);
 	if (rc != DS_OK)
 		goto out;
+	if (req.status) {
+		rc = status_serve(home, c.layout, req.tid, opts, out_fd, err);
+		goto out;
+	}
 	/* 2. snapshot mode, the spool, the sender */
 	if (opts->snapshot != NULL)
 		sopts = *opts->snapshot;

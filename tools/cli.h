@@ -112,6 +112,7 @@ CLI_DECLARE(whatsnew);
 CLI_DECLARE(snapshot);
 CLI_DECLARE(check);
 CLI_DECLARE(replica);
+CLI_DECLARE(status);
 /* the engine's subcommands */
 CLI_DECLARE(newoid);
 CLI_DECLARE(commit);

@@ -22,8 +22,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "replica_watch.h"
 
 #define REPLICA_DEADLINE_DEFAULT (4u * 3600)   /* --deadline, s */
+#define REPLICA_BACKOFF_MAX_DEFAULT 600u       /* --backoff-max, s */
 
 void
 cmd_replica_usage(FILE *out)
@@ -94,6 +96,35 @@ cmd_replica_usage(FILE *out)
 	        "whatever the client\n"
 	        "                  asked for (an ssh forced command, see "
 	        "ds-replica(1))\n"
+	        "      --watch SECONDS\n"
+	        "                  keep going: an increment every SECONDS, in "
+	        "one process, until\n"
+	        "                  SIGTERM or SIGINT (the increment in progress "
+	        "is finished, exit\n"
+	        "                  0); errors of exit 3 are retried after an "
+	        "exponential backoff\n"
+	        "                  with jitter, any other stops it with its "
+	        "exit code\n"
+	        "      --backoff-max SECONDS\n"
+	        "                  the longest wait between retries (default "
+	        "600)\n"
+	        "      --before-apply COMMAND\n"
+	        "      --after-apply COMMAND\n"
+	        "                  run COMMAND with /bin/sh -c before an "
+	        "increment with\n"
+	        "                  transactions is applied (the replica's lock "
+	        "is taken after it,\n"
+	        "                  so it may stop a read-only server of the "
+	        "replica) and after\n"
+	        "                  (also when the apply failed: DS_RESULT); "
+	        "environment:\n"
+	        "                  DS_REPLICA, DS_MASTER, DS_BASE_TID, "
+	        "DS_FIRST_TID, DS_LAST_TID,\n"
+	        "                  DS_TRANSACTIONS, DS_BYTES. A before-apply "
+	        "that fails abandons\n"
+	        "                  the increment, the replica untouched: its "
+	        "exit 3 means try\n"
+	        "                  again later (exit 3), anything else exit 1\n"
 	        "  -h, --help      show this help\n\n"
 	        "Exit: 0 done; 1 needs a human (different identity, diverged, "
 	        "packed since,\nreplica newer, not a Full storage, increment "
@@ -329,6 +360,7 @@ struct replica_args {
 	const char *ripath;        /* -d */
 	const char *serve;         /* --serve-only DIR */
 	int init, v, q, deadline_set;
+	struct replica_watch_opts w; /* --watch, --backoff-max, hooks */
 };
 
 /* One option (getopt's c) into a. Returns -1, or the exit code. */
@@ -397,6 +429,34 @@ replica_option(int c, struct replica_args *a)
 	case 'I':
 		a->init = 1;
 		break;
+	case 'W':
+		if (replica_parse_secs(optarg, &a->w.interval) != 0 ||
+		    a->w.interval == 0) {
+			cli_errorf("replica", "--watch: not a number of seconds "
+			           "(1 or more): %s", optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 'B':
+		if (replica_parse_secs(optarg, &a->w.backoff_max) != 0 ||
+		    a->w.backoff_max == 0) {
+			cli_errorf("replica", "--backoff-max: not a number of "
+			           "seconds (1 or more): %s", optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 'b':
+	case 'a':
+		if (strspn(optarg, " \t\n") == strlen(optarg)) {
+			cli_errorf("replica", "--%s-apply: empty",
+			           c == 'b' ? "before" : "after");
+			return DS_EXIT_USAGE;
+		}
+		if (c == 'b')
+			a->w.before_apply = optarg;
+		else
+			a->w.after_apply = optarg;
+		break;
 	case 'K':
 		o->no_keep_previous = 0;
 		break;
@@ -430,6 +490,10 @@ replica_options(int argc, char **argv, struct replica_args *a)
 		{"serve-only", required_argument, NULL, 'S'},
 		{"max-size", required_argument, NULL, 'M'},
 		{"master-command", required_argument, NULL, 'C'},
+		{"watch", required_argument, NULL, 'W'},
+		{"backoff-max", required_argument, NULL, 'B'},
+		{"before-apply", required_argument, NULL, 'b'},
+		{"after-apply", required_argument, NULL, 'a'},
 		{"keep-previous", no_argument, NULL, 'K'},
 		{"no-keep-previous", no_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
@@ -457,6 +521,16 @@ replica_options(int argc, char **argv, struct replica_args *a)
 		           "runs on the master: give one");
 		return DS_EXIT_USAGE;
 	}
+	if (a->init && (a->w.interval || a->w.before_apply ||
+	                a->w.after_apply)) {
+		cli_errorf("replica", "--init makes a new replica: --watch and "
+		           "the hooks are for increments");
+		return DS_EXIT_USAGE;
+	}
+	if (a->w.backoff_max == 0)
+		a->w.backoff_max = REPLICA_BACKOFF_MAX_DEFAULT;
+	if (a->w.backoff_max < a->w.interval)
+		a->w.backoff_max = a->w.interval;
 	return -1;
 }
 
@@ -560,9 +634,21 @@ replica_client(struct replica_args *a, const char *master,
 	o->verbosity = cli_verbosity;
 	o->log = cli_log;
 	o->log_ctx = "replica";
+	o->exit_for = cli_exit_for;
 	if (cli_verbosity >= 1 && isatty(2)) {
 		o->progress = replica_progress;
 		o->progress_ctx = &prog;
+	}
+	a->w.master = master;
+	replica_watch_hooks(o, &a->w);
+	if (a->w.interval > 0) {
+		/* every few seconds: the master side's progress lines only
+		 * at -v */
+		if (o->verbosity == 1)
+			o->verbosity = 0;
+		rc = replica_watch_run(o, replica, &a->w);
+		free(src);
+		return rc;
 	}
 	ds_error_clear(&err);
 	if (a->init)

@@ -20,6 +20,8 @@ static const struct cli_command commands[] = {
 	 "check a storage (checkds), or compare a replica with its master"},
 	{"replica", cmd_replica, cmd_replica_usage,
 	 "bring a replica up to date with its master (over ssh or locally)"},
+	{"status", cmd_status, cmd_status_usage,
+	 "how far behind a replica is (text, --json, --nagios, --prometheus)"},
 
 
 

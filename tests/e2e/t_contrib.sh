@@ -84,7 +84,9 @@ for opt in $(grep -hoE -- ' --?[a-z][-a-z]*' "$C"/systemd/*.service "$C"/cron/ds
 done
 # the cron line: five time fields, a user, the full path of ds
 line=$(grep -v '^#' "$C/cron/ds-replica.cron" | grep .)
+set -f   # the time fields hold "*": words, not file names
 set -- $line
+set +f
 [ $# -ge 9 ] || fail "cron line too short: $line"
 assert_eq "/usr/local/bin/ds" "$7" "cron line's command"
 assert_eq "replica" "$8" "cron line's subcommand"

@@ -13,11 +13,13 @@ subs=$(sed -n '/^Subcommands:/,/^$/p' "$LAST_STDOUT" | awk 'NF > 1 { print $1 }'
 
 # help_options SUB: the options of the option lines of `ds SUB --help`
 # (the "Options:" paragraph; an option line is indented at most 6 columns
-# and begins with a dash, deeper lines continue a description)
+# and begins with a dash, deeper lines continue a description); awk reads
+# to the end: exiting early would kill a help text longer than a pipe
+# write with SIGPIPE (exit 141 under pipefail)
 help_options() {
 	"$DS_BIN" "$1" --help |
-		awk '/^Options:/ { on = 1; next }
-		     on && /^$/ { exit }
+		awk '!done && /^Options:/ { on = 1; next }
+		     on && /^$/ { on = 0; done = 1 }
 		     on && /^ +-/ && !/^       / { for (i = 1; i <= NF; i++) {
 		                w = $i; sub(/,$/, "", w)
 		                if (w ~ /^--?[A-Za-z][-A-Za-z]*$/) print w

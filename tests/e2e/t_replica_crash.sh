@@ -21,7 +21,7 @@ FDS=$FB/ds
 DSDIR=$(dirname "$DS_BIN")
 
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 closed() {
 	assert_eq shutdown "$(cat "$1/misc/snapshot")" "misc/snapshot of $1"

@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 # alive PID: running (a zombie waiting for its parent counts as dead)
 alive() {

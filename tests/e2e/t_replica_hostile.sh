@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 
 R=$SCRATCH/replica

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 no_spool() {
 	[ ! -e "$1/misc/.replica.incoming" ] ||
@@ -116,10 +116,11 @@ run() {   # NAME ARGS...
 	echo \$rc >"$SCRATCH/out/\$name.rc"
 	free >"$SCRATCH/out/\$name.free-after"
 	cd "$T/r" && find . -mindepth 1 \( -type f -o -type d \) -printf '%y %m %p\n' |
-		grep -v -e ' \./misc/lock\$' -e ' \./misc/sublock\$' | sort \
+		grep -v -e ' \./misc/lock\$' -e ' \./misc/sublock\$' \
+		      -e ' \./misc/replica\.state\$' | sort \
 		>"$SCRATCH/out/\$name.tree"
-	find . -type f ! -path ./misc/lock ! -path ./misc/sublock -print0 |
-		sort -z | xargs -0 md5sum >"$SCRATCH/out/\$name.sums"
+	find . -type f ! -path ./misc/lock ! -path ./misc/sublock \
+		! -path ./misc/replica.state -print0 | sort -z | xargs -0 md5sum >"$SCRATCH/out/\$name.sums"
 	cd /
 }
 run auto "$M" "$T/r"
@@ -135,9 +136,11 @@ unshare -r -m bash "$SCRATCH/small.sh" >"$SCRATCH/small.log" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || fail "unshare -r -m / tmpfs mount failed (exit $rc):" \
 	"$(cat "$SCRATCH/small.log")"
 ( cd "$R" && find . -mindepth 1 \( -type f -o -type d \) -printf '%y %m %p\n' |
-	grep -v -e ' \./misc/lock$' -e ' \./misc/sublock$' | sort ) \
+	grep -v -e ' \./misc/lock$' -e ' \./misc/sublock$' \
+	      -e ' \./misc/replica\.state$' | sort ) \
 	>"$SCRATCH/before.tree"
-( cd "$R" && find . -type f ! -path ./misc/lock ! -path ./misc/sublock -print0 |
+( cd "$R" && find . -type f ! -path ./misc/lock ! -path ./misc/sublock \
+	! -path ./misc/replica.state -print0 |
 	sort -z | xargs -0 md5sum ) >"$SCRATCH/before.sums"
 for c in auto endless-auto unlimited; do
 	o=$SCRATCH/out/$c

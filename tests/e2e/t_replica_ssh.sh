@@ -14,7 +14,7 @@ DSDIR=$(dirname "$DS_BIN")
 
 # the replica's state without the lock files (they hold the last pid)
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 same_A() {
 	local a b

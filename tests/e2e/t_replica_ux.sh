@@ -15,7 +15,7 @@
 
 # the replica's state without the lock files (they hold the last pid)
 state() {
-	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock '
+	tree_md5 "$1" | grep -v -e ' \./misc/lock ' -e ' \./misc/sublock ' -e ' \./misc/replica\.state '
 }
 no_spool() {
 	[ ! -e "$1/misc/.replica.incoming" ] || fail "spool left in $1"

@@ -408,6 +408,80 @@ test_init_request(void **state)
 	free(scratch);
 }
 
+/* "replica status 0": the master's newest, how many transactions the
+ * replica lacks and the oldest of them, on out_fd; refusals write
+ * nothing. */
+static void
+test_status_request(void **state)
+{
+	const char *id = "ab2c4b4581f95ce5df8ec029f4f3c03c";
+	char *scratch = fixture_scratch_dir();
+	char *home = fixture_copy("bushy-master", scratch);
+	char req[256];
+	struct served s;
+
+	(void)state;
+	/* the replica-old fixture's tid: 21 transactions behind */
+	snprintf(req, sizeof(req), "replica status 0\n%s\n040d44b222699877\n",
+	         id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_OK);
+	s.out[s.outlen] = '\0';
+	assert_non_null(strstr((char *)s.out, "ds-master-status 1\n"));
+	assert_non_null(strstr((char *)s.out, "\nnewest 040D44B2249CA6AA\n"));
+	assert_non_null(strstr((char *)s.out, "\nbehind 21\n"));
+	assert_non_null(strstr((char *)s.out, "\noldest 040D44B2240818AA\n"));
+	assert_non_null(strstr((char *)s.out, "\nin_history 1\n"));
+	free(s.out);
+	/* up to date */
+	snprintf(req, sizeof(req), "replica status 0\n%s\n040d44b2249ca6aa\n",
+	         id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_OK);
+	s.out[s.outlen] = '\0';
+	assert_non_null(strstr((char *)s.out, "\nbehind 0\n"));
+	assert_non_null(strstr((char *)s.out, "\noldest 0000000000000000\n"));
+	assert_non_null(strstr((char *)s.out, "\nin_history 1\n"));
+	free(s.out);
+	/* newer than the master, and a tid not in its history */
+	snprintf(req, sizeof(req), "replica status 0\n%s\n7fffffffffffffff\n",
+	         id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_OK);
+	s.out[s.outlen] = '\0';
+	assert_non_null(strstr((char *)s.out, "\nbehind 0\n"));
+	assert_non_null(strstr((char *)s.out, "\nin_history 0\n"));
+	free(s.out);
+	snprintf(req, sizeof(req), "replica status 0\n%s\n040d44b222699878\n",
+	         id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_OK);
+	s.out[s.outlen] = '\0';
+	assert_non_null(strstr((char *)s.out, "\nbehind 21\n"));
+	assert_non_null(strstr((char *)s.out, "\nin_history 0\n"));
+	free(s.out);
+	/* refusals: nothing on out_fd */
+	snprintf(req, sizeof(req), "replica status 0\n%032d\n%016d\n", 0, 0);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_EREFUSED);
+	assert_non_null(strstr(s.err.msg, "different identity"));
+	assert_int_equal(s.outlen, 0);
+	free(s.out);
+	snprintf(req, sizeof(req), "replica status 0\n%s\nxyz\n", id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_EPROTO);
+	assert_int_equal(s.outlen, 0);
+	free(s.out);
+	snprintf(req, sizeof(req), "replica status 0\n%s\n", id);
+	serve(home, req, strlen(req), &s);
+	assert_int_equal(s.rc, DS_EPROTO);
+	assert_int_equal(s.outlen, 0);
+	free(s.out);
+	free(home);
+	fixture_remove_tree(scratch);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -419,6 +493,7 @@ main(void)
 		cmocka_unit_test(test_malformed_requests),
 		cmocka_unit_test(test_busy_master),
 		cmocka_unit_test(test_init_request),
+		cmocka_unit_test(test_status_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
