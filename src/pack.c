@@ -720,6 +720,53 @@ pack_write_packed(struct pack *p)
 	return DS_OK;
 }
 
+/* Replication slots: never pack past the oldest transaction a known
+ * replica holds (its next request names it; the master refuses a replica
+ * whose tid is older than x.packed). Read before x.packed is written: a
+ * replica recorded after this point was admitted against the old
+ * x.packed, and its next request is checked against the new one. */
+static int
+pack_hold_for_slots(struct pack *p)
+{
+	struct ds_slot *sl = NULL;
+	size_t n = 0, i;
+	long long now = (long long)time(NULL);
+	double max_age = p->opts != NULL ? p->opts->slot_max_age : 0;
+	int rc;
+
+	if (p->opts != NULL && p->opts->ignore_replicas)
+		return DS_OK;
+	rc = ds_slot_list(p->s->home, &sl, &n, p->err);
+	if (rc != DS_OK) {
+		char m[DS_ERROR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", p->err->msg);
+		return ds_error_set(p->err, rc, "pack %s: %s (or pack with "
+		                    "--ignore-replicas)", p->s->home, m);
+	}
+	for (i = 0; i < n; i++) {
+		char hex[17];
+
+		ds_id_format(sl[i].tid, hex);
+		if (max_age > 0 && (double)(now - sl[i].seen) > max_age) {
+			p->st->slots_expired++;
+			pack_log(p, DS_LOG_INFO, "replication slot '%s' (at %s) "
+			         "was last seen %lld s ago, more than the slot "
+			         "maximum age: it does not hold the pack back",
+			         sl[i].name, hex, now - sl[i].seen);
+			continue;
+		}
+		if (sl[i].tid < p->threshold) {
+			if (p->st->held_by[0] == '\0')
+				p->st->held_from = p->threshold;
+			p->threshold = sl[i].tid;
+			snprintf(p->st->held_by, sizeof(p->st->held_by), "%s",
+			         sl[i].name);
+		}
+	}
+	ds_slot_list_free(sl);
+	return DS_OK;
+}
+
 static int
 pack_run(struct pack *p, ds_tid before)
 {
@@ -749,6 +796,8 @@ pack_run(struct pack *p, ds_tid before)
 		         "transaction");
 		p->threshold = last;
 	}
+	if ((rc = pack_hold_for_slots(p)) != DS_OK)
+		return rc;
 	p->last_pack = ds_storage_last_pack(p->s);
 	if (p->threshold > p->last_pack) {
 		p->last_pack = p->threshold;

@@ -14,7 +14,11 @@
  *       divergence;
  *   report held
  *       ask the master to report how long it held snapshot mode, on a
- *       tagged stderr line (PROTOCOL_REPORT_HELD) the replica reads.
+ *       tagged stderr line (PROTOCOL_REPORT_HELD) the replica reads;
+ *   slot <name>
+ *       the replica's name for its replication slot on the master
+ *       (slot.c): an admitted request records that this replica holds
+ *       the request's tid, and the master's pack keeps what it needs.
  * "replica init 0" is ours alone (the original answers it with its usage
  * text), so it carries no extension line (the recorded exchanges with the
  * original are looked up by the request's first lines) and its answer
@@ -49,6 +53,7 @@ struct protocol_request {
 	unsigned char relink_md5[16];
 	char relink_prev[17];        /* the replica's back pointer, hex */
 	int report_held;             /* "report held", or init */
+	const char *slot;            /* "slot <name>": the name, or NULL */
 	const char *other[PROTOCOL_LINES_MAX]; /* non-empty lines not
 	                              * understood (the master ignores them) */
 	size_t nother;
@@ -75,6 +80,11 @@ int protocol_request_decode(char *buf, struct protocol_request *req,
 int protocol_request_encode(const char *identity, ds_tid tid,
                             const unsigned char *txn, size_t txnlen,
                             char *out, size_t outsz, ds_error *err);
+/* Append our "slot <name>" line to the request in out (a string of
+ * outsz bytes at most). Errors: DS_EINVAL (name not valid for a slot,
+ * ds_slot_name_valid; does not fit). */
+int protocol_request_add_slot(char *out, size_t outsz, const char *name,
+                              ds_error *err);
 /* The request of ds replica --init. */
 int protocol_init_encode(char *out, size_t outsz, ds_error *err);
 

@@ -363,6 +363,9 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	}
 	rc = protocol_request_encode(cfg.identity, tid, txn, txnlen, request,
 	                             sizeof(request), err);
+	if (rc == DS_OK && o->slot != NULL)
+		rc = protocol_request_add_slot(request, sizeof(request), o->slot,
+		                               err);
 	if (rc != DS_OK)
 		goto out;
 	rc = replica_spool_open(spool, &fd, err);
