@@ -44,7 +44,8 @@
  * as a replica made with cp -l keeps its bytes), then the transaction
  * files nothing links to any more. A syncfs between these steps (when
  * [filesystem] sync is on) keeps their order across a power cut.
- * Marks live in memory (a set of names), not in file modes.
+ * Marks live in memory (sets of 64-bit keys: oids, (oid, serial) pairs,
+ * tids), not in file modes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keyset.h"
 #include "storage_internal.h"
 
 #define PACK_TMP "misc/pack.tmp"
@@ -73,7 +75,12 @@ struct pack {
 	int keep_ancient;             /* keep_policy detailed */
 	long min_pack_time, delay_delete;
 	long long now;                /* unixtime of the sweep */
-	struct storage_map marks;     /* database names kept */
+	/* the marks: what is kept, as 64-bit keys (a database name is
+	 * one of these plus its kind): objects by oid, revisions by (oid,
+	 * serial), transactions by tid. 8 or 16 bytes a key at a load of
+	 * at most 1/2: memory grows with what is kept, not with names */
+	struct keyset_ids objects, txns;
+	struct keyset_pairs revisions;
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
 };
@@ -96,16 +103,78 @@ pack_log(struct pack *p, int level, const char *fmt, ...)
 	p->opts->log(level, msg, p->opts->log_ctx);
 }
 
+enum pack_kind { PACK_OTHER, PACK_POINTER, PACK_REVISION, PACK_TXN };
+
+/* The key of a valid database name: its kind, and the oid / serial /
+ * tid it names. */
+static enum pack_kind
+pack_key(const char *name, uint64_t *a, uint64_t *b)
+{
+	char hex[17];
+
+	if (name[0] == 'o' && strlen(name) >= 19 && name[17] == '.') {
+		memcpy(hex, name + 1, 16);
+		hex[16] = '\0';
+		if (ds_id_parse(hex, a) != DS_OK)
+			return PACK_OTHER;
+		if (strcmp(name + 18, "c") == 0)
+			return PACK_POINTER;
+		if (ds_id_parse(name + 18, b) != DS_OK)
+			return PACK_OTHER;
+		return PACK_REVISION;
+	}
+	if (name[0] == 't' && strlen(name) == 18 && name[7] == '.') {
+		memcpy(hex, name + 1, 6);
+		memcpy(hex + 6, name + 8, 10);
+		hex[16] = '\0';
+		return ds_id_parse(hex, a) == DS_OK ? PACK_TXN : PACK_OTHER;
+	}
+	return PACK_OTHER;
+}
+
+/* Mark database name (a .c pointer, a revision, a transaction; the x
+ * files are always kept). */
 static int
 pack_mark(struct pack *p, const char *name)
 {
-	return storage_map_put(&p->marks, name, (void *)1, p->err);
+	uint64_t a = 0, b = 0;
+	int rc = DS_OK;
+
+	switch (pack_key(name, &a, &b)) {
+	case PACK_POINTER:
+		rc = keyset_id_add(&p->objects, a, NULL, p->err);
+		break;
+	case PACK_REVISION:
+		rc = keyset_pair_add(&p->revisions, a, b, NULL, p->err);
+		break;
+	case PACK_TXN:
+		rc = keyset_id_add(&p->txns, a, NULL, p->err);
+		break;
+	default:
+		break;
+	}
+	if (rc == DS_ENOMEM)
+		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory "
+		                    "for the marks");
+	return rc;
 }
 
 static int
 pack_is_marked(struct pack *p, const char *name)
 {
-	return storage_map_get(&p->marks, name) != NULL;
+	uint64_t a = 0, b = 0;
+
+	switch (pack_key(name, &a, &b)) {
+	case PACK_POINTER:
+		return keyset_id_has(&p->objects, a);
+	case PACK_REVISION:
+		return keyset_pair_has(&p->revisions, a, b);
+	case PACK_TXN:
+		return keyset_id_has(&p->txns, a);
+	default:
+		/* x.serial, x.oid, x.packed */
+		return name[0] == 'x';
+	}
 }
 
 /* Absolute path of database name in A. */
@@ -193,6 +262,10 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 		return ds_error_set(err, DS_ECORRUPT, "pack: %s refers to an "
 		                    "oid of %zu bytes (8 expected)", c->name,
 		                    len);
+	/* an object already marked is not queued again (a popular object
+	 * is referenced by many: the queue stays as small as the marks) */
+	if (keyset_id_has(&c->p->objects, ds_get_u64(oid)))
+		return DS_OK;
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
 
@@ -868,7 +941,6 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	p.layout = s->cfg.layout;
 	p.min_pack_time = s->cfg.min_pack_time;
 	p.delay_delete = s->cfg.delay_delete;
-	storage_map_init(&p.marks);
 	if (s->readonly)
 		return ds_error_set(err, DS_ESTATE, "pack %s: storage opened "
 		                    "read-only", s->home);
@@ -898,7 +970,9 @@ out:
 		if (err != NULL)
 			*err = lerr;
 	}
-	storage_map_free(&p.marks);
+	keyset_ids_free(&p.objects);
+	keyset_ids_free(&p.txns);
+	keyset_pairs_free(&p.revisions);
 	free(p.todo);
 	return rc;
 }
