@@ -512,12 +512,6 @@ enum pack_pass {
 	PASS_TRANSACTIONS, /* transaction files */
 };
 
-static int
-pack_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Which pass handles the file at relpath (relative to A). */
 static int
 pack_pass_of(struct pack *p, const char *rel, char *name, size_t namesz)
@@ -588,72 +582,128 @@ pack_remove(struct pack *p, const char *path, mode_t mode)
 	return ds_io_rename(path, to, p->err);
 }
 
+struct pack_ent {
+	char *name;
+	unsigned char type;     /* d_type: DT_DIR, DT_REG, ... DT_UNKNOWN */
+};
+
 static int
-pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
+pack_ent_cmp(const void *a, const void *b)
 {
-	DIR *d;
+	return strcmp(((const struct pack_ent *)a)->name,
+	              ((const struct pack_ent *)b)->name);
+}
+
+/* The entries of directory fd (consumed), sorted by name. */
+static int
+pack_list_dir(struct pack *p, int fd, const char *abs, struct pack_ent **out,
+              size_t *count)
+{
+	struct pack_ent *v = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0, i;
+	DIR *d;
 	int rc = DS_OK;
 
-	d = opendir(abs);
-	if (d == NULL)
-		return ds_error_sys(p->err, errno, "pack: open directory", abs);
+	*out = NULL;
+	*count = 0;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		rc = ds_error_sys(p->err, errno, "pack: open directory", abs);
+		close(fd);
+		return rc;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-			if (nn == NULL) {
-				rc = ds_error_set(p->err, DS_ENOMEM,
-				                  "pack: out of memory");
-				goto out;
-			}
-			names = nn;
+			struct pack_ent *nv = realloc(v, ncap * sizeof(*nv));
+			if (nv == NULL)
+				goto nomem;
+			v = nv;
 			cap = ncap;
 		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			rc = ds_error_set(p->err, DS_ENOMEM,
-			                  "pack: out of memory");
-			goto out;
-		}
+		if ((v[n].name = strdup(de->d_name)) == NULL)
+			goto nomem;
+		v[n].type = de->d_type;
 		n++;
 	}
+	closedir(d);
 	/* name order: an object's revisions oldest first */
 	if (n > 1)
-		qsort(names, n, sizeof(*names), pack_cmp);
-	if (n == 0 && pass == PASS_POINTERS && rel[0] != '\0') {
+		qsort(v, n, sizeof(*v), pack_ent_cmp);
+	*out = v;
+	*count = n;
+	return DS_OK;
+nomem:
+	closedir(d);
+	while (n > 0)
+		free(v[--n].name);
+	free(v);
+	return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+}
+
+/* Sweep directory abs (rel: relative to A, "" for A itself; fd: open on
+ * it, consumed) for one pass. Only the files of this pass are looked at
+ * (a stat relative to the directory), so each pass costs a directory
+ * read per directory and a stat per file of its own kind. The
+ * transactions' subtrees (top-level directories "t...") are walked by
+ * the transaction pass alone, the others by the first two passes alone;
+ * `house` says this walk also does the housekeeping (leftovers, stray
+ * files, empty directories): the pointer pass, and the transaction pass
+ * in the transactions' subtrees. */
+static int
+pack_sweep_dir(struct pack *p, int fd, const char *abs, const char *rel,
+               int pass, int house)
+{
+	struct pack_ent *ents = NULL;
+	size_t n = 0, i;
+	int rc, dfd;
+
+	/* the listing consumes fd; a duplicate for the *at() calls */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		rc = ds_error_sys(p->err, errno, "pack: dup", abs);
+		close(fd);
+		return rc;
+	}
+	rc = pack_list_dir(p, fd, abs, &ents, &n);
+	fd = dfd;
+	if (rc != DS_OK)
+		goto out;
+	if (n == 0 && house && rel[0] != '\0') {
 		rc = ds_io_rmdir(abs, p->err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		char cabs[DS_PATH_MAX], crel[DS_PATH_MAX];
 		char name[DS_NAME_MAX];
+		const char *base = ents[i].name;
 		struct stat sb;
 		long long when;
+		int fpass, cfd;
 
-		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs,
-		                     names[i]) >= sizeof(cabs) ||
+		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs, base) >=
+		    sizeof(cabs) ||
 		    (size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel,
-		                     rel[0] ? "/" : "", names[i]) >=
+		                     rel[0] ? "/" : "", base) >=
 		    sizeof(crel)) {
 			rc = ds_error_set(p->err, DS_EINVAL, "pack: path too "
-			                  "long: %s/%s", abs, names[i]);
+			                  "long: %s/%s", abs, base);
 			goto out;
 		}
-		if (lstat(cabs, &sb) != 0) {
-			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
-			goto out;
-		}
-		if (pack_leftover(names[i], &when)) {
-			if (pass != PASS_POINTERS)
+		if (pack_leftover(base, &when)) {
+			if (!house)
 				continue;
 			if (when + p->delay_delete < p->now) {
 				rc = ds_io_unlink(cabs, p->err);
 				p->st->leftovers_purged++;
+			} else if (fstatat(fd, base, &sb,
+			                   AT_SYMLINK_NOFOLLOW) != 0) {
+				rc = ds_error_sys(p->err, errno, "pack: stat",
+				                  cabs);
 			} else if (S_ISREG(sb.st_mode) &&
 			           (sb.st_mode & S_IXUSR)) {
 				rc = pack_chmod(p, cabs, 0640);
@@ -662,14 +712,38 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 				goto out;
 			continue;
 		}
-		if (S_ISDIR(sb.st_mode)) {
-			rc = pack_sweep_dir(p, cabs, crel, pass);
+		if (ents[i].type == DT_DIR ||
+		    (ents[i].type == DT_UNKNOWN &&
+		     fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     S_ISDIR(sb.st_mode))) {
+			int chouse = house;
+
+			if (rel[0] == '\0') {
+				/* a top-level subtree: transactions or not */
+				int tt = base[0] == 't';
+				if (tt != (pass == PASS_TRANSACTIONS))
+					continue;
+				chouse = house || tt;
+			}
+			cfd = openat(fd, base, O_RDONLY | O_DIRECTORY |
+			             O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0) {
+				rc = ds_error_sys(p->err, errno, "pack: open "
+				                  "directory", cabs);
+				goto out;
+			}
+			rc = pack_sweep_dir(p, cfd, cabs, crel, pass, chouse);
 			if (rc != DS_OK)
 				goto out;
 			continue;
 		}
-		if (pack_pass_of(p, crel, name, sizeof(name)) != pass)
+		fpass = pack_pass_of(p, crel, name, sizeof(name));
+		if (fpass != pass && !(house && name[0] == '\0'))
 			continue;
+		if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
+			goto out;
+		}
 		if (!S_ISREG(sb.st_mode)) {
 			/* a symlink (or stranger) where a database file
 			 * belongs: chmod would follow it out of the storage */
@@ -690,12 +764,24 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 			goto out;
 	}
 out:
-	if (d != NULL)
-		closedir(d);
+	if (fd >= 0)
+		close(fd);
 	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(ents[i].name);
+	free(ents);
 	return rc;
+}
+
+/* Sweep A for one pass. */
+static int
+pack_sweep(struct pack *p, int pass)
+{
+	int fd = open(p->a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return ds_error_sys(p->err, errno, "pack: open directory",
+		                    p->a);
+	return pack_sweep_dir(p, fd, p->a, "", pass, pass == PASS_POINTERS);
 }
 
 /* Make the steps so far durable before the next one starts. */
@@ -903,11 +989,11 @@ pack_run(struct pack *p, ds_tid before)
 	p->now = (long long)time(NULL);
 	pack_log(p, DS_LOG_VERBOSE, "removing unreachable objects");
 	if ((rc = pack_barrier(p)) != DS_OK ||
-	    (rc = pack_sweep_dir(p, p->a, "", PASS_POINTERS)) != DS_OK ||
+	    (rc = pack_sweep(p, PASS_POINTERS)) != DS_OK ||
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "removing old revisions");
-	if ((rc = pack_sweep_dir(p, p->a, "", PASS_REVISIONS)) != DS_OK ||
+	if ((rc = pack_sweep(p, PASS_REVISIONS)) != DS_OK ||
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "relinking kept transactions");
@@ -915,7 +1001,7 @@ pack_run(struct pack *p, ds_tid before)
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "removing old transactions");
-	if ((rc = pack_sweep_dir(p, p->a, "", PASS_TRANSACTIONS)) != DS_OK)
+	if ((rc = pack_sweep(p, PASS_TRANSACTIONS)) != DS_OK)
 		return rc;
 	return pack_barrier(p);
 }

@@ -31,13 +31,13 @@ tree_md5 "$DS_FIXTURE_DIR/bushy-replica-old/A" >"$SCRATCH/A.old"
 tree_md5 "$DS_FIXTURE_DIR/bushy-master/A" >"$SCRATCH/A.master"
 OLD_TID=$(od -An -tx1 "$DS_FIXTURE_DIR/bushy-replica-old/A/x/serial" |
 	tr -d ' \n' | tr a-f A-F)
-CRASH_DESC="ds replica -q -e $SSH -d $DSDIR h:\$RUN/m \$RUN/r"
+CRASH_DESC="ds replica -q --slot crash -e $SSH -d $DSDIR h:\$RUN/m \$RUN/r"
 
 crash_setup() {
 	cp -a "$DS_FIXTURE_DIR/bushy-master" "$1/m"
 	cp -a "$DS_FIXTURE_DIR/bushy-replica-old" "$1/r"
 }
-crash_cmd() { "$DS_BIN" replica -q -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"; }
+crash_cmd() { "$DS_BIN" replica -q --slot crash -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"; }
 
 # (the replica side may still be finishing when a killed master's
 # orphans exit; wait for its locks)
@@ -79,7 +79,7 @@ consistent() {
 	if [ -s "$LAST_STDOUT" ]; then
 		[ "$(wc -l <"$LAST_STDOUT")" = 1 ] || fail "more than one slot"
 		assert_contains "$LAST_STDOUT" "$OLD_TID  "
-		assert_contains "$LAST_STDOUT" ":$1/r"
+		assert_contains "$LAST_STDOUT" "  crash"
 	fi
 }
 
@@ -112,7 +112,7 @@ crash_check_done() {
 }
 
 crash_rerun() {
-	must_pass ds replica -q -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"
+	must_pass ds replica -q --slot crash -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"
 	tree_md5 "$1/r/A" | cmp -s - "$SCRATCH/A.new" || fail "A/ after the rerun"
 	# the rerun's request proved the replica holds the new tid (or the
 	# old one, when the killed run did not get to apply)
