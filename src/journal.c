@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "journal.h"
 #include "storage_internal.h"
 
 void
@@ -245,16 +246,16 @@ journal_parent(const char *path, char *out, size_t outsz)
  * dirset so that it can be fsynced (step 7). */
 static int
 journal_ensure_dir(const char *root, const char *dir,
-                   struct storage_map *dirset, ds_error *err)
+                   struct hashmap *dirset, ds_error *err)
 {
 	struct stat st;
 	char parent[DS_PATH_MAX];
 	int rc;
 
-	if (storage_map_get(dirset, dir) != NULL)
+	if (hashmap_get(dirset, dir) != NULL)
 		return DS_OK;
 	if (strcmp(dir, root) == 0 || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
-		return storage_map_put(dirset, dir, (void *)1, err);
+		return hashmap_put(dirset, dir, (void *)1, err);
 	journal_parent(dir, parent, sizeof(parent));
 	if (strlen(parent) < strlen(root))
 		return ds_error_set(err, DS_EINVAL, "mkdir %s: outside %s", dir,
@@ -265,7 +266,7 @@ journal_ensure_dir(const char *root, const char *dir,
 	rc = ds_io_mkdir(dir, 0755, 1, err);
 	if (rc != DS_OK)
 		return rc;
-	return storage_map_put(dirset, dir, (void *)1, err);
+	return hashmap_put(dirset, dir, (void *)1, err);
 }
 
 struct journal_sync_ctx {
@@ -296,7 +297,7 @@ journal_sync_cmp(const void *a, const void *b)
  * loses the files (finding F5 of the simulated power loss,
  * tests/README.md). */
 static int
-journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
+journal_sync_dirset(ds_storage *s, struct hashmap *dirset, ds_error *err)
 {
 	struct journal_sync_ctx c = {NULL, 0};
 	int rc = DS_OK;
@@ -306,7 +307,7 @@ journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
 	c.keys = calloc(dirset->live, sizeof(*c.keys));
 	if (c.keys == NULL)
 		return ds_error_set(err, DS_ENOMEM, "flush: out of memory");
-	storage_map_each(dirset, journal_sync_one, &c);
+	hashmap_each(dirset, journal_sync_one, &c);
 	qsort(c.keys, c.n, sizeof(*c.keys), journal_sync_cmp);
 	for (size_t i = 0; i < c.n && rc == DS_OK; i++)
 		rc = ds_io_fsync_dir(c.keys[i], err);
@@ -319,13 +320,13 @@ journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
 int
 journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 {
-	struct storage_map dirset;
+	struct hashmap dirset;
 	char root[DS_PATH_MAX], src[DS_PATH_MAX];
 	char dst[DS_PATH_MAX], rel[DS_RELPATH_MAX];
 	char parent[DS_PATH_MAX], jroot[DS_PATH_MAX];
 	int rc = DS_OK, to_b;
 
-	storage_map_init(&dirset);
+	hashmap_init(&dirset);
 	/* The destination cannot change during a batch: only the flusher
 	 * (which runs this) enters snapshot mode or ends a recombination. */
 	pthread_mutex_lock(&s->mu);
@@ -382,11 +383,11 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 				 * file either in the journal or at its new
 				 * place */
 				pthread_mutex_lock(&s->mu);
-				holder = storage_map_get(&s->reloc, name);
+				holder = hashmap_get(&s->reloc, name);
 				if (holder == NULL || holder == d) {
 					rc = ds_io_rename(src, dst, err);
 					if (rc == DS_OK && holder != NULL)
-						storage_map_del(&s->reloc,
+						hashmap_del(&s->reloc,
 						                name);
 				} else {
 					/* overwritten by a later transaction
@@ -403,8 +404,8 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 		rc = journal_sync_dirset(s, &dirset, err);
 		if (rc != DS_OK)
 			goto out;
-		storage_map_free(&dirset);
-		storage_map_init(&dirset);
+		hashmap_free(&dirset);
+		hashmap_init(&dirset);
 	}
 	/* step 8 */
 	for (struct jdir *d = dirs; d != NULL; d = d->next) {
@@ -417,7 +418,7 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 	if (s->use_dirsync)
 		rc = ds_io_fsync_dir(jroot, err);
 out:
-	storage_map_free(&dirset);
+	hashmap_free(&dirset);
 	return rc;
 }
 
@@ -495,7 +496,7 @@ nomem:
  * lawn layouts) and the entries "x.*" (the files themselves, flat). */
 static int
 journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
-                      const char *a, struct storage_map *dirset,
+                      const char *a, struct hashmap *dirset,
                       int skip_x, ds_error *err)
 {
 	struct journal_list l;
@@ -545,11 +546,11 @@ out:
 int
 journal_recombine(ds_storage *s, ds_error *err)
 {
-	struct storage_map dirset;
+	struct hashmap dirset;
 	char a[DS_PATH_MAX], b[DS_PATH_MAX];
 	int rc;
 
-	storage_map_init(&dirset);
+	hashmap_init(&dirset);
 	rc = storage_path(s, a, sizeof(a), "A", err);
 	if (rc == DS_OK)
 		rc = storage_path(s, b, sizeof(b), "B", err);
@@ -563,8 +564,8 @@ journal_recombine(ds_storage *s, ds_error *err)
 	if (rc == DS_OK)
 		rc = journal_sync_dirset(s, &dirset, err);
 	if (rc == DS_OK) {
-		storage_map_free(&dirset);
-		storage_map_init(&dirset);
+		hashmap_free(&dirset);
+		hashmap_init(&dirset);
 		rc = journal_recombine_dir(s, a, b, a, &dirset, 0, err);
 	}
 	if (rc == DS_OK)
@@ -578,7 +579,7 @@ journal_recombine(ds_storage *s, ds_error *err)
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
-	storage_map_free(&dirset);
+	hashmap_free(&dirset);
 	return rc;
 }
 
@@ -833,7 +834,7 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 	pthread_mutex_lock(&s->mu);
 	for (d = head; d != NULL && rc == DS_OK; d = d->next)
 		for (size_t j = 0; j < d->nnames && rc == DS_OK; j++)
-			rc = storage_map_put(&s->reloc, d->names[j], d, err);
+			rc = hashmap_put(&s->reloc, d->names[j], d, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != DS_OK)
 		goto out;
@@ -861,8 +862,8 @@ out:
 		pthread_mutex_lock(&s->mu);
 		for (d = head; d != NULL; d = d->next)
 			for (size_t j = 0; j < d->nnames; j++)
-				if (storage_map_get(&s->reloc, d->names[j]) == d)
-					storage_map_del(&s->reloc, d->names[j]);
+				if (hashmap_get(&s->reloc, d->names[j]) == d)
+					hashmap_del(&s->reloc, d->names[j]);
 		pthread_mutex_unlock(&s->mu);
 	}
 	journal_jdir_free_list(head);

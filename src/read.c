@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal.h"
+#include "read.h"
 #include "storage_internal.h"
 
 /* Largest database file we accept reading: the length field is 32 bits. */
@@ -95,7 +97,7 @@ read_name(ds_storage *s, const char *name, unsigned char **buf, size_t *len,
 	/* Open under the lock: the flusher renames files out of the journal
 	 * and out of B under the same lock, so the file is found. */
 	pthread_mutex_lock(&s->mu);
-	holder = storage_map_get(&s->reloc, name);
+	holder = hashmap_get(&s->reloc, name);
 	if (holder != NULL) {
 		n = snprintf(path, sizeof(path), "%s/journal/%s/%s", s->home,
 		             holder->name, name);
