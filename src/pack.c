@@ -784,6 +784,148 @@ pack_sweep(struct pack *p, int pass)
 	return pack_sweep_dir(p, fd, p->a, "", pass, pass == PASS_POINTERS);
 }
 
+/* ---- prefetch ---- */
+
+/* A pack reads every directory of A, the inode of every file, and the
+ * content of the pointers, revisions and transactions it follows; on a
+ * cold cache each of those is a disk read, and the walk below would wait
+ * for them one at a time. Before marking, PACK_PREFETCH_THREADS threads
+ * walk A together, opening each file (which reads its inode) and asking
+ * the kernel to read its content ahead (POSIX_FADV_WILLNEED): the disk
+ * gets many requests at once, and the mark and the sweeps then find
+ * their data in the page cache. Read-only, and only a hint: a failure
+ * here is ignored (the real walk reports what matters). */
+#define PACK_PREFETCH_THREADS 16
+
+struct pack_prefetch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char **stack;            /* directories still to walk */
+	size_t n, cap;
+	int busy;                /* threads walking a directory */
+	int failed;              /* out of memory: give up (a hint only) */
+};
+
+static void
+pack_prefetch_push(struct pack_prefetch *q, const char *dir, const char *name)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+
+	if (path == NULL) {
+		q->failed = 1;
+		return;
+	}
+	snprintf(path, len, "%s/%s", dir, name);
+	pthread_mutex_lock(&q->mu);
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? 2 * q->cap : 256;
+		char **ns = realloc(q->stack, ncap * sizeof(*ns));
+		if (ns == NULL) {
+			q->failed = 1;
+			pthread_mutex_unlock(&q->mu);
+			free(path);
+			return;
+		}
+		q->stack = ns;
+		q->cap = ncap;
+	}
+	q->stack[q->n++] = path;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void
+pack_prefetch_dir(struct pack_prefetch *q, const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL && !q->failed) {
+		long long when;
+		int fd;
+
+		if (de->d_name[0] == '.' || pack_leftover(de->d_name, &when))
+			continue;
+		if (de->d_type == DT_DIR) {
+			pack_prefetch_push(q, dir, de->d_name);
+			continue;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW |
+		            O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+	closedir(d);
+}
+
+static void *
+pack_prefetch_thread(void *arg)
+{
+	struct pack_prefetch *q = arg;
+	char *dir;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->n == 0 && q->busy > 0 && !q->failed)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->n == 0 || q->failed)
+			break;
+		dir = q->stack[--q->n];
+		q->busy++;
+		pthread_mutex_unlock(&q->mu);
+		pack_prefetch_dir(q, dir);
+		free(dir);
+		pthread_mutex_lock(&q->mu);
+		q->busy--;
+		if (q->busy == 0 && q->n == 0)
+			pthread_cond_broadcast(&q->cv);
+	}
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static void
+pack_prefetch(struct pack *p)
+{
+	struct pack_prefetch q;
+	pthread_t t[PACK_PREFETCH_THREADS];
+	int i, started = 0;
+
+	memset(&q, 0, sizeof(q));
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	q.stack = malloc(sizeof(*q.stack));
+	if (q.stack == NULL || (q.stack[0] = strdup(p->a)) == NULL)
+		goto out;
+	q.n = q.cap = 1;
+	for (i = 0; i < PACK_PREFETCH_THREADS; i++) {
+		if (pthread_create(&t[i], NULL, pack_prefetch_thread, &q) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		pack_prefetch_thread(&q);
+	for (i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+out:
+	while (q.n > 0)
+		free(q.stack[--q.n]);
+	free(q.stack);
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.mu);
+}
+
 /* Make the steps so far durable before the next one starts. */
 static int
 pack_barrier(struct pack *p)
@@ -975,6 +1117,8 @@ pack_run(struct pack *p, ds_tid before)
 		pack_log(p, DS_LOG_VERBOSE, "no root object: nothing to pack");
 		return DS_OK;
 	}
+	pack_log(p, DS_LOG_VERBOSE, "reading A/ ahead");
+	pack_prefetch(p);
 	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root");
 	if ((rc = pack_mark_reachable(p, 0)) != DS_OK)
 		return rc;
