@@ -888,6 +888,9 @@ struct ds_replica_opts {
 	                              * master that runs the original */
 	int verbosity;               /* 0 -q, 1 default, 2+ -v: also passed
 	                              * to the master side */
+	const char *slot;            /* NULL, or this replica's name for its
+	                              * replication slot on the master (sent
+	                              * as a "slot" request line; slot.c) */
 	unsigned timeout;            /* keep retrying this long (s) while the
 	                              * master is busy (exit 3: snapshot mode
 	                              * held, being packed) */
@@ -1135,12 +1138,53 @@ int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
                void *ctx, ds_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Replication slots (slot.c)                                          */
+/* ------------------------------------------------------------------ */
+
+/* A slot: what the master knows replica NAME holds. NAME is what the
+ * replica calls itself in its request (ds replica's default:
+ * "<host>:<absolute replica path>"); tid is the transaction its last
+ * admitted request proved it holds; seen is when (unix seconds). Kept in
+ * HOME/misc/slots/, one file per name. */
+#define DS_SLOT_NAME_MAX 255
+struct ds_slot {
+	char name[DS_SLOT_NAME_MAX + 1];
+	ds_tid tid;
+	long long seen;
+};
+
+/* 1 if name can name a slot: 1 to DS_SLOT_NAME_MAX bytes, no control
+ * characters, no blank at either end. */
+int ds_slot_name_valid(const char *name);
+
+/* Record that replica `name` holds tid, now: written to a temporary name,
+ * fsynced (do_sync), renamed over the old record, the directory fsynced;
+ * a crash leaves the old record or the new one. Errors: DS_EINVAL (bad
+ * name), DS_EIO. */
+int ds_slot_record(const char *home, const char *name, ds_tid tid,
+                   int do_sync, ds_error *err);
+
+/* Every slot of HOME, oldest tid first, into *slots (free with
+ * ds_slot_list_free; NULL and 0 when there is none). Errors: DS_ECORRUPT
+ * (a slot file that is not one: named), DS_EIO, DS_ENOMEM. */
+int ds_slot_list(const char *home, struct ds_slot **slots, size_t *count,
+                 ds_error *err);
+void ds_slot_list_free(struct ds_slot *slots);
+
+/* Remove slot `name` (durably). Errors: DS_EINVAL (bad name),
+ * DS_ENOTFOUND (no such slot), DS_EIO. */
+int ds_slot_forget(const char *home, const char *name, ds_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Packing (pack.c)                                                    */
 /* ------------------------------------------------------------------ */
 
 struct ds_pack_opts {
 	ds_log_fn log;          /* may be NULL: the steps, at DS_LOG_VERBOSE */
 	void *log_ctx;
+	int ignore_replicas;    /* pack past what replication slots hold */
+	double slot_max_age;    /* seconds: a slot not seen for longer holds
+	                         * nothing back; 0: slots never expire */
 };
 
 struct ds_pack_stats {
@@ -1152,6 +1196,11 @@ struct ds_pack_stats {
 	unsigned long files_removed;    /* renamed *-deleted (or unlinked) */
 	unsigned long leftovers_purged; /* *-deleted older than delay_delete */
 	unsigned long relinked;         /* back pointers rewritten */
+	/* the replication slot that held the pack time back (held_by[0]
+	 * is NUL when none did) and the pack time asked for */
+	char held_by[DS_SLOT_NAME_MAX + 1];
+	ds_tid held_from;
+	unsigned long slots_expired;    /* slots older than slot_max_age */
 };
 
 /* Pack the open Full storage s as the original's Full.pack(t): keep the
@@ -1162,14 +1211,18 @@ struct ds_pack_stats {
  * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
  * than [storage] delay_delete). `before` is lowered to now -
  * [storage] min_pack_time and to the last transaction (when min_pack_time
- * > 0); x.packed is raised to it. Online: s stays usable by other threads
+ * > 0), then, unless opts->ignore_replicas, to the oldest replication
+ * slot's tid (ds_slot_list; slots not seen for opts->slot_max_age
+ * seconds excepted): a replica the master knows of can always be brought
+ * up to date; x.packed is raised to it. Online: s stays usable by other threads
  * (commits and reads go on) while the pack holds snapshot mode "packing";
  * a pack killed at any point leaves a storage that checks clean, and the
  * next pack finishes the job. Files are never modified in place (a
  * rewritten transaction file is renamed over the old one).
  * opts, stats may be NULL.
  * Errors: DS_EBUSY (already in snapshot mode under another code),
- * DS_ESTATE (read-only), DS_ECONFIG (not Full), DS_ECORRUPT (a recent
+ * DS_ESTATE (read-only), DS_ECONFIG (not Full), DS_ECORRUPT (a slot
+ * file that is not one; a recent
  * revision, a .c pointer or a referenced object missing, a record that
  * cannot be read or whose pickle referencesf would refuse: nothing has
  * been removed then), DS_EIO, DS_ENOMEM. */

@@ -44,7 +44,8 @@
  * as a replica made with cp -l keeps its bytes), then the transaction
  * files nothing links to any more. A syncfs between these steps (when
  * [filesystem] sync is on) keeps their order across a power cut.
- * Marks live in memory (a set of names), not in file modes.
+ * Marks live in memory (sets of 64-bit keys: oids, (oid, serial) pairs,
+ * tids), not in file modes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keyset.h"
 #include "storage_internal.h"
 
 #define PACK_TMP "misc/pack.tmp"
@@ -73,7 +75,12 @@ struct pack {
 	int keep_ancient;             /* keep_policy detailed */
 	long min_pack_time, delay_delete;
 	long long now;                /* unixtime of the sweep */
-	struct hashmap marks;     /* database names kept */
+	/* the marks: what is kept, as 64-bit keys (a database name is
+	 * one of these plus its kind): objects by oid, revisions by (oid,
+	 * serial), transactions by tid. 8 or 16 bytes a key at a load of
+	 * at most 1/2: memory grows with what is kept, not with names */
+	struct keyset_ids objects, txns;
+	struct keyset_pairs revisions;
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
 };
@@ -96,16 +103,78 @@ pack_log(struct pack *p, int level, const char *fmt, ...)
 	p->opts->log(level, msg, p->opts->log_ctx);
 }
 
+enum pack_kind { PACK_OTHER, PACK_POINTER, PACK_REVISION, PACK_TXN };
+
+/* The key of a valid database name: its kind, and the oid / serial /
+ * tid it names. */
+static enum pack_kind
+pack_key(const char *name, uint64_t *a, uint64_t *b)
+{
+	char hex[17];
+
+	if (name[0] == 'o' && strlen(name) >= 19 && name[17] == '.') {
+		memcpy(hex, name + 1, 16);
+		hex[16] = '\0';
+		if (ds_id_parse(hex, a) != DS_OK)
+			return PACK_OTHER;
+		if (strcmp(name + 18, "c") == 0)
+			return PACK_POINTER;
+		if (ds_id_parse(name + 18, b) != DS_OK)
+			return PACK_OTHER;
+		return PACK_REVISION;
+	}
+	if (name[0] == 't' && strlen(name) == 18 && name[7] == '.') {
+		memcpy(hex, name + 1, 6);
+		memcpy(hex + 6, name + 8, 10);
+		hex[16] = '\0';
+		return ds_id_parse(hex, a) == DS_OK ? PACK_TXN : PACK_OTHER;
+	}
+	return PACK_OTHER;
+}
+
+/* Mark database name (a .c pointer, a revision, a transaction; the x
+ * files are always kept). */
 static int
 pack_mark(struct pack *p, const char *name)
 {
-	return hashmap_put(&p->marks, name, (void *)1, p->err);
+	uint64_t a = 0, b = 0;
+	int rc = DS_OK;
+
+	switch (pack_key(name, &a, &b)) {
+	case PACK_POINTER:
+		rc = keyset_id_add(&p->objects, a, NULL, p->err);
+		break;
+	case PACK_REVISION:
+		rc = keyset_pair_add(&p->revisions, a, b, NULL, p->err);
+		break;
+	case PACK_TXN:
+		rc = keyset_id_add(&p->txns, a, NULL, p->err);
+		break;
+	default:
+		break;
+	}
+	if (rc == DS_ENOMEM)
+		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory "
+		                    "for the marks");
+	return rc;
 }
 
 static int
 pack_is_marked(struct pack *p, const char *name)
 {
-	return hashmap_get(&p->marks, name) != NULL;
+	uint64_t a = 0, b = 0;
+
+	switch (pack_key(name, &a, &b)) {
+	case PACK_POINTER:
+		return keyset_id_has(&p->objects, a);
+	case PACK_REVISION:
+		return keyset_pair_has(&p->revisions, a, b);
+	case PACK_TXN:
+		return keyset_id_has(&p->txns, a);
+	default:
+		/* x.serial, x.oid, x.packed */
+		return name[0] == 'x';
+	}
 }
 
 /* Absolute path of database name in A. */
@@ -193,6 +262,10 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 		return ds_error_set(err, DS_ECORRUPT, "pack: %s refers to an "
 		                    "oid of %zu bytes (8 expected)", c->name,
 		                    len);
+	/* an object already marked is not queued again (a popular object
+	 * is referenced by many: the queue stays as small as the marks) */
+	if (keyset_id_has(&c->p->objects, ds_get_u64(oid)))
+		return DS_OK;
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
 
@@ -439,12 +512,6 @@ enum pack_pass {
 	PASS_TRANSACTIONS, /* transaction files */
 };
 
-static int
-pack_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Which pass handles the file at relpath (relative to A). */
 static int
 pack_pass_of(struct pack *p, const char *rel, char *name, size_t namesz)
@@ -490,72 +557,128 @@ pack_remove(struct pack *p, const char *path, mode_t mode)
 	return ds_io_rename(path, to, p->err);
 }
 
+struct pack_ent {
+	char *name;
+	unsigned char type;     /* d_type: DT_DIR, DT_REG, ... DT_UNKNOWN */
+};
+
 static int
-pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
+pack_ent_cmp(const void *a, const void *b)
 {
-	DIR *d;
+	return strcmp(((const struct pack_ent *)a)->name,
+	              ((const struct pack_ent *)b)->name);
+}
+
+/* The entries of directory fd (consumed), sorted by name. */
+static int
+pack_list_dir(struct pack *p, int fd, const char *abs, struct pack_ent **out,
+              size_t *count)
+{
+	struct pack_ent *v = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0, i;
+	DIR *d;
 	int rc = DS_OK;
 
-	d = opendir(abs);
-	if (d == NULL)
-		return ds_error_sys(p->err, errno, "pack: open directory", abs);
+	*out = NULL;
+	*count = 0;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		rc = ds_error_sys(p->err, errno, "pack: open directory", abs);
+		close(fd);
+		return rc;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-			if (nn == NULL) {
-				rc = ds_error_set(p->err, DS_ENOMEM,
-				                  "pack: out of memory");
-				goto out;
-			}
-			names = nn;
+			struct pack_ent *nv = realloc(v, ncap * sizeof(*nv));
+			if (nv == NULL)
+				goto nomem;
+			v = nv;
 			cap = ncap;
 		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			rc = ds_error_set(p->err, DS_ENOMEM,
-			                  "pack: out of memory");
-			goto out;
-		}
+		if ((v[n].name = strdup(de->d_name)) == NULL)
+			goto nomem;
+		v[n].type = de->d_type;
 		n++;
 	}
+	closedir(d);
 	/* name order: an object's revisions oldest first */
 	if (n > 1)
-		qsort(names, n, sizeof(*names), pack_cmp);
-	if (n == 0 && pass == PASS_POINTERS && rel[0] != '\0') {
+		qsort(v, n, sizeof(*v), pack_ent_cmp);
+	*out = v;
+	*count = n;
+	return DS_OK;
+nomem:
+	closedir(d);
+	while (n > 0)
+		free(v[--n].name);
+	free(v);
+	return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+}
+
+/* Sweep directory abs (rel: relative to A, "" for A itself; fd: open on
+ * it, consumed) for one pass. Only the files of this pass are looked at
+ * (a stat relative to the directory), so each pass costs a directory
+ * read per directory and a stat per file of its own kind. The
+ * transactions' subtrees (top-level directories "t...") are walked by
+ * the transaction pass alone, the others by the first two passes alone;
+ * `house` says this walk also does the housekeeping (leftovers, stray
+ * files, empty directories): the pointer pass, and the transaction pass
+ * in the transactions' subtrees. */
+static int
+pack_sweep_dir(struct pack *p, int fd, const char *abs, const char *rel,
+               int pass, int house)
+{
+	struct pack_ent *ents = NULL;
+	size_t n = 0, i;
+	int rc, dfd;
+
+	/* the listing consumes fd; a duplicate for the *at() calls */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		rc = ds_error_sys(p->err, errno, "pack: dup", abs);
+		close(fd);
+		return rc;
+	}
+	rc = pack_list_dir(p, fd, abs, &ents, &n);
+	fd = dfd;
+	if (rc != DS_OK)
+		goto out;
+	if (n == 0 && house && rel[0] != '\0') {
 		rc = ds_io_rmdir(abs, p->err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		char cabs[DS_PATH_MAX], crel[DS_PATH_MAX];
 		char name[DS_NAME_MAX];
+		const char *base = ents[i].name;
 		struct stat sb;
 		long long when;
+		int fpass, cfd;
 
-		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs,
-		                     names[i]) >= sizeof(cabs) ||
+		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs, base) >=
+		    sizeof(cabs) ||
 		    (size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel,
-		                     rel[0] ? "/" : "", names[i]) >=
+		                     rel[0] ? "/" : "", base) >=
 		    sizeof(crel)) {
 			rc = ds_error_set(p->err, DS_EINVAL, "pack: path too "
-			                  "long: %s/%s", abs, names[i]);
+			                  "long: %s/%s", abs, base);
 			goto out;
 		}
-		if (lstat(cabs, &sb) != 0) {
-			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
-			goto out;
-		}
-		if (ds_layout_leftover(names[i], &when) != DS_LEFTOVER_NONE) {
-			if (pass != PASS_POINTERS)
+		if (ds_layout_leftover(base, &when) != DS_LEFTOVER_NONE) {
+			if (!house)
 				continue;
 			if (when + p->delay_delete < p->now) {
 				rc = ds_io_unlink(cabs, p->err);
 				p->st->leftovers_purged++;
+			} else if (fstatat(fd, base, &sb,
+			                   AT_SYMLINK_NOFOLLOW) != 0) {
+				rc = ds_error_sys(p->err, errno, "pack: stat",
+				                  cabs);
 			} else if (S_ISREG(sb.st_mode) &&
 			           (sb.st_mode & S_IXUSR)) {
 				rc = pack_chmod(p, cabs, 0640);
@@ -564,14 +687,38 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 				goto out;
 			continue;
 		}
-		if (S_ISDIR(sb.st_mode)) {
-			rc = pack_sweep_dir(p, cabs, crel, pass);
+		if (ents[i].type == DT_DIR ||
+		    (ents[i].type == DT_UNKNOWN &&
+		     fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     S_ISDIR(sb.st_mode))) {
+			int chouse = house;
+
+			if (rel[0] == '\0') {
+				/* a top-level subtree: transactions or not */
+				int tt = base[0] == 't';
+				if (tt != (pass == PASS_TRANSACTIONS))
+					continue;
+				chouse = house || tt;
+			}
+			cfd = openat(fd, base, O_RDONLY | O_DIRECTORY |
+			             O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0) {
+				rc = ds_error_sys(p->err, errno, "pack: open "
+				                  "directory", cabs);
+				goto out;
+			}
+			rc = pack_sweep_dir(p, cfd, cabs, crel, pass, chouse);
 			if (rc != DS_OK)
 				goto out;
 			continue;
 		}
-		if (pack_pass_of(p, crel, name, sizeof(name)) != pass)
+		fpass = pack_pass_of(p, crel, name, sizeof(name));
+		if (fpass != pass && !(house && name[0] == '\0'))
 			continue;
+		if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
+			goto out;
+		}
 		if (!S_ISREG(sb.st_mode)) {
 			/* a symlink (or stranger) where a database file
 			 * belongs: chmod would follow it out of the storage */
@@ -592,12 +739,167 @@ pack_sweep_dir(struct pack *p, const char *abs, const char *rel, int pass)
 			goto out;
 	}
 out:
-	if (d != NULL)
-		closedir(d);
+	if (fd >= 0)
+		close(fd);
 	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(ents[i].name);
+	free(ents);
 	return rc;
+}
+
+/* Sweep A for one pass. */
+static int
+pack_sweep(struct pack *p, int pass)
+{
+	int fd = open(p->a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return ds_error_sys(p->err, errno, "pack: open directory",
+		                    p->a);
+	return pack_sweep_dir(p, fd, p->a, "", pass, pass == PASS_POINTERS);
+}
+
+/* ---- prefetch ---- */
+
+/* A pack reads every directory of A, the inode of every file, and the
+ * content of the pointers, revisions and transactions it follows; on a
+ * cold cache each of those is a disk read, and the walk below would wait
+ * for them one at a time. Before marking, PACK_PREFETCH_THREADS threads
+ * walk A together, opening each file (which reads its inode) and asking
+ * the kernel to read its content ahead (POSIX_FADV_WILLNEED): the disk
+ * gets many requests at once, and the mark and the sweeps then find
+ * their data in the page cache. Read-only, and only a hint: a failure
+ * here is ignored (the real walk reports what matters). */
+#define PACK_PREFETCH_THREADS 16
+
+struct pack_prefetch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char **stack;            /* directories still to walk */
+	size_t n, cap;
+	int busy;                /* threads walking a directory */
+	int failed;              /* out of memory: give up (a hint only) */
+};
+
+static void
+pack_prefetch_push(struct pack_prefetch *q, const char *dir, const char *name)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+
+	if (path == NULL) {
+		q->failed = 1;
+		return;
+	}
+	snprintf(path, len, "%s/%s", dir, name);
+	pthread_mutex_lock(&q->mu);
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? 2 * q->cap : 256;
+		char **ns = realloc(q->stack, ncap * sizeof(*ns));
+		if (ns == NULL) {
+			q->failed = 1;
+			pthread_mutex_unlock(&q->mu);
+			free(path);
+			return;
+		}
+		q->stack = ns;
+		q->cap = ncap;
+	}
+	q->stack[q->n++] = path;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void
+pack_prefetch_dir(struct pack_prefetch *q, const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL && !q->failed) {
+		long long when;
+		int fd;
+
+		if (de->d_name[0] == '.' ||
+		    ds_layout_leftover(de->d_name, &when) != DS_LEFTOVER_NONE)
+			continue;
+		if (de->d_type == DT_DIR) {
+			pack_prefetch_push(q, dir, de->d_name);
+			continue;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW |
+		            O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+	closedir(d);
+}
+
+static void *
+pack_prefetch_thread(void *arg)
+{
+	struct pack_prefetch *q = arg;
+	char *dir;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->n == 0 && q->busy > 0 && !q->failed)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->n == 0 || q->failed)
+			break;
+		dir = q->stack[--q->n];
+		q->busy++;
+		pthread_mutex_unlock(&q->mu);
+		pack_prefetch_dir(q, dir);
+		free(dir);
+		pthread_mutex_lock(&q->mu);
+		q->busy--;
+		if (q->busy == 0 && q->n == 0)
+			pthread_cond_broadcast(&q->cv);
+	}
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static void
+pack_prefetch(struct pack *p)
+{
+	struct pack_prefetch q;
+	pthread_t t[PACK_PREFETCH_THREADS];
+	int i, started = 0;
+
+	memset(&q, 0, sizeof(q));
+	pthread_mutex_init(&q.mu, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	q.stack = malloc(sizeof(*q.stack));
+	if (q.stack == NULL || (q.stack[0] = strdup(p->a)) == NULL)
+		goto out;
+	q.n = q.cap = 1;
+	for (i = 0; i < PACK_PREFETCH_THREADS; i++) {
+		if (pthread_create(&t[i], NULL, pack_prefetch_thread, &q) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		pack_prefetch_thread(&q);
+	for (i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+out:
+	while (q.n > 0)
+		free(q.stack[--q.n]);
+	free(q.stack);
+	pthread_cond_destroy(&q.cv);
+	pthread_mutex_destroy(&q.mu);
 }
 
 /* Make the steps so far durable before the next one starts. */
@@ -695,6 +997,53 @@ pack_write_packed(struct pack *p)
 	return DS_OK;
 }
 
+/* Replication slots: never pack past the oldest transaction a known
+ * replica holds (its next request names it; the master refuses a replica
+ * whose tid is older than x.packed). Read before x.packed is written: a
+ * replica recorded after this point was admitted against the old
+ * x.packed, and its next request is checked against the new one. */
+static int
+pack_hold_for_slots(struct pack *p)
+{
+	struct ds_slot *sl = NULL;
+	size_t n = 0, i;
+	long long now = (long long)time(NULL);
+	double max_age = p->opts != NULL ? p->opts->slot_max_age : 0;
+	int rc;
+
+	if (p->opts != NULL && p->opts->ignore_replicas)
+		return DS_OK;
+	rc = ds_slot_list(p->s->home, &sl, &n, p->err);
+	if (rc != DS_OK) {
+		char m[DS_ERROR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s", p->err->msg);
+		return ds_error_set(p->err, rc, "pack %s: %s (or pack with "
+		                    "--ignore-replicas)", p->s->home, m);
+	}
+	for (i = 0; i < n; i++) {
+		char hex[17];
+
+		ds_id_format(sl[i].tid, hex);
+		if (max_age > 0 && (double)(now - sl[i].seen) > max_age) {
+			p->st->slots_expired++;
+			pack_log(p, DS_LOG_INFO, "replication slot '%s' (at %s) "
+			         "was last seen %lld s ago, more than the slot "
+			         "maximum age: it does not hold the pack back",
+			         sl[i].name, hex, now - sl[i].seen);
+			continue;
+		}
+		if (sl[i].tid < p->threshold) {
+			if (p->st->held_by[0] == '\0')
+				p->st->held_from = p->threshold;
+			p->threshold = sl[i].tid;
+			snprintf(p->st->held_by, sizeof(p->st->held_by), "%s",
+			         sl[i].name);
+		}
+	}
+	ds_slot_list_free(sl);
+	return DS_OK;
+}
+
 static int
 pack_run(struct pack *p, ds_tid before)
 {
@@ -724,6 +1073,8 @@ pack_run(struct pack *p, ds_tid before)
 		         "transaction");
 		p->threshold = last;
 	}
+	if ((rc = pack_hold_for_slots(p)) != DS_OK)
+		return rc;
 	p->last_pack = ds_storage_last_pack(p->s);
 	if (p->threshold > p->last_pack) {
 		p->last_pack = p->threshold;
@@ -742,6 +1093,8 @@ pack_run(struct pack *p, ds_tid before)
 		pack_log(p, DS_LOG_VERBOSE, "no root object: nothing to pack");
 		return DS_OK;
 	}
+	pack_log(p, DS_LOG_VERBOSE, "reading A/ ahead");
+	pack_prefetch(p);
 	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root");
 	if ((rc = pack_mark_reachable(p, 0)) != DS_OK)
 		return rc;
@@ -756,11 +1109,11 @@ pack_run(struct pack *p, ds_tid before)
 	p->now = (long long)time(NULL);
 	pack_log(p, DS_LOG_VERBOSE, "removing unreachable objects");
 	if ((rc = pack_barrier(p)) != DS_OK ||
-	    (rc = pack_sweep_dir(p, p->a, "", PASS_POINTERS)) != DS_OK ||
+	    (rc = pack_sweep(p, PASS_POINTERS)) != DS_OK ||
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "removing old revisions");
-	if ((rc = pack_sweep_dir(p, p->a, "", PASS_REVISIONS)) != DS_OK ||
+	if ((rc = pack_sweep(p, PASS_REVISIONS)) != DS_OK ||
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "relinking kept transactions");
@@ -768,7 +1121,7 @@ pack_run(struct pack *p, ds_tid before)
 	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "removing old transactions");
-	if ((rc = pack_sweep_dir(p, p->a, "", PASS_TRANSACTIONS)) != DS_OK)
+	if ((rc = pack_sweep(p, PASS_TRANSACTIONS)) != DS_OK)
 		return rc;
 	return pack_barrier(p);
 }
@@ -794,7 +1147,6 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	p.layout = s->cfg.layout;
 	p.min_pack_time = s->cfg.min_pack_time;
 	p.delay_delete = s->cfg.delay_delete;
-	hashmap_init(&p.marks);
 	if (s->readonly)
 		return ds_error_set(err, DS_ESTATE, "pack %s: storage opened "
 		                    "read-only", s->home);
@@ -824,7 +1176,9 @@ out:
 		if (err != NULL)
 			*err = lerr;
 	}
-	hashmap_free(&p.marks);
+	keyset_ids_free(&p.objects);
+	keyset_ids_free(&p.txns);
+	keyset_pairs_free(&p.revisions);
 	free(p.todo);
 	return rc;
 }

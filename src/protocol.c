@@ -161,6 +161,8 @@ protocol_request_decode(char *buf, struct protocol_request *req,
 			req->relink = protocol_relink(lines[i], req);
 		else if (strcmp(lines[i], "report held") == 0)
 			req->report_held = 1;
+		else if (strncmp(lines[i], "slot ", 5) == 0)
+			req->slot = lines[i] + 5;
 		else if (lines[i][0] != '\0')
 			req->other[req->nother++] = lines[i];
 	}
@@ -224,6 +226,23 @@ protocol_status_encode(const char *identity, ds_tid tid, char *out,
 	n = snprintf(out, outsz, "replica status 0\n%s\n%s\n", identity,
 	             tidhex);
 	if (n < 0 || (size_t)n >= outsz)
+		return ds_error_set(err, DS_EINVAL, "request: too long");
+	return DS_OK;
+}
+
+int
+protocol_request_add_slot(char *out, size_t outsz, const char *name,
+                          ds_error *err)
+{
+	size_t n = strlen(out);
+
+	if (!ds_slot_name_valid(name))
+		return ds_error_set(err, DS_EINVAL, "replication slot name "
+		                    "'%.80s' is not valid (1 to %d printable "
+		                    "characters, no blank at either end)", name,
+		                    DS_SLOT_NAME_MAX);
+	if ((size_t)snprintf(out + n, outsz - n, "slot %s\n", name) >=
+	    outsz - n)
 		return ds_error_set(err, DS_EINVAL, "request: too long");
 	return DS_OK;
 }

@@ -14,7 +14,11 @@
  *       divergence;
  *   report held
  *       ask the master to report how long it held snapshot mode, on a
- *       tagged stderr line (PROTOCOL_REPORT_HELD) the replica reads.
+ *       tagged stderr line (PROTOCOL_REPORT_HELD) the replica reads;
+ *   slot <name>
+ *       the replica's name for its replication slot on the master
+ *       (slot.c): an admitted request records that this replica holds
+ *       the request's tid, and the master's pack keeps what it needs.
  * "replica status 0" (then the identity and the replica's tid, one line
  * each) is ours alone too: it asks what `ds status` shows (the master's
  * newest transaction, how many the replica lacks, the oldest of them),
@@ -55,6 +59,7 @@ struct protocol_request {
 	unsigned char relink_md5[16];
 	char relink_prev[17];        /* the replica's back pointer, hex */
 	int report_held;             /* "report held", or init */
+	const char *slot;            /* "slot <name>": the name, or NULL */
 	const char *other[PROTOCOL_LINES_MAX]; /* non-empty lines not
 	                              * understood (the master ignores them) */
 	size_t nother;
@@ -84,6 +89,12 @@ int protocol_request_encode(const char *identity, ds_tid tid,
 /* The request of ds status: "replica status 0", identity, tid. */
 int protocol_status_encode(const char *identity, ds_tid tid, char *out,
                            size_t outsz, ds_error *err);
+
+/* Append our "slot <name>" line to the request in out (a string of
+ * outsz bytes at most). Errors: DS_EINVAL (name not valid for a slot,
+ * ds_slot_name_valid; does not fit). */
+int protocol_request_add_slot(char *out, size_t outsz, const char *name,
+                              ds_error *err);
 /* The request of ds replica --init. */
 int protocol_init_encode(char *out, size_t outsz, ds_error *err);
 

@@ -401,6 +401,9 @@ replica_pull_request(struct replica_pull *p, ds_error *err)
 	}
 	rc = protocol_request_encode(p->cfg.identity, p->tid, txn, txnlen,
 	                             p->request, sizeof(p->request), err);
+	if (rc == DS_OK && p->o->slot != NULL)
+		rc = protocol_request_add_slot(p->request, sizeof(p->request),
+		                               p->o->slot, err);
 	free(txn);
 	return rc;
 }

@@ -509,6 +509,21 @@ replica_report(const struct replica_ctx *c, const struct protocol_request *req,
 	}
 }
 
+/* Record the replica's slot (slot.c). A failure is not the increment's:
+ * warned about (the slot keeps its older tid, which holds a pack back
+ * further than needed, never less). */
+static void
+replica_note_slot(const struct replica_ctx *c,
+                  const struct protocol_request *req)
+{
+	ds_error e;
+
+	ds_error_clear(&e);
+	if (ds_slot_record(c->home, req->slot, req->tid, 1, &e) != DS_OK)
+		replica_log(c, DS_LOG_WARN, "replication slot not recorded: "
+		            "%s", e.msg);
+}
+
 int
 ds_replica_serve(const char *home, int in_fd, int out_fd,
                  const struct ds_replica_serve_opts *opts, ds_error *err)
@@ -538,6 +553,9 @@ ds_replica_serve(const char *home, int in_fd, int out_fd,
 		rc = status_serve(home, c.layout, req.tid, opts, out_fd, err);
 		goto out;
 	}
+	/* the request proved the replica holds req.tid: its slot */
+	if (!req.init && req.slot != NULL)
+		replica_note_slot(&c, &req);
 	/* 2. snapshot mode, the spool, the sender */
 	if (opts->snapshot != NULL)
 		sopts = *opts->snapshot;

@@ -36,7 +36,10 @@ cmd_replica_usage(FILE *out)
 	        "       ds replica --init [options] [user@]HOST:DIR|DIR REPLICA\n"
 	        "       ds replica [-v|-q] + DIR        (the master side)\n"
 	        "       ds replica --serve-only DIR     (the master side as an "
-	        "ssh forced command)\n\n"
+	        "ssh forced command)\n"
+	        "       ds replica --slots DIR          (list the master's "
+	        "replication slots)\n"
+	        "       ds replica --forget NAME DIR    (drop one)\n\n"
 	        "Bring the local REPLICA up to date with the master storage "
 	        "DIR, atomically and\naligned on transaction boundaries. "
 	        "With HOST: the master side runs there through\nssh; "
@@ -125,6 +128,21 @@ cmd_replica_usage(FILE *out)
 	        "                  the increment, the replica untouched: its "
 	        "exit 3 means try\n"
 	        "                  again later (exit 3), anything else exit 1\n"
+	        "      --slot NAME name this replica's replication slot on the "
+	        "master (default:\n"
+	        "                  HOSTNAME:/absolute/path/of/REPLICA): the "
+	        "master's ds pack keeps\n"
+	        "                  the history this replica needs\n"
+	        "      --no-slot   do not name a slot (the master records "
+	        "nothing)\n"
+	        "      --slots DIR list the replication slots of the master "
+	        "storage DIR: name,\n"
+	        "                  the transaction it was known to hold, when "
+	        "it was last seen\n"
+	        "      --forget NAME DIR\n"
+	        "                  drop slot NAME of the master storage DIR: "
+	        "it holds ds pack\n"
+	        "                  back no more\n"
 	        "  -h, --help      show this help\n\n"
 	        "Exit: 0 done; 1 needs a human (different identity, diverged, "
 	        "packed since,\nreplica newer, not a Full storage, increment "
@@ -354,12 +372,99 @@ replica_fmt_size(uint64_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
+/* HOSTNAME:/absolute/path of the replica (its parent's real path when
+ * it does not exist yet, as with --init). 0, or -1 when it does not make
+ * a valid slot name. */
+static int
+replica_default_slot(const char *replica, char *out, size_t outsz)
+{
+	char host[256], abs[PATH_MAX], *copy, *slash;
+	int n;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		return -1;
+	host[sizeof(host) - 1] = '\0';
+	if (realpath(replica, abs) == NULL) {
+		char dir[PATH_MAX];
+
+		copy = strdup(replica);
+		if (copy == NULL)
+			return -1;
+		slash = strrchr(copy, '/');
+		if (slash != NULL && slash[1] == '\0')
+			*slash = '\0', slash = strrchr(copy, '/');
+		if (slash == NULL) {
+			n = realpath(".", dir) == NULL ? -1 :
+			    snprintf(abs, sizeof(abs), "%s/%s", dir, copy);
+		} else {
+			*slash = '\0';
+			n = realpath(copy[0] ? copy : "/", dir) == NULL ? -1 :
+			    snprintf(abs, sizeof(abs), "%s/%s",
+			             strcmp(dir, "/") == 0 ? "" : dir, slash + 1);
+		}
+		free(copy);
+		if (n < 0 || (size_t)n >= sizeof(abs))
+			return -1;
+	}
+	n = snprintf(out, outsz, "%s:%s", host, abs);
+	if (n < 0 || (size_t)n >= outsz || !ds_slot_name_valid(out))
+		return -1;
+	return 0;
+}
+
+/* ds replica --slots DIR */
+static int
+replica_list_slots(const char *home)
+{
+	struct ds_slot *sl = NULL;
+	size_t n = 0, i;
+	ds_error err;
+	long long now = (long long)time(NULL);
+
+	ds_error_clear(&err);
+	if (ds_slot_list(home, &sl, &n, &err) != DS_OK)
+		return cli_fail("replica", &err);
+	if (n == 0 && cli_verbosity > 0)
+		fprintf(stderr, "ds replica: %s has no replication slots\n",
+		        home);
+	for (i = 0; i < n; i++) {
+		char hex[17], date[24];
+
+		ds_id_format(sl[i].tid, hex);
+		ds_tid_format(sl[i].tid, date);
+		/* name last: it may hold blanks */
+		printf("%s  %s  seen %llds ago  %s\n", hex,
+		       sl[i].tid ? date : "(empty replica)", now - sl[i].seen,
+		       sl[i].name);
+	}
+	ds_slot_list_free(sl);
+	return DS_EXIT_OK;
+}
+
+/* ds replica --forget NAME DIR */
+static int
+replica_forget(const char *home, const char *name)
+{
+	ds_error err;
+
+	ds_error_clear(&err);
+	if (ds_slot_forget(home, name, &err) != DS_OK)
+		return cli_fail("replica", &err);
+	if (cli_verbosity > 0)
+		fprintf(stderr, "ds replica: slot '%s' forgotten: it holds "
+		        "ds pack back no more\n", name);
+	return DS_EXIT_OK;
+}
+
 /* The command line, parsed. */
 struct replica_args {
 	struct ds_replica_opts o;
 	const char *ripath;        /* -d */
 	const char *serve;         /* --serve-only DIR */
-	int init, v, q, deadline_set;
+	const char *slot;          /* --slot NAME */
+	const char *forget;        /* --forget NAME */
+	char slotbuf[DS_SLOT_NAME_MAX + 1];
+	int init, v, q, deadline_set, noslot, list_slots;
 	struct replica_watch_opts w; /* --watch, --backoff-max, hooks */
 };
 
@@ -463,6 +568,24 @@ replica_option(int c, struct replica_args *a)
 	case 'k':
 		o->no_keep_previous = 1;
 		break;
+	case 'N':
+		if (!ds_slot_name_valid(optarg)) {
+			cli_errorf("replica", "--slot: not a slot name (1 to %d "
+			           "printable characters, no blank at either "
+			           "end): %s", DS_SLOT_NAME_MAX, optarg);
+			return DS_EXIT_USAGE;
+		}
+		a->slot = optarg;
+		break;
+	case 'n':
+		a->noslot = 1;
+		break;
+	case 'L':
+		a->list_slots = 1;
+		break;
+	case 'F':
+		a->forget = optarg;
+		break;
 	case 'C':
 		if (strspn(optarg, " \t\n") == strlen(optarg)) {
 			cli_errorf("replica", "--master-command: empty");
@@ -496,6 +619,10 @@ replica_options(int argc, char **argv, struct replica_args *a)
 		{"after-apply", required_argument, NULL, 'a'},
 		{"keep-previous", no_argument, NULL, 'K'},
 		{"no-keep-previous", no_argument, NULL, 'k'},
+		{"slot", required_argument, NULL, 'N'},
+		{"no-slot", no_argument, NULL, 'n'},
+		{"slots", no_argument, NULL, 'L'},
+		{"forget", required_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
 	};
 	int c, ex;
@@ -531,6 +658,10 @@ replica_options(int argc, char **argv, struct replica_args *a)
 		a->w.backoff_max = REPLICA_BACKOFF_MAX_DEFAULT;
 	if (a->w.backoff_max < a->w.interval)
 		a->w.backoff_max = a->w.interval;
+	if (a->slot != NULL && a->noslot) {
+		cli_errorf("replica", "give --slot or --no-slot, not both");
+		return DS_EXIT_USAGE;
+	}
 	return -1;
 }
 
@@ -631,6 +762,20 @@ replica_client(struct replica_args *a, const char *master,
 		snprintf(remote, sizeof(remote), "%s", self);
 	o->remote_program = remote;
 	o->local_program = self;
+	if (!a->noslot) {
+		if (a->slot == NULL) {
+			if (replica_default_slot(replica, a->slotbuf,
+			                         sizeof(a->slotbuf)) != 0) {
+				cli_errorf("replica", "cannot name this "
+				           "replica's slot from its path %s: give "
+				           "--slot NAME or --no-slot", replica);
+				free(src);
+				return DS_EXIT_USAGE;
+			}
+			a->slot = a->slotbuf;
+		}
+		o->slot = a->slot;
+	}
 	o->verbosity = cli_verbosity;
 	o->log = cli_log;
 	o->log_ctx = "replica";
@@ -680,6 +825,15 @@ cmd_replica(int argc, char **argv)
 		return ex;
 	argc -= optind;
 	argv += optind;
+	if (a.list_slots || a.forget != NULL) {
+		if (argc != 1 || (a.list_slots && a.forget != NULL)) {
+			cli_errorf("replica", "--slots DIR and --forget NAME DIR "
+			           "take one master storage directory");
+			return DS_EXIT_USAGE;
+		}
+		return a.forget != NULL ? replica_forget(argv[0], a.forget) :
+		       replica_list_slots(argv[0]);
+	}
 	if (a.serve != NULL) {
 		if (argc != 0 || a.init) {
 			cli_errorf("replica", "--serve-only DIR takes no other "

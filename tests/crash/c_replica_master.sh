@@ -2,7 +2,7 @@
 # ds replica, the master side (`ds replica + DIR`, what ssh runs on the
 # master): bushy-master serving bushy-replica-old, killed or failing with
 # ENOSPC/EIO at each of its durable I/O calls (its locks, entering and
-# leaving snapshot mode). The fake ssh (crash_fake_ssh) passes the faults
+# leaving snapshot mode, the replica's slot record in misc/slots/). The fake ssh (crash_fake_ssh) passes the faults
 # (DS_MASTER_FAULT_*) to the master side only. Afterwards:
 #  - the replica is untouched (A/ exactly the old replica's) or, when the
 #    master failed only after sending the whole increment, exactly the new
@@ -29,13 +29,15 @@ DSDIR=$(dirname "$DS_BIN")
 SSH=$(crash_fake_ssh)
 tree_md5 "$DS_FIXTURE_DIR/bushy-replica-old/A" >"$SCRATCH/A.old"
 tree_md5 "$DS_FIXTURE_DIR/bushy-master/A" >"$SCRATCH/A.master"
-CRASH_DESC="ds replica -q -e $SSH -d $DSDIR h:\$RUN/m \$RUN/r"
+OLD_TID=$(od -An -tx1 "$DS_FIXTURE_DIR/bushy-replica-old/A/x/serial" |
+	tr -d ' \n' | tr a-f A-F)
+CRASH_DESC="ds replica -q --slot crash -e $SSH -d $DSDIR h:\$RUN/m \$RUN/r"
 
 crash_setup() {
 	cp -a "$DS_FIXTURE_DIR/bushy-master" "$1/m"
 	cp -a "$DS_FIXTURE_DIR/bushy-replica-old" "$1/r"
 }
-crash_cmd() { "$DS_BIN" replica -q -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"; }
+crash_cmd() { "$DS_BIN" replica -q --slot crash -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"; }
 
 # (the replica side may still be finishing when a killed master's
 # orphans exit; wait for its locks)
@@ -71,6 +73,14 @@ consistent() {
 	must_pass ds snapshot -q --storage "$m" -- true
 	tree_md5 "$m/A" | cmp -s - "$SCRATCH/A.master" || fail "the master's A/ changed"
 	must_pass ds check -q "$m"
+	# the replica's slot (misc/slots/, written once the request is
+	# admitted): absent, or a whole record of the tid the replica held
+	must_pass ds replica --slots "$m"
+	if [ -s "$LAST_STDOUT" ]; then
+		[ "$(wc -l <"$LAST_STDOUT")" = 1 ] || fail "more than one slot"
+		assert_contains "$LAST_STDOUT" "$OLD_TID  "
+		assert_contains "$LAST_STDOUT" "  crash"
+	fi
 }
 
 crash_check_killed() {
@@ -102,8 +112,12 @@ crash_check_done() {
 }
 
 crash_rerun() {
-	must_pass ds replica -q -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"
+	must_pass ds replica -q --slot crash -e "$SSH" -d "$DSDIR" "h:$1/m" "$1/r"
 	tree_md5 "$1/r/A" | cmp -s - "$SCRATCH/A.new" || fail "A/ after the rerun"
+	# the rerun's request proved the replica holds the new tid (or the
+	# old one, when the killed run did not get to apply)
+	must_pass ds replica --slots "$1/m"
+	[ "$(wc -l <"$LAST_STDOUT")" = 1 ] || fail "no slot after the rerun"
 }
 
 crash_enumerate

@@ -185,10 +185,14 @@ for pair in bushy-basic flat-basic; do
 		fail "$pair: misc/replica.previous is not the response"
 	grep -Eq '^relink [0-9a-f]{32} [0-9a-f]{16}$' \
 		<(sed -n 5p "$SCRATCH/$pair.got") || fail "$pair: no relink line"
-	# and the request for the hold time, the last extension line
+	# the request for the hold time, then the replica's slot name
 	assert_eq "report held" "$(sed -n 6p "$SCRATCH/$pair.got")" \
 		"$pair: report line"
-	assert_eq 6 "$(wc -l <"$SCRATCH/$pair.got")" "$pair: request lines"
+	case $(sed -n 7p "$SCRATCH/$pair.got") in
+	"slot $(hostname):"/*) ;;
+	*) fail "$pair: no slot line" ;;
+	esac
+	assert_eq 7 "$(wc -l <"$SCRATCH/$pair.got")" "$pair: request lines"
 	# every file the master sent is in place with its bytes and mode
 	master=$(jq -r .master_fixture "$DS_MANIFEST_DIR/$pair.replication.json")
 	jq -r '.response.member_names[]' "$DS_MANIFEST_DIR/$pair.replication.json" |
