@@ -616,8 +616,7 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 {
 	struct ds_replica_stats st0;
 	struct replica_pull *p;
-	double t0 = ds_now(), started = replica_state_now();
-	ds_config cfg;
+	double t0 = ds_now();
 	int rc;
 
 	stats = replica_stats_start(stats, &st0);
