@@ -641,8 +641,9 @@ Storage_history(StorageObject *so, PyObject *args)
 	return list;
 }
 
+/* op: 0 leave, 1 enter, 2 let go of misc/sublock */
 static PyObject *
-Storage_snapshot(StorageObject *so, PyObject *args, int enter)
+Storage_snapshot(StorageObject *so, PyObject *args, int op)
 {
 	const char *code;
 	ds_error err;
@@ -651,8 +652,9 @@ Storage_snapshot(StorageObject *so, PyObject *args, int enter)
 	if (!PyArg_ParseTuple(args, "s", &code))
 		return NULL;
 	ds_error_clear(&err);
-	ENGINE(so, rc = enter ? ds_storage_snapshot_enter(so->s, code, &err)
-	                      : ds_storage_snapshot_leave(so->s, code, &err));
+	ENGINE(so, rc = op == 1 ? ds_storage_snapshot_enter(so->s, code, &err)
+	           : op == 2 ? ds_storage_snapshot_let_go(so->s, code, &err)
+	           : ds_storage_snapshot_leave(so->s, code, &err));
 	if (rc != DS_OK)
 		return ENGINE_FAIL(rc, err);
 	Py_RETURN_NONE;
@@ -668,6 +670,12 @@ static PyObject *
 Storage_snapshot_leave(StorageObject *so, PyObject *args)
 {
 	return Storage_snapshot(so, args, 0);
+}
+
+static PyObject *
+Storage_snapshot_let_go(StorageObject *so, PyObject *args)
+{
+	return Storage_snapshot(so, args, 2);
 }
 
 static PyObject *
@@ -753,6 +761,9 @@ static PyMethodDef Storage_methods[] = {
 	 NULL},
 	{"snapshot_leave", (PyCFunction)Storage_snapshot_leave, METH_VARARGS,
 	 NULL},
+	{"snapshot_let_go", (PyCFunction)Storage_snapshot_let_go, METH_VARARGS,
+	 "snapshot_let_go(code): release misc/sublock while in snapshot mode "
+	 "code (ds_storage_snapshot_let_go)"},
 	{"snapshot_code", (PyCFunction)Storage_snapshot_code, METH_NOARGS,
 	 NULL},
 	{"begin", (PyCFunction)(void (*)(void))Storage_begin,

@@ -600,12 +600,30 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         return 1
 
     def enter_snapshot(self, code):
+        """Enter snapshot mode "user/<code>" for a process outside this
+        one (a backup, `ds snapshot` through a snapshot.conf `http`
+        line): as the original, the journal is flushed into A, later
+        writes go to B, and this process lets go of misc/sublock, which
+        that process must then lock to be sure A stays a snapshot."""
+        full = "user/" + code
         try:
-            self._engine.snapshot_enter("user/" + code)
+            self._engine.snapshot_enter(full)
         except _engine.Error as e:
+            raise _storage_error(e) from None
+        try:
+            self._engine.snapshot_let_go(full)
+        except _engine.Error as e:
+            try:
+                self._engine.snapshot_leave(full)
+            except _engine.Error:
+                pass
             raise _storage_error(e) from None
 
     def leave_snapshot(self, code):
+        """Leave snapshot mode "user/<code>": misc/sublock is taken back
+        first, which fails (DirectoryStorageError, status DS_EBUSY,
+        still in snapshot mode) while the snapshot user holds it, as the
+        original's half_relock; then B is moved back over A."""
         try:
             self._engine.snapshot_leave("user/" + code)
         except _engine.Error as e:
