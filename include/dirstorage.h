@@ -1006,6 +1006,11 @@ int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
 struct ds_pack_opts {
 	ds_log_fn log;          /* may be NULL: the steps, at DS_LOG_VERBOSE */
 	void *log_ctx;
+	double now;             /* the time the pack's limits are taken from
+	                         * (seconds since the epoch); 0: the clock.
+	                         * The Python package passes its time.time(),
+	                         * as the original's pack did (ZODB's pack
+	                         * tests replace that clock) */
 };
 
 struct ds_pack_stats {
@@ -1026,8 +1031,8 @@ struct ds_pack_stats {
  * back pointer of a kept transaction whose predecessor goes; rename the
  * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
  * than [storage] delay_delete). `before` is lowered to now -
- * [storage] min_pack_time and to the last transaction (when min_pack_time
- * > 0); x.packed is raised to it. Online: s stays usable by other threads
+ * [storage] min_pack_time (now: opts->now or the clock) and to the last
+ * transaction (when min_pack_time > 0); x.packed is raised to it. Online: s stays usable by other threads
  * (commits and reads go on) while the pack holds snapshot mode "packing";
  * a pack killed at any point leaves a storage that checks clean, and the
  * next pack finishes the job. Files are never modified in place (a

@@ -690,6 +690,37 @@ Storage_snapshot_code(StorageObject *so, PyObject *unused)
 	return PyUnicode_DecodeFSDefault(code);
 }
 
+/* pack(before, now=0.0) -> dict of ds_pack_stats: ds_storage_pack with
+ * the GIL released (other threads commit and read meanwhile: the engine
+ * packs online); now: ds_pack_opts.now. */
+static PyObject *
+Storage_pack(StorageObject *so, PyObject *args)
+{
+	struct ds_pack_opts opts;
+	struct ds_pack_stats st;
+	ds_tid before;
+	ds_error err;
+	int rc;
+
+	memset(&opts, 0, sizeof(opts));
+	if (!PyArg_ParseTuple(args, "O&|d", bytes_to_id, &before, &opts.now))
+		return NULL;
+	ds_error_clear(&err);
+	ENGINE(so, rc = ds_storage_pack(so->s, before, &opts, &st, &err));
+	if (rc != DS_OK)
+		return ENGINE_FAIL(rc, err);
+	return Py_BuildValue("{s:N,s:N,s:O,s:k,s:k,s:k,s:k,s:k,s:k}",
+	                     "threshold", id_to_bytes(st.threshold),
+	                     "packed", id_to_bytes(st.packed),
+	                     "empty", st.empty ? Py_True : Py_False,
+	                     "objects_kept", st.objects_kept,
+	                     "revisions_kept", st.revisions_kept,
+	                     "files_kept", st.files_kept,
+	                     "files_removed", st.files_removed,
+	                     "leftovers_purged", st.leftovers_purged,
+	                     "relinked", st.relinked);
+}
+
 /* begin(user, description, extension, tid=None) -> Txn. Waits (without
  * the GIL) while another transaction of this storage is open. */
 static PyObject *
@@ -764,6 +795,8 @@ static PyMethodDef Storage_methods[] = {
 	{"snapshot_let_go", (PyCFunction)Storage_snapshot_let_go, METH_VARARGS,
 	 "snapshot_let_go(code): release misc/sublock while in snapshot mode "
 	 "code (ds_storage_snapshot_let_go)"},
+	{"pack", (PyCFunction)Storage_pack, METH_VARARGS,
+	 "pack(before, now=0.0): ds_storage_pack, -> its statistics"},
 	{"snapshot_code", (PyCFunction)Storage_snapshot_code, METH_NOARGS,
 	 NULL},
 	{"begin", (PyCFunction)(void (*)(void))Storage_begin,
