@@ -41,11 +41,15 @@ trap 'rc=$?; cleanup; set +e; (exit $rc); e2e_exit' EXIT
 
 # python with that build's dirstorage first, libasan preloaded in the
 # sanitizer build (only into Python: ssh and sshd run without it)
+# (an array, not a function: `"${PY[@]}" ... &` makes $! the python
+# process itself, so that it can be signalled)
+PY=(env PYTHONPATH="$DS_PYTHON_LIB")
+if [ -n "${DS_PYTHON_PRELOAD:-}" ]; then
+	PY+=(LD_PRELOAD="$DS_PYTHON_PRELOAD"
+	     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+fi
 py() {
-	env PYTHONPATH="$DS_PYTHON_LIB" \
-		${DS_PYTHON_PRELOAD:+LD_PRELOAD=$DS_PYTHON_PRELOAD} \
-		${DS_PYTHON_PRELOAD:+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1} \
-		"$@"
+	"${PY[@]}" "$@"
 }
 zl() {
 	py "$DS_PYTHON" "$HERE/zeo_live.py" "$@" >"$LAST_STDOUT" 2>"$LAST_STDERR" || {
@@ -103,7 +107,7 @@ for attempt in 1 2 3 4 5; do
 	</eventlog>
 	CONF
 	: >"$SCRATCH/zeo.log"
-	py "$VENV_BIN/runzeo" -C "$SCRATCH/zeo.conf" >"$SCRATCH/runzeo.err" 2>&1 &
+	"${PY[@]}" "$VENV_BIN/runzeo" -C "$SCRATCH/zeo.conf" >"$SCRATCH/runzeo.err" 2>&1 &
 	SERVER=$!
 	for _ in $(seq 1200); do
 		grep -q "listening on ('127.0.0.1', $PORT)" "$SCRATCH/zeo.log" && break
@@ -124,12 +128,12 @@ must_fail 3 ds commit "$M" new="$SCRATCH/pickle"
 
 zl init "$PORT"
 for w in a b; do
-	py "$DS_PYTHON" "$HERE/zeo_live.py" writer "$PORT" "$w" "$STOP" \
+	"${PY[@]}" "$DS_PYTHON" "$HERE/zeo_live.py" writer "$PORT" "$w" "$STOP" \
 		"$SCRATCH/progress-$w" >"$SCRATCH/writer-$w.out" \
 		2>"$SCRATCH/writer-$w.err" &
 	WRITERS+=($!)
 done
-wait_commits 20
+wait_commits 6
 
 # first copies, while the writers commit
 must_pass ds replica --init "$M" "$R"
@@ -147,7 +151,7 @@ check_copy() {
 check_copy "$R"
 check_copy "$R2"
 for i in 1 2 3; do
-	wait_commits 15
+	wait_commits 8
 	before=$(tid_of "$R")
 	must_pass ds replica -v "$M" "$R"
 	assert_contains "$LAST_STDERR" "Replica complete"
@@ -161,7 +165,7 @@ done
 # pack through ZODB (a ZEO client's DB.pack) while the writers commit,
 # keeping history back to the older replica's last transaction
 older=$(printf '%s\n%s\n' "$(tid_of "$R")" "$(tid_of "$R2")" | sort | head -1)
-wait_commits 10
+wait_commits 6
 zl pack "$PORT" "$older"
 packed=$(od -An -tx1 "$M/A/x/packed" | tr -d ' \n')
 [ "$packed" != "0000000000000000" ] || fail "the pack did not record x.packed"
@@ -173,7 +177,7 @@ leftovers=$(find "$M/A" -name '*-deleted' | wc -l)
 echo "pack: x.packed $packed, $leftovers files renamed *-deleted" >&2
 
 for i in 4 5; do
-	wait_commits 15
+	wait_commits 8
 	must_pass ds replica "$M" "$R"
 	must_pass ds replica -e "$SSH_CMD" -d "$DSDIR" "dshost:$M" "$R2"
 	check_copy "$R"
@@ -182,7 +186,7 @@ done
 
 # a raw backup of the served master (doc/rawbackup.txt of the original:
 # config/ and A/ while in snapshot mode): tar must not see A change
-wait_commits 10
+wait_commits 6
 must_pass ds snapshot --storage "$M" sh -c \
 	'tar -C "$SNAPSHOT_DIRECTORY" -cf "$0" config A' "$SCRATCH/backup.tar"
 assert_contains "$LAST_STDERR" "Entered snapshot using"
@@ -201,7 +205,9 @@ must_pass ds replica "$M" "$R"
 must_pass ds replica -e "$SSH_CMD" -d "$DSDIR" "dshost:$M" "$R2"
 check_copy "$R"
 kill -TERM "$SERVER"
-wait "$SERVER" || { cat "$SCRATCH/runzeo.err" >&2; fail "runzeo failed"; }
+# runzeo's status after SIGTERM is not ours to judge; the storage's
+# close is: a clean one leaves the "shutdown" snapshot
+wait "$SERVER" || true
 SERVER=
 assert_eq shutdown "$(cat "$M/misc/snapshot")" "closed cleanly"
 must_pass ds check "$M"
@@ -218,5 +224,5 @@ for w in a b; do
 done
 keys=$(tail -1 "$LAST_STDOUT" | sed 's/.*"keys": \([0-9]*\).*/\1/')
 assert_eq "$committed" "$keys" "keys in the shared tree"
-[ "$committed" -ge 100 ] || fail "only $committed commits"
+[ "$committed" -ge 40 ] || fail "only $committed commits"
 echo "writers committed $committed transactions" >&2
