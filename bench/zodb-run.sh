@@ -13,7 +13,14 @@ RUNS=${RUNS:-3}
 DIR=${BENCH_DIR:-/var/tmp/ds-zodb-bench}
 VENV=${DS_VENV:-$ROOT/.venv}
 REF=/root/ds-ref
-bash "$ROOT/scripts/setup-deps.sh" >/dev/null
+# BENCH_PYLIB: a directory holding the dirstorage package to measure
+# (e.g. build/python-lib, what ctest builds) instead of the virtualenv's;
+# the setup script is then not run (it would reinstall the package)
+if [ -n "${BENCH_PYLIB:-}" ]; then
+	export PYTHONPATH=$BENCH_PYLIB
+else
+	bash "$ROOT/scripts/setup-deps.sh" >/dev/null
+fi
 kinds=(dirstorage filestorage)
 [ -d "$REF/pylib" ] && kinds+=(original) ||
 	echo "zodb-run: $REF absent: the original is left out" >&2
@@ -23,7 +30,7 @@ mkdir -p "$DIR"
 for r in $(seq 1 "$RUNS"); do
 	for k in "${kinds[@]}"; do
 		if [ "$k" = original ]; then
-			env -u VIRTUAL_ENV \
+			env -u VIRTUAL_ENV -u PYTHONPATH \
 			PYTHONPATH=$REF/pylib:$REF/zodb/ZODB-5.8.1/src \
 				/usr/bin/python3 "$ROOT/bench/zodb_bench.py" "$k" \
 				"$DIR/$k-$r" 2>/dev/null | grep '^{' >>"$out"
@@ -44,6 +51,8 @@ for kind in ("dirstorage", "original", "filestorage"):
     rs = [r for r in rows if r["kind"] == kind]
     if rs:
         med = [statistics.median(r[k] for r in rs) for k in keys]
-        print("| %s | %s |" % (kind, " | ".join("%g" % m for m in med)))
+        print("| %s | %s |" % (kind, " | ".join(
+            ("%.1f" % m) if i < 2 else ("%d" % round(m))
+            for i, m in enumerate(med))))
 PY
 rm -f "$out"

@@ -765,6 +765,12 @@ struct ds_check_stats {
 	                                      * interrupted pack had yet to
 	                                      * remove (the next pack does) */
 	unsigned long problems;
+	unsigned long cut_off;               /* transaction and revision
+	                                      * files older than a break in
+	                                      * the history (a missing or bad
+	                                      * transaction file): counted
+	                                      * here, not as problems each;
+	                                      * listed at DS_LOG_VERBOSE */
 };
 
 struct ds_check_opts {
@@ -914,6 +920,11 @@ struct ds_replica_opts {
 	                              * replica's filesystem keeping 1% of
 	                              * it free (else DS_EIO, ENOSPC);
 	                              * UINT64_MAX: no limit */
+	int no_keep_previous;        /* remove the applied increment (and
+	                              * an older misc/replica.previous)
+	                              * instead of keeping it as
+	                              * misc/replica.previous, which the
+	                              * original does (0) */
 };
 
 struct ds_replica_stats {
@@ -1046,6 +1057,108 @@ struct ds_pack_stats {
 int ds_storage_pack(ds_storage *s, ds_tid before,
                     const struct ds_pack_opts *opts,
                     struct ds_pack_stats *stats, ds_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Backups and restore (backup.c)                                      */
+/* ------------------------------------------------------------------ */
+
+enum ds_backup_compress {
+	DS_BACKUP_GZIP = 0,     /* PREFIX-N.tgz, as the original backup.py */
+	DS_BACKUP_ZSTD,         /* PREFIX-N.tar.zst */
+};
+
+enum ds_backup_op {
+	DS_BACKUP_FULL = 1,     /* PREFIX-N.tgz: the whole storage */
+	DS_BACKUP_INC,          /* PREFIX-M-to-N.tgz: what changed since M */
+};
+
+struct ds_backup_cmd {
+	int op;                 /* enum ds_backup_op */
+	const char *prefix;     /* file name prefix; NULL: "backup" */
+	long long since;        /* DS_BACKUP_INC: the reference M is the
+	                         * last backup of the index made at or before
+	                         * this unix time (backup.py's find_rev) */
+};
+
+struct ds_backup_opts {
+	const char *dir;        /* BACKUPS; NULL: HOME/backups (which must
+	                         * exist, as in the original) */
+	int compress;           /* enum ds_backup_compress */
+	const struct ds_snapshot_opts *snapshot; /* NULL: defaults (its log
+	                         * fields are replaced by ours) */
+	ds_log_fn log;          /* backup.py's messages (INFO), warnings */
+	void *log_ctx;
+};
+
+struct ds_backup_stats {
+	unsigned long seq;      /* this run's sequence number N */
+	ds_tid tid;             /* x.serial of the snapshot backed up */
+	unsigned long archives; /* archives written (0: nothing needed) */
+	unsigned long members;  /* archive members written */
+	unsigned long files_read; /* storage files read */
+	uint64_t bytes_read;    /* their bytes */
+	uint64_t bytes_written; /* compressed archive bytes */
+	int indexed;            /* the index got this run's line */
+};
+
+/* Back up HOME as the original backup.py, inside one snapshot
+ * (ds_snapshot_acquire: a live storage through its control socket or
+ * snapshot.conf): the commands run in order with one sequence number N
+ * (the index's largest + 1); a full backup writes BACKUPS/PREFIX-N.tgz
+ * (the home's directories as bare entries, config/'s files, A/'s files
+ * but pack leftovers), an incremental one BACKUPS/PREFIX-M-to-N.tgz (the
+ * whatsnew list since backup M's transaction: reads only what changed),
+ * and is skipped ("Ignoring empty incremental backup") when nothing
+ * changed since M and nothing else was written. All or nothing: archives
+ * are written as BACKUPS/.tmp-NAME, fsynced, renamed when all are
+ * complete; then the index BACKUPS/tindex gets "N TIMESTAMP TID"
+ * (replaced atomically). stats may be NULL.
+ * Errors: those of ds_snapshot_acquire (DS_EBUSY: held by someone else),
+ * DS_ENOTFOUND (not a storage; BACKUPS missing; DS_BACKUP_INC without a
+ * backup at or before `since`), DS_ECONFIG (not Full), DS_ESTATE (the
+ * snapshot's time is in the future or over 12 hours old), DS_EREFUSED
+ * (packed since the reference: a full backup is needed), DS_ELOCKED
+ * (another backup writes into BACKUPS), DS_ECORRUPT (bad index, broken
+ * history), DS_EINVAL (bad prefix or command), DS_EIO, DS_ENOMEM. */
+int ds_backup(const char *home, const struct ds_backup_cmd *cmds,
+              size_t ncmds, const struct ds_backup_opts *opts,
+              struct ds_backup_stats *stats, ds_error *err);
+
+struct ds_restore_opts {
+	ds_log_fn log;          /* per archive (VERBOSE), the check's */
+	void *log_ctx;
+	int no_check;           /* skip ds_check of the result */
+	uint64_t max_member;    /* largest A/ member accepted; 0: 4 GiB - 1
+	                         * (config/ files: 1 MiB) */
+};
+
+struct ds_restore_stats {
+	unsigned long archives, members, files;
+	uint64_t bytes;         /* file bytes written */
+	ds_tid tid;             /* the restored x.serial */
+	struct ds_check_stats check;
+};
+
+/* Restore archives[0] (a full backup, ours or the original's) and then
+ * each incremental one in the order given into the new storage dir,
+ * which must not exist: built as "<dir>.restore-<pid>", opened and
+ * closed once through the engine, checked with ds_check (unless
+ * opts->no_check), synced and renamed to dir. Each member is checked
+ * before it is written (regular files and directories only, relative
+ * names without "..", only the shape of a storage backup: top-level
+ * directories, config/ files, A/ database files of the storage's
+ * layout; sizes bounded), every write stays beneath the new directory;
+ * each incremental archive must continue the history restored before it
+ * (its transactions chain back to that x.serial). On failure nothing is
+ * left at dir (nor the temporary directory, unless killed).
+ * Errors: DS_EEXIST (dir exists), DS_EPROTO (an archive or member
+ * refused: which and why), DS_EREFUSED (an incremental archive does not
+ * continue the restored history, or would take it back), DS_ECORRUPT
+ * (the result fails the check: the number of problems), DS_ECONFIG,
+ * DS_ENOTFOUND (an archive missing), DS_EINVAL, DS_EIO, DS_ENOMEM. */
+int ds_restore(const char *const *archives, size_t n, const char *dir,
+               const struct ds_restore_opts *opts,
+               struct ds_restore_stats *stats, ds_error *err);
 
 #ifdef __cplusplus
 }

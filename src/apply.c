@@ -351,229 +351,300 @@ apply_dirs_free(struct apply_dirs *s)
 		free(s->d[i]);
 }
 
-static int
-apply_extract(const char *home, const char *tar_path, int init,
-                ds_layout init_layout, ds_error *errp)
-{
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	struct deferred def[2];
+/* One extraction: the archive being read, where its members go, and the
+ * pool writing them. */
+struct apply_run {
+	const char *home;
+	const char *tar_path;
+	int init;                  /* an init archive: config/ members too */
+	ds_layout layout;          /* home's layout */
+	unsigned cand;             /* layouts the sender's names may be in */
+	struct archive *a;
 	struct apply_pool pool;
-	struct apply_job *job = NULL;
-	int pooled = 0;
-	ds_error err_, *err = &err_;   /* kept even when errp is NULL: the
-	                                * pool's first error is a copy */
-	ds_config cfg;
-	ds_layout mine;
-	unsigned cand = init ? 1u << init_layout : RECV_ALL_LAYOUTS;
-	char what[DS_PATH_MAX + 64], target[DS_PATH_MAX];
-	char name[DS_NAME_MAX], rel[DS_RELPATH_MAX];
-	struct apply_dirs dirs = {{NULL}, 0};
-	unsigned long n = 0;
-	int rc, ar;
+	int pooled;                /* the pool is started, not joined */
+	int guarded;               /* home is registered with ds_io_guard */
+	struct deferred def[2];    /* x.serial, x.oid: written last */
+	struct apply_dirs dirs;
+	unsigned long n;           /* members read */
+	/* the member being read */
+	const char *path;
+	mode_t mode;
+	int64_t size;
+	char what[DS_PATH_MAX + 64];
+	char target[DS_PATH_MAX];
+	char name[DS_NAME_MAX];    /* its database name (under A/) */
+};
 
-	memset(def, 0, sizeof(def));
-	ds_error_clear(err);
+/* Guard home against symlinks, open the archive, start the pool. */
+static int
+apply_open(struct apply_run *r, ds_error *err)
+{
+	int rc;
+
 	/* no write beneath home follows a symlink (io.c): a directory of A/
 	 * that is a symlink is refused, never written through */
-	rc = ds_io_guard(home, err);
-	if (rc != DS_OK) {
-		if (errp != NULL)
-			*errp = *err;
+	rc = ds_io_guard(r->home, err);
+	if (rc != DS_OK)
 		return rc;
-	}
-	if (init) {
-		mine = init_layout;
-	} else {
-		rc = ds_config_load(home, &cfg, err);
-		if (rc != DS_OK)
-			goto out;
-		mine = cfg.layout;
-	}
-	a = archive_read_new();
-	if (a == NULL) {
-		rc = ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
-		                  tar_path);
-		goto out;
-	}
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, tar_path, APPLY_BUF) != ARCHIVE_OK) {
-		rc = ds_error_set(err, DS_EPROTO, "apply %s: %s", tar_path,
-		                  archive_error_string(a));
-		goto out;
-	}
-	apply_pool_start(&pool);
-	pooled = 1;
-	for (;;) {
-		const char *path;
-		mode_t mode;
-		int64_t size;
+	r->guarded = 1;
+	r->a = archive_read_new();
+	if (r->a == NULL)
+		return ds_error_set(err, DS_ENOMEM, "apply %s: out of memory",
+		                    r->tar_path);
+	archive_read_support_format_tar(r->a);
+	if (archive_read_open_filename(r->a, r->tar_path, APPLY_BUF) !=
+	    ARCHIVE_OK)
+		return ds_error_set(err, DS_EPROTO, "apply %s: %s", r->tar_path,
+		                    archive_error_string(r->a));
+	apply_pool_start(&r->pool);
+	r->pooled = 1;
+	return DS_OK;
+}
 
-		ar = archive_read_next_header(a, &e);
-		if (ar == ARCHIVE_EOF)
-			break;
-		if (ar != ARCHIVE_OK) {
-			rc = ds_error_set(err, DS_EPROTO, "apply %s: %s",
-			                  tar_path, archive_error_string(a));
-			goto out;
-		}
-		n++;
-		path = archive_entry_pathname(e);
-		snprintf(what, sizeof(what), "apply %s: member %lu (%s)",
-		         tar_path, n, path ? path : "?");
-		rc = recv_check_header(a, e, what, err);
-		if (rc != DS_OK)
-			goto out;
-		mode = archive_entry_perm(e) & 0777;
-		size = archive_entry_size(e);
-		if (init && (strcmp(path, "config/settings") == 0 ||
-		             strcmp(path, "config/identity") == 0)) {
-			snprintf(target, sizeof(target), "%s/%s", home, path);
-		} else if (strncmp(path, "A/", 2) == 0) {
-			rc = recv_map_name(&cand, path + 2, name, what, err);
-			if (rc == DS_OK)
-				rc = ds_layout_name_to_path(mine, name, rel,
-				                            sizeof(rel), err);
-			if (rc != DS_OK)
-				goto out;
-			if ((size_t)snprintf(target, sizeof(target), "%s/A/%s",
-			                     home, rel) >= sizeof(target)) {
-				rc = ds_error_set(err, DS_EINVAL, "%s: path too "
-				                  "long", what);
-				goto out;
-			}
-		} else {
-			rc = ds_error_set(err, DS_EPROTO, "%s: not under A/",
-			                  what);
-			goto out;
-		}
-		if (strchr(target + strlen(home) + 1, '/') != NULL) {
-			char d[DS_PATH_MAX];
-			snprintf(d, sizeof(d), "%s", target);
-			*strrchr(d, '/') = '\0';
-			/* the increment's members come per transaction, its
-			 * objects' files in the objects' few directories:
-			 * the directories made or checked last are not
-			 * checked again (nothing removes one during an
-			 * apply) */
-			if (!apply_dirs_seen(&dirs, d)) {
-				rc = ds_io_mkdirs(d, 0755, err);
-				if (rc != DS_OK)
-					goto out;
-				apply_dirs_add(&dirs, d);
-			}
-		}
-		if (size >= 0 && size <= (int64_t)APPLY_MEMBER_MAX &&
-		    (strncmp(path, "A/", 2) != 0 ||
-		     (strcmp(name, "x.serial") != 0 &&
-		      strcmp(name, "x.oid") != 0))) {
-			/* the bulk: read here, written by the pool */
-			size_t plen = strlen(target) + 1, got = 0;
+/* The member's path in home (r->target): config/ of an init archive as
+ * sent, a database file under A/ in home's layout. */
+static int
+apply_target(struct apply_run *r, ds_error *err)
+{
+	char rel[DS_RELPATH_MAX];
+	int rc;
 
-			job = malloc(sizeof(*job) + plen + (size_t)size);
-			if (job == NULL) {
-				rc = ds_error_set(err, DS_ENOMEM, "%s: out of "
-				                  "memory", what);
-				goto out;
-			}
-			memcpy(job->path, target, plen);
-			job->data = (unsigned char *)job->path + plen;
-			job->len = (size_t)size;
-			job->mode = mode;
-			while (got < job->len) {
-				la_ssize_t r = archive_read_data(a,
-				    job->data + got, job->len - got);
-				if (r <= 0) {
-					rc = ds_error_set(err, DS_EPROTO,
-					    "apply %s: archive data truncated",
-					    target);
-					goto out;
-				}
-				got += (size_t)r;
-			}
-			rc = apply_pool_put(&pool, job, err);
-			job = NULL;
-			if (rc != DS_OK)
-				goto out;
-			continue;
-		}
-		if (strcmp(path, "config/settings") != 0 &&
-		    strcmp(path, "config/identity") != 0 &&
-		    (strcmp(name, "x.serial") == 0 ||
-		     strcmp(name, "x.oid") == 0)) {
-			/* written last, below */
-			struct deferred *d = &def[name[2] == 's' ? 0 : 1];
-			if (size != 8 || archive_read_data(a, d->data, 8) != 8) {
-				rc = ds_error_set(err, DS_EPROTO, "%s: not 8 "
-				                  "bytes", what);
-				goto out;
-			}
-			snprintf(d->path, sizeof(d->path), "%s", target);
-			d->mode = mode;
-			d->used = 1;
-			continue;
-		}
-		/* larger than APPLY_MEMBER_MAX: streamed here, while the pool
-		 * works on what is queued */
-		rc = apply_write(target, NULL, 0, a, size, mode, 0, err);
-		if (rc != DS_OK)
-			goto out;
+	r->name[0] = '\0';
+	if (r->init && (strcmp(r->path, "config/settings") == 0 ||
+	                strcmp(r->path, "config/identity") == 0)) {
+		snprintf(r->target, sizeof(r->target), "%s/%s", r->home,
+		         r->path);
+		return DS_OK;
 	}
+	if (strncmp(r->path, "A/", 2) != 0)
+		return ds_error_set(err, DS_EPROTO, "%s: not under A/",
+		                    r->what);
+	rc = recv_map_name(&r->cand, r->path + 2, r->name, r->what, err);
+	if (rc == DS_OK)
+		rc = ds_layout_name_to_path(r->layout, r->name, rel,
+		                            sizeof(rel), err);
+	if (rc != DS_OK)
+		return rc;
+	if ((size_t)snprintf(r->target, sizeof(r->target), "%s/A/%s",
+	                     r->home, rel) >= sizeof(r->target))
+		return ds_error_set(err, DS_EINVAL, "%s: path too long",
+		                    r->what);
+	return DS_OK;
+}
+
+/* Make the target's directory. The increment's members come per
+ * transaction, its objects' files in the objects' few directories: the
+ * directories made or checked last are not checked again (nothing
+ * removes one during an apply). */
+static int
+apply_target_dir(struct apply_run *r, ds_error *err)
+{
+	char d[DS_PATH_MAX];
+	int rc;
+
+	if (strchr(r->target + strlen(r->home) + 1, '/') == NULL)
+		return DS_OK;
+	snprintf(d, sizeof(d), "%s", r->target);
+	*strrchr(d, '/') = '\0';
+	if (apply_dirs_seen(&r->dirs, d))
+		return DS_OK;
+	rc = ds_io_mkdirs(d, 0755, err);
+	if (rc == DS_OK)
+		apply_dirs_add(&r->dirs, d);
+	return rc;
+}
+
+/* x.serial or x.oid: kept for apply_last. */
+static int
+apply_is_last(const struct apply_run *r)
+{
+	return strcmp(r->name, "x.serial") == 0 ||
+	       strcmp(r->name, "x.oid") == 0;
+}
+
+/* The bulk: read the member here, hand it to the pool. */
+static int
+apply_queue(struct apply_run *r, ds_error *err)
+{
+	size_t plen = strlen(r->target) + 1, got = 0;
+	struct apply_job *job;
+
+	job = malloc(sizeof(*job) + plen + (size_t)r->size);
+	if (job == NULL)
+		return ds_error_set(err, DS_ENOMEM, "%s: out of memory",
+		                    r->what);
+	memcpy(job->path, r->target, plen);
+	job->data = (unsigned char *)job->path + plen;
+	job->len = (size_t)r->size;
+	job->mode = r->mode;
+	while (got < job->len) {
+		la_ssize_t n = archive_read_data(r->a, job->data + got,
+		                                 job->len - got);
+		if (n <= 0) {
+			free(job);
+			return ds_error_set(err, DS_EPROTO, "apply %s: archive "
+			                    "data truncated", r->target);
+		}
+		got += (size_t)n;
+	}
+	return apply_pool_put(&r->pool, job, err);
+}
+
+/* x.serial or x.oid: read now, written by apply_last. */
+static int
+apply_defer(struct apply_run *r, ds_error *err)
+{
+	struct deferred *d = &r->def[r->name[2] == 's' ? 0 : 1];
+
+	if (r->size != 8 || archive_read_data(r->a, d->data, 8) != 8)
+		return ds_error_set(err, DS_EPROTO, "%s: not 8 bytes", r->what);
+	snprintf(d->path, sizeof(d->path), "%s", r->target);
+	d->mode = r->mode;
+	d->used = 1;
+	return DS_OK;
+}
+
+/* Read the next member's header (*eof at the end), check it, and write
+ * it or hand it on: to the pool (the bulk), to apply_last (x.serial,
+ * x.oid), or streamed here (larger than APPLY_MEMBER_MAX, while the pool
+ * works on what is queued). */
+static int
+apply_member(struct apply_run *r, int *eof, ds_error *err)
+{
+	struct archive_entry *e;
+	int rc, ar;
+
+	ar = archive_read_next_header(r->a, &e);
+	if (ar == ARCHIVE_EOF) {
+		*eof = 1;
+		return DS_OK;
+	}
+	if (ar != ARCHIVE_OK)
+		return ds_error_set(err, DS_EPROTO, "apply %s: %s", r->tar_path,
+		                    archive_error_string(r->a));
+	r->n++;
+	r->path = archive_entry_pathname(e);
+	snprintf(r->what, sizeof(r->what), "apply %s: member %lu (%s)",
+	         r->tar_path, r->n, r->path ? r->path : "?");
+	rc = recv_check_header(r->a, e, r->what, err);
+	if (rc != DS_OK)
+		return rc;
+	r->mode = archive_entry_perm(e) & 0777;
+	r->size = archive_entry_size(e);
+	rc = apply_target(r, err);
+	if (rc == DS_OK)
+		rc = apply_target_dir(r, err);
+	if (rc != DS_OK)
+		return rc;
+	if (apply_is_last(r))
+		return apply_defer(r, err);
+	if (r->size >= 0 && r->size <= (int64_t)APPLY_MEMBER_MAX)
+		return apply_queue(r, err);
+	return apply_write(r->target, NULL, 0, r->a, r->size, r->mode, 0,
+	                   err);
+}
+
+/* Once the bulk is written: make it durable, then write x.oid and
+ * x.serial. */
+static int
+apply_last(struct apply_run *r, ds_error *err)
+{
+	int rc;
+
 	/* every worker joined before the syncfs and the x.* files */
-	pooled = 0;
-	rc = apply_pool_finish(&pool, err);
+	r->pooled = 0;
+	rc = apply_pool_finish(&r->pool, err);
 	if (rc != DS_OK)
-		goto out;
-	/* Every file's data and directory entry durable before x.serial says
-	 * the transactions are there: one syncfs of the replica's filesystem
-	 * instead of an fsync per file and per directory (bench/README.md:
-	 * those were 59% of a 1000-transaction increment). Equally safe:
-	 * syncfs writes back every dirty inode of the filesystem and commits
-	 * its journal, which is what the per-file and per-directory fsyncs
-	 * did one by one; and until misc/replica.previous replaces
-	 * journal/replica.tar (after this returns), a crash re-applies the
-	 * whole increment anyway. A/ is synced too when it is a mount of its
-	 * own. */
-	rc = apply_syncfs(home, err);
+		return rc;
+	/* Every file's data and directory entry durable before x.serial
+	 * says the transactions are there: one syncfs of the replica's
+	 * filesystem instead of an fsync per file and per directory
+	 * (bench/README.md: those were 59% of a 1000-transaction
+	 * increment). Equally safe: syncfs writes back every dirty inode of
+	 * the filesystem and commits its journal, which is what the
+	 * per-file and per-directory fsyncs did one by one; and until
+	 * misc/replica.previous replaces journal/replica.tar (after this
+	 * returns), a crash re-applies the whole increment anyway. A/ is
+	 * synced too when it is a mount of its own. */
+	rc = apply_syncfs(r->home, err);
 	if (rc != DS_OK)
-		goto out;
+		return rc;
 	for (int i = 1; i >= 0; i--) {
 		char d[DS_PATH_MAX];
 
-		if (!def[i].used)
+		if (!r->def[i].used)
 			continue;
-		rc = apply_write(def[i].path, def[i].data, 8, NULL, 8,
-		                 def[i].mode, 1, err);
+		rc = apply_write(r->def[i].path, r->def[i].data, 8, NULL, 8,
+		                 r->def[i].mode, 1, err);
 		if (rc != DS_OK)
-			goto out;
-		snprintf(d, sizeof(d), "%s", def[i].path);
+			return rc;
+		snprintf(d, sizeof(d), "%s", r->def[i].path);
 		*strrchr(d, '/') = '\0';
 		rc = ds_io_fsync_dir(d, err);
 		if (rc != DS_OK)
-			goto out;
+			return rc;
 	}
-	rc = DS_OK;
-out:
-	free(job);
-	apply_dirs_free(&dirs);
-	if (pooled) {
+	return DS_OK;
+}
+
+static int
+apply_extract(const char *home, const char *tar_path, int init,
+              ds_layout layout, ds_error *errp)
+{
+	struct apply_run *r;
+	ds_error err_, *err = &err_;   /* kept even when errp is NULL: the
+	                                * pool's first error is a copy */
+	int rc, eof = 0;
+
+	ds_error_clear(err);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return ds_error_set(errp, DS_ENOMEM, "apply %s: out of memory",
+		                    tar_path);
+	r->home = home;
+	r->tar_path = tar_path;
+	r->init = init;
+	r->layout = layout;
+	r->cand = init ? 1u << layout : RECV_ALL_LAYOUTS;
+	rc = apply_open(r, err);
+	while (rc == DS_OK && !eof)
+		rc = apply_member(r, &eof, err);
+	if (rc == DS_OK)
+		rc = apply_last(r, err);
+	apply_dirs_free(&r->dirs);
+	if (r->pooled) {
 		/* the reader's own error, unless a worker's came first */
 		if (rc != DS_OK)
-			apply_fail(&pool, rc, err);
-		rc = apply_pool_finish(&pool, err);
+			apply_fail(&r->pool, rc, err);
+		rc = apply_pool_finish(&r->pool, err);
 	}
-	if (a)
-		archive_read_free(a);
-	ds_io_unguard(home);
+	if (r->a)
+		archive_read_free(r->a);
+	if (r->guarded)
+		ds_io_unguard(home);
+	free(r);
 	if (rc != DS_OK && errp != NULL)
 		*errp = *err;
 	return rc;
 }
 
 int
+apply_increment_layout(const char *home, const char *tar_path,
+                       ds_layout layout, ds_error *err)
+{
+	return apply_extract(home, tar_path, 0, layout, err);
+}
+
+int
 apply_increment(const char *home, const char *tar_path, ds_error *err)
 {
-	return apply_extract(home, tar_path, 0, DS_LAYOUT_BUSHY, err);
+	ds_config cfg;
+	int rc;
+
+	rc = ds_config_load(home, &cfg, err);
+	if (rc != DS_OK)
+		return rc;
+	return apply_increment_layout(home, tar_path, cfg.layout, err);
 }
 
 int
@@ -585,6 +656,19 @@ apply_init(const char *home, const char *tar_path, ds_layout layout,
 
 int
 apply_committed(const char *home, ds_error *err)
+{
+	ds_config cfg;
+	int rc;
+
+	rc = ds_config_load(home, &cfg, err);
+	if (rc != DS_OK)
+		return rc;
+	return apply_committed_layout(home, cfg.layout, 1, err);
+}
+
+int
+apply_committed_layout(const char *home, ds_layout layout, int keep_previous,
+                       ds_error *err)
 {
 	char tar[DS_PATH_MAX], prev[DS_PATH_MAX], misc[DS_PATH_MAX];
 	char journal[DS_PATH_MAX];
@@ -598,7 +682,7 @@ apply_committed(const char *home, ds_error *err)
 		                    home);
 	snprintf(misc, sizeof(misc), "%s/misc", home);
 	snprintf(journal, sizeof(journal), "%s/journal", home);
-	rc = apply_increment(home, tar, err);
+	rc = apply_increment_layout(home, tar, layout, err);
 	if (rc != DS_OK)
 		return rc;
 	/* Applied and durable: keep it as misc/replica.previous, as the
@@ -611,6 +695,25 @@ apply_committed(const char *home, ds_error *err)
 	 * back. misc/ first, then journal/: a crash between leaves both
 	 * names, and the increment is applied again (idempotent), never
 	 * neither. */
+	if (!keep_previous) {
+		struct stat st;
+
+		/* Not kept: the increment goes, made durable at once for the
+		 * same reason as the rename below; an older
+		 * misc/replica.previous would say a wrong last increment
+		 * (and time), so it goes too. */
+		if (lstat(prev, &st) == 0) {
+			rc = ds_io_unlink(prev, err);
+			if (rc == DS_OK)
+				rc = ds_io_fsync_dir(misc, err);
+			if (rc != DS_OK)
+				return rc;
+		}
+		rc = ds_io_unlink(tar, err);
+		if (rc == DS_OK)
+			rc = ds_io_fsync_dir(journal, err);
+		return rc;
+	}
 	rc = ds_io_rename(tar, prev, err);
 	if (rc == DS_OK)
 		rc = ds_io_fsync_dir(misc, err);

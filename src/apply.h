@@ -16,6 +16,10 @@
  * long). */
 int apply_increment(const char *home, const char *tar_path, ds_error *err);
 
+/* apply_increment into home whose layout the caller knows already. */
+int apply_increment_layout(const char *home, const char *tar_path,
+                           ds_layout layout, ds_error *err);
+
 /* Extract an init archive (already checked by recv_stream) into home,
  * which must hold empty A/ and config/: like apply_increment, plus the
  * config/ members. Errors: DS_EPROTO, DS_EIO, DS_ENOMEM. */
@@ -29,5 +33,13 @@ int apply_init(const char *home, const char *tar_path, ds_layout layout,
  * point by ds replica and by the engine's recovery at open. Errors: as
  * apply_increment. */
 int apply_committed(const char *home, ds_error *err);
+
+/* apply_committed for a caller that has home's config loaded already:
+ * layout is its [structure] format. keep_previous 0: the applied
+ * increment is removed instead of kept as misc/replica.previous, and an
+ * older misc/replica.previous with it (ds replica --no-keep-previous).
+ * Errors: as apply_increment. */
+int apply_committed_layout(const char *home, ds_layout layout,
+                           int keep_previous, ds_error *err);
 
 #endif /* DS_APPLY_H */

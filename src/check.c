@@ -56,6 +56,14 @@ struct check_ctx {
 	const struct ds_check_opts *opts;
 	struct ds_check_stats *st;
 	const char *home;
+	/* Where the walk of the history from x.serial stopped at a missing
+	 * or unreadable transaction file (0: it did not). Every transaction
+	 * and revision older than that is cut off from the history: one
+	 * problem (the break) and its consequences, counted and listed at
+	 * -v, not hundreds of problems. */
+	ds_tid break_tid;
+	char break_rel[DS_RELPATH_MAX];
+	unsigned long cut_txns, cut_revs;
 };
 
 /* opts may be NULL */
@@ -78,6 +86,29 @@ check_problem(struct check_ctx *c, const char *kind, const char *rel,
 		check_log(c->opts, DS_LOG_WARN, "%s: A/%s (%s)", kind, rel, detail);
 	else
 		check_log(c->opts, DS_LOG_WARN, "%s: A/%s", kind, rel);
+}
+
+/* The history broke at tid (file rel): later files older than it are
+ * its consequences (check_cut_off). */
+static void
+check_break(struct check_ctx *c, ds_tid tid, const char *rel)
+{
+	c->break_tid = tid;
+	snprintf(c->break_rel, sizeof(c->break_rel), "%s", rel);
+}
+
+/* Is a file of transaction tid (a transaction file or a revision it
+ * wrote, rel) cut off by the broken history? Then it is listed at -v and
+ * 1 returned; else 0 (the caller reports its problem). */
+static int
+check_cut_off(struct check_ctx *c, ds_tid tid, const char *what,
+              const char *rel)
+{
+	if (c->break_tid == 0 || tid >= c->break_tid)
+		return 0;
+	check_log(c->opts, DS_LOG_VERBOSE, "%s: A/%s (behind the broken "
+	          "history at A/%s)", what, rel, c->break_rel);
+	return 1;
 }
 
 /* A problem with a path relative to the home (not under A/). */
@@ -418,10 +449,12 @@ check_history(struct check_ctx *c, struct check_tree *t, ds_tid serial,
 		ds_name_transaction(tid, name);
 		f = check_find(t, name);
 		if (f == NULL) {
-			if (tid >= packed)
+			if (tid >= packed) {
+				check_path_of(t, name, p, sizeof(p));
 				check_problem(c, "broken history: transaction file "
-				              "missing", check_path_of(t, name, p,
-				              sizeof(p)), NULL);
+				              "missing", p, NULL);
+				check_break(c, tid, p);
+			}
 			/* else: earlier transactions were lost to packing */
 			break;
 		}
@@ -431,6 +464,7 @@ check_history(struct check_ctx *c, struct check_tree *t, ds_tid serial,
 		    ds_txnrec_decode(buf, len, f->rel, &rec, &de) != DS_OK) {
 			snprintf(e, sizeof(e), "%s", de.msg);
 			check_problem(c, "bad transaction file", f->rel, e);
+			check_break(c, tid, f->rel);
 			free(buf);
 			break;
 		}
@@ -438,6 +472,7 @@ check_history(struct check_ctx *c, struct check_tree *t, ds_tid serial,
 			free(buf);
 			check_problem(c, "transaction file with an inconsistent "
 			              "transaction id", f->rel, NULL);
+			check_break(c, tid, f->rel);
 			break;
 		}
 		c->st->transactions++;
@@ -583,10 +618,19 @@ check_object(struct check_ctx *c, struct check_tree *t, struct check_file *ptr,
 			/* older than x.packed: a pack that was interrupted
 			 * after relinking has yet to remove it */
 			if (serial >= packed &&
-			    !check_u64_desc_find(chain, nchain, serial))
-				check_obj_problem(c, ptr, "revision whose "
+			    !check_u64_desc_find(chain, nchain, serial)) {
+				if (check_cut_off(c, serial, "revision whose "
 				                  "transaction file is not linked "
-				                  "into history", f->rel, NULL);
+				                  "into history", f->rel)) {
+					ptr->broken = 1;
+					c->cut_revs++;
+				} else {
+					check_obj_problem(c, ptr, "revision whose "
+					                  "transaction file is not "
+					                  "linked into history",
+					                  f->rel, NULL);
+				}
+			}
 		} else {
 			c->st->revisions_without_txn++;
 		}
@@ -652,7 +696,7 @@ check_run(const char *home, const struct ds_check_opts *opts,
           struct ds_check_stats *st, ds_error *err)
 {
 	struct check_tree t;
-	struct check_ctx c = {opts, st, home};
+	struct check_ctx c = {.opts = opts, .st = st, .home = home};
 	ds_tid serial = 0, packed = 0, limit, *chain = NULL;
 	uint64_t oidv = 0;
 	size_t nchain = 0;
@@ -720,6 +764,11 @@ check_run(const char *home, const struct ds_check_opts *opts,
 				check_interrupted_pack(&c, opts, f);
 				break;
 			}
+			if (check_cut_off(&c, f->a, "transaction not linked "
+			                  "into history", f->rel)) {
+				c.cut_txns++;
+				break;
+			}
 			check_problem(&c, "unexpected file: transaction not linked "
 			              "into history", f->rel, NULL);
 			break;
@@ -754,6 +803,13 @@ check_run(const char *home, const struct ds_check_opts *opts,
 			break;
 		}
 	}
+	st->cut_off = c.cut_txns + c.cut_revs;
+	if (st->cut_off != 0)
+		check_log(opts, DS_LOG_WARN, "consequences of the broken history "
+		          "at A/%s: %lu older transaction file%s and %lu "
+		          "revision%s not linked into history (-v lists them)",
+		          c.break_rel, c.cut_txns, c.cut_txns == 1 ? "" : "s",
+		          c.cut_revs, c.cut_revs == 1 ? "" : "s");
 	if (st->problems != 0)
 		rc = ds_error_set(err, DS_ECORRUPT, "check %s: %lu problem%s found",
 		                  home, st->problems, st->problems == 1 ? "" : "s");

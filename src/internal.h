@@ -37,6 +37,14 @@ int ds_io_write_all(int fd, const void *buf, size_t len, const char *path,
 int ds_io_fsync(int fd, const char *path, ds_error *err);
 /* open(O_RDONLY|O_DIRECTORY) + fsync + close. */
 int ds_io_fsync_dir(const char *dir, ds_error *err);
+/* fsync every fds[i] (a file, or a directory when isdir[i]; paths[i] for
+ * messages), all at the same time from a pool of threads, so that the
+ * filesystem makes them durable with one journal commit and one cache
+ * flush rather than n. On DS_OK all are durable; while it runs, any
+ * subset may already be: group only what needs no order among itself.
+ * Errors: DS_EIO (the first failed member's path, in fds order). */
+int ds_io_fsync_many(const int *fds, const char *const *paths,
+                     const unsigned char *isdir, size_t n, ds_error *err);
 int ds_io_rename(const char *from, const char *to, ds_error *err);
 /* mkdir; an existing directory is success when exist_ok. */
 int ds_io_mkdir(const char *path, mode_t mode, int exist_ok, ds_error *err);

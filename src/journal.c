@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "journal.h"
 #include "storage_internal.h"
 
 void
@@ -161,31 +162,73 @@ int
 journal_sync(ds_storage *s, ds_tid tid, char *const *names, size_t n,
              ds_error *err)
 {
-	char dir[DS_PATH_MAX], path[DS_PATH_MAX];
-	int rc, fd;
+	char dir[DS_PATH_MAX];
+	char **paths = NULL;
+	int *fds = NULL;
+	unsigned char *isdir = NULL;
+	size_t m = 0, len;
+	int rc;
 
 	if (!s->use_sync)
 		return DS_OK;
 	rc = journal_dirpath(s, tid, "temp", dir, sizeof(dir), err);
 	if (rc != DS_OK)
 		return rc;
-	/* step 2: file contents, in write order */
-	for (size_t i = 0; i < n; i++) {
-		rc = ds_path_join(path, sizeof(path), dir, names[i], err);
-		if (rc != DS_OK)
-			return rc;
-		rc = ds_io_open(path, O_RDONLY, 0, &fd, err);
-		if (rc != DS_OK)
-			return rc;
-		rc = ds_io_fsync(fd, path, err);
-		close(fd);
-		if (rc != DS_OK)
-			return rc;
+	len = strlen(dir);
+	/* steps 2 and 3 as one group (ds_io_fsync_many): the files'
+	 * contents and the directory's entries need no order among
+	 * themselves, only all before the rename of journal_commit, and
+	 * issued together they cost the filesystem about one journal commit
+	 * instead of one per file */
+	fds = calloc(n + 1, sizeof(*fds));
+	paths = calloc(n + 1, sizeof(*paths));
+	isdir = calloc(n + 1, 1);
+	if (fds == NULL || paths == NULL || isdir == NULL) {
+		rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+		goto out;
 	}
-	/* step 3: the directory's entries */
-	if (s->use_dirsync)
-		return ds_io_fsync_dir(dir, err);
-	return DS_OK;
+	for (size_t i = 0; i < n; i++) {
+		size_t nl = strlen(names[i]);
+		paths[m] = malloc(len + 1 + nl + 1);
+		if (paths[m] == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+			goto out;
+		}
+		memcpy(paths[m], dir, len);
+		paths[m][len] = '/';
+		memcpy(paths[m] + len + 1, names[i], nl + 1);
+		rc = ds_io_open(paths[m], O_RDONLY, 0, &fds[m], err);
+		if (rc != DS_OK) {
+			free(paths[m]);
+			goto out;
+		}
+		m++;
+	}
+	if (s->use_dirsync) {
+		paths[m] = strdup(dir);
+		if (paths[m] == NULL) {
+			rc = ds_error_set(err, DS_ENOMEM, "commit: out of memory");
+			goto out;
+		}
+		fds[m] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[m] < 0) {
+			rc = ds_error_sys(err, errno, "open directory", dir);
+			free(paths[m]);
+			goto out;
+		}
+		isdir[m] = 1;
+		m++;
+	}
+	rc = ds_io_fsync_many(fds, (const char *const *)paths, isdir, m, err);
+out:
+	for (size_t i = 0; i < m; i++) {
+		close(fds[i]);
+		free(paths[i]);
+	}
+	free(fds);
+	free(paths);
+	free(isdir);
+	return rc;
 }
 
 int
@@ -245,16 +288,16 @@ journal_parent(const char *path, char *out, size_t outsz)
  * dirset so that it can be fsynced (step 7). */
 static int
 journal_ensure_dir(const char *root, const char *dir,
-                   struct storage_map *dirset, ds_error *err)
+                   struct hashmap *dirset, ds_error *err)
 {
 	struct stat st;
 	char parent[DS_PATH_MAX];
 	int rc;
 
-	if (storage_map_get(dirset, dir) != NULL)
+	if (hashmap_get(dirset, dir) != NULL)
 		return DS_OK;
 	if (strcmp(dir, root) == 0 || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
-		return storage_map_put(dirset, dir, (void *)1, err);
+		return hashmap_put(dirset, dir, (void *)1, err);
 	journal_parent(dir, parent, sizeof(parent));
 	if (strlen(parent) < strlen(root))
 		return ds_error_set(err, DS_EINVAL, "mkdir %s: outside %s", dir,
@@ -265,7 +308,7 @@ journal_ensure_dir(const char *root, const char *dir,
 	rc = ds_io_mkdir(dir, 0755, 1, err);
 	if (rc != DS_OK)
 		return rc;
-	return storage_map_put(dirset, dir, (void *)1, err);
+	return hashmap_put(dirset, dir, (void *)1, err);
 }
 
 struct journal_sync_ctx {
@@ -282,21 +325,67 @@ journal_sync_one(const char *key, void *val, void *arg)
 	c->keys[c->n++] = key;
 }
 
+/* Depth (number of slashes), then name: a directory's ancestors come
+ * before it, and the directories of one depth form one run. */
+static size_t
+journal_depth(const char *p)
+{
+	size_t n = 0;
+
+	for (; *p != '\0'; p++)
+		n += *p == '/';
+	return n;
+}
+
 static int
 journal_sync_cmp(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t dx = journal_depth(x), dy = journal_depth(y);
+
+	if (dx != dy)
+		return dx < dy ? -1 : 1;
+	return strcmp(x, y);
 }
 
-/* fsync every directory of dirset, each one's ancestors first (sorted
- * paths: a prefix sorts before its extensions). The order matters for a
- * directory this flush created: once its own entries are durable (they
- * are renames out of the journal, so the journal loses them), it must
- * already be durably linked into its parent, or a power cut in between
- * loses the files (finding F5 of the simulated power loss,
- * tests/README.md). */
+/* at most this many directories of one depth fsynced as one group */
+#define JOURNAL_SYNC_GROUP 64
+
 static int
-journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
+journal_sync_group(const char **keys, size_t n, ds_error *err)
+{
+	int fds[JOURNAL_SYNC_GROUP];
+	unsigned char isdir[JOURNAL_SYNC_GROUP];
+	size_t m = 0;
+	int rc = DS_OK;
+
+	for (; m < n; m++) {
+		fds[m] = open(keys[m], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[m] < 0) {
+			rc = ds_error_sys(err, errno, "open directory", keys[m]);
+			break;
+		}
+		isdir[m] = 1;
+	}
+	if (rc == DS_OK)
+		rc = ds_io_fsync_many(fds, keys, isdir, m, err);
+	while (m > 0)
+		close(fds[--m]);
+	return rc;
+}
+
+/* fsync every directory of dirset, each one's ancestors first. The order
+ * matters for a directory this flush created: once its own entries are
+ * durable (they are renames out of the journal, so the journal loses
+ * them), it must already be durably linked into its parent, or a power
+ * cut in between loses the files (finding F5 of the simulated power loss,
+ * tests/README.md). So they go depth by depth (every ancestor of a
+ * directory is shallower), each depth's directories as one group
+ * (ds_io_fsync_many): within a depth nothing depends on anything else,
+ * and fsyncs issued together cost the disk far fewer cache flushes than
+ * one after the other. */
+static int
+journal_sync_dirset(ds_storage *s, struct hashmap *dirset, ds_error *err)
 {
 	struct journal_sync_ctx c = {NULL, 0};
 	int rc = DS_OK;
@@ -306,10 +395,16 @@ journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
 	c.keys = calloc(dirset->live, sizeof(*c.keys));
 	if (c.keys == NULL)
 		return ds_error_set(err, DS_ENOMEM, "flush: out of memory");
-	storage_map_each(dirset, journal_sync_one, &c);
+	hashmap_each(dirset, journal_sync_one, &c);
 	qsort(c.keys, c.n, sizeof(*c.keys), journal_sync_cmp);
-	for (size_t i = 0; i < c.n && rc == DS_OK; i++)
-		rc = ds_io_fsync_dir(c.keys[i], err);
+	for (size_t i = 0; i < c.n && rc == DS_OK;) {
+		size_t d = journal_depth(c.keys[i]), j = i;
+		while (j < c.n && j - i < JOURNAL_SYNC_GROUP &&
+		       journal_depth(c.keys[j]) == d)
+			j++;
+		rc = journal_sync_group(c.keys + i, j - i, err);
+		i = j;
+	}
 	free(c.keys);
 	return rc;
 }
@@ -319,13 +414,13 @@ journal_sync_dirset(ds_storage *s, struct storage_map *dirset, ds_error *err)
 int
 journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 {
-	struct storage_map dirset;
+	struct hashmap dirset;
 	char root[DS_PATH_MAX], src[DS_PATH_MAX];
 	char dst[DS_PATH_MAX], rel[DS_RELPATH_MAX];
 	char parent[DS_PATH_MAX], jroot[DS_PATH_MAX];
 	int rc = DS_OK, to_b;
 
-	storage_map_init(&dirset);
+	hashmap_init(&dirset);
 	/* The destination cannot change during a batch: only the flusher
 	 * (which runs this) enters snapshot mode or ends a recombination. */
 	pthread_mutex_lock(&s->mu);
@@ -382,11 +477,11 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 				 * file either in the journal or at its new
 				 * place */
 				pthread_mutex_lock(&s->mu);
-				holder = storage_map_get(&s->reloc, name);
+				holder = hashmap_get(&s->reloc, name);
 				if (holder == NULL || holder == d) {
 					rc = ds_io_rename(src, dst, err);
 					if (rc == DS_OK && holder != NULL)
-						storage_map_del(&s->reloc,
+						hashmap_del(&s->reloc,
 						                name);
 				} else {
 					/* overwritten by a later transaction
@@ -403,8 +498,8 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 		rc = journal_sync_dirset(s, &dirset, err);
 		if (rc != DS_OK)
 			goto out;
-		storage_map_free(&dirset);
-		storage_map_init(&dirset);
+		hashmap_free(&dirset);
+		hashmap_init(&dirset);
 	}
 	/* step 8 */
 	for (struct jdir *d = dirs; d != NULL; d = d->next) {
@@ -417,7 +512,7 @@ journal_flush_batch(ds_storage *s, struct jdir *dirs, ds_error *err)
 	if (s->use_dirsync)
 		rc = ds_io_fsync_dir(jroot, err);
 out:
-	storage_map_free(&dirset);
+	hashmap_free(&dirset);
 	return rc;
 }
 
@@ -495,7 +590,7 @@ nomem:
  * lawn layouts) and the entries "x.*" (the files themselves, flat). */
 static int
 journal_recombine_dir(ds_storage *s, const char *aroot, const char *b,
-                      const char *a, struct storage_map *dirset,
+                      const char *a, struct hashmap *dirset,
                       int skip_x, ds_error *err)
 {
 	struct journal_list l;
@@ -545,11 +640,11 @@ out:
 int
 journal_recombine(ds_storage *s, ds_error *err)
 {
-	struct storage_map dirset;
+	struct hashmap dirset;
 	char a[DS_PATH_MAX], b[DS_PATH_MAX];
 	int rc;
 
-	storage_map_init(&dirset);
+	hashmap_init(&dirset);
 	rc = storage_path(s, a, sizeof(a), "A", err);
 	if (rc == DS_OK)
 		rc = storage_path(s, b, sizeof(b), "B", err);
@@ -563,8 +658,8 @@ journal_recombine(ds_storage *s, ds_error *err)
 	if (rc == DS_OK)
 		rc = journal_sync_dirset(s, &dirset, err);
 	if (rc == DS_OK) {
-		storage_map_free(&dirset);
-		storage_map_init(&dirset);
+		hashmap_free(&dirset);
+		hashmap_init(&dirset);
 		rc = journal_recombine_dir(s, a, b, a, &dirset, 0, err);
 	}
 	if (rc == DS_OK)
@@ -578,7 +673,7 @@ journal_recombine(ds_storage *s, ds_error *err)
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
-	storage_map_free(&dirset);
+	hashmap_free(&dirset);
 	return rc;
 }
 
@@ -833,7 +928,7 @@ journal_recover(ds_storage *s, int held, ds_error *err)
 	pthread_mutex_lock(&s->mu);
 	for (d = head; d != NULL && rc == DS_OK; d = d->next)
 		for (size_t j = 0; j < d->nnames && rc == DS_OK; j++)
-			rc = storage_map_put(&s->reloc, d->names[j], d, err);
+			rc = hashmap_put(&s->reloc, d->names[j], d, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != DS_OK)
 		goto out;
@@ -861,8 +956,8 @@ out:
 		pthread_mutex_lock(&s->mu);
 		for (d = head; d != NULL; d = d->next)
 			for (size_t j = 0; j < d->nnames; j++)
-				if (storage_map_get(&s->reloc, d->names[j]) == d)
-					storage_map_del(&s->reloc, d->names[j]);
+				if (hashmap_get(&s->reloc, d->names[j]) == d)
+					hashmap_del(&s->reloc, d->names[j]);
 		pthread_mutex_unlock(&s->mu);
 	}
 	journal_jdir_free_list(head);

@@ -73,7 +73,7 @@ struct pack {
 	int keep_ancient;             /* keep_policy detailed */
 	long min_pack_time, delay_delete;
 	long long now;                /* unixtime of the sweep */
-	struct storage_map marks;     /* database names kept */
+	struct hashmap marks;     /* database names kept */
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
 };
@@ -99,13 +99,13 @@ pack_log(struct pack *p, int level, const char *fmt, ...)
 static int
 pack_mark(struct pack *p, const char *name)
 {
-	return storage_map_put(&p->marks, name, (void *)1, p->err);
+	return hashmap_put(&p->marks, name, (void *)1, p->err);
 }
 
 static int
 pack_is_marked(struct pack *p, const char *name)
 {
-	return storage_map_get(&p->marks, name) != NULL;
+	return hashmap_get(&p->marks, name) != NULL;
 }
 
 /* Absolute path of database name in A. */
@@ -821,7 +821,7 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	p.layout = s->cfg.layout;
 	p.min_pack_time = s->cfg.min_pack_time;
 	p.delay_delete = s->cfg.delay_delete;
-	storage_map_init(&p.marks);
+	hashmap_init(&p.marks);
 	if (s->readonly)
 		return ds_error_set(err, DS_ESTATE, "pack %s: storage opened "
 		                    "read-only", s->home);
@@ -851,7 +851,7 @@ out:
 		if (err != NULL)
 			*err = lerr;
 	}
-	storage_map_free(&p.marks);
+	hashmap_free(&p.marks);
 	free(p.todo);
 	return rc;
 }

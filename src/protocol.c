@@ -3,6 +3,7 @@
  * decoded by the master side, and the master's tagged stderr lines (see
  * protocol.h for the format and its extensions).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -236,7 +237,18 @@ protocol_report_decode(const char *line, double *held)
 const char *
 protocol_master_text(const char *line)
 {
-	size_t k = strlen(PROTOCOL_MASTER_PREFIX);
+	size_t k = strlen(PROTOCOL_MASTER_PREFIX), n = 0;
 
-	return strncmp(line, PROTOCOL_MASTER_PREFIX, k) == 0 ? line + k : line;
+	if (strncmp(line, PROTOCOL_MASTER_PREFIX, k) == 0)
+		line += k;
+	/* an identifier, dotted, up to ": " */
+	while (isalnum((unsigned char)line[n]) || line[n] == '_' ||
+	       line[n] == '.')
+		n++;
+	if (n > 0 && isupper((unsigned char)line[0]) && line[n] == ':' &&
+	    line[n + 1] == ' ' &&
+	    ((n >= 5 && strncmp(line + n - 5, "Error", 5) == 0) ||
+	     (n >= 9 && strncmp(line + n - 9, "Exception", 9) == 0)))
+		return line + n + 2;
+	return line;
 }

@@ -84,7 +84,12 @@ void protocol_report_encode(double held, char *out, size_t outsz);
 /* Is line (one stderr line of the master side, no newline) the tagged
  * report? 1 with *held set, else 0. */
 int protocol_report_decode(const char *line, double *held);
-/* line without our master's PROTOCOL_MASTER_PREFIX, if it has it. */
+/* What a master side's stderr line says, for the replica's user: line
+ * without our master's PROTOCOL_MASTER_PREFIX, and without the Python
+ * exception class that names the original's reasons and ours alike on
+ * the wire ("ReplicaError: different identity" -> "different identity";
+ * any "Name: " or "module.Name: " whose last part ends in Error or
+ * Exception, as a Python traceback's last line starts). */
 const char *protocol_master_text(const char *line);
 
 #endif /* DS_PROTOCOL_H */

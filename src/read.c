@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "journal.h"
+#include "read.h"
 #include "storage_internal.h"
 
 /* Largest database file we accept reading: the length field is 32 bits. */
@@ -95,7 +98,7 @@ read_name(ds_storage *s, const char *name, unsigned char **buf, size_t *len,
 	/* Open under the lock: the flusher renames files out of the journal
 	 * and out of B under the same lock, so the file is found. */
 	pthread_mutex_lock(&s->mu);
-	holder = storage_map_get(&s->reloc, name);
+	holder = hashmap_get(&s->reloc, name);
 	if (holder != NULL) {
 		n = snprintf(path, sizeof(path), "%s/journal/%s/%s", s->home,
 		             holder->name, name);
@@ -236,6 +239,56 @@ read_txnfile(ds_storage *s, ds_tid tid, int check_md5, unsigned char **bufp,
 	return DS_OK;
 }
 
+/* ---- the cache of current revisions (see storage_internal.h) ---- */
+
+/* oid's cached current revision: DS_OK with *serial, *prev and, when
+ * pickle is not NULL, a copy of its pickle; DS_ENOTFOUND when not cached
+ * (*gen: the drop count to hand to read_cache_put); DS_ENOMEM. */
+static int
+read_cache_get(ds_storage *s, ds_oid oid, ds_tid *serial, ds_tid *prev,
+               unsigned char **pickle, size_t *len, unsigned long *gen,
+               ds_error *err)
+{
+	const unsigned char *p;
+	size_t n;
+	int rc = DS_ENOTFOUND;
+
+	pthread_mutex_lock(&s->mu);
+	*gen = s->cache_gen;
+	if (s->snapcode[0] == '\0' &&
+	    cache_get(s->cache, oid, serial, prev, &p, &n)) {
+		rc = DS_OK;
+		if (pickle != NULL) {
+			/* one byte more: malloc(0) may return NULL */
+			*pickle = malloc(n + 1);
+			if (*pickle == NULL)
+				rc = ds_error_set(err, DS_ENOMEM,
+				                  "load: out of memory");
+			else
+				memcpy(*pickle, p, n);
+			*len = n;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Remember a current revision read from the files, unless a drop
+ * happened since gen was taken (a commit may have replaced it) or the
+ * storage is in snapshot mode. Empty pickles ("creation undone") are
+ * not kept: a cached entry always is a loadable object. */
+static void
+read_cache_put(ds_storage *s, unsigned long gen, ds_oid oid, ds_tid serial,
+               ds_tid prev, const unsigned char *pickle, size_t len)
+{
+	if (len == 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->cache_gen == gen && s->snapcode[0] == '\0')
+		cache_put(s->cache, oid, serial, prev, pickle, len);
+	pthread_mutex_unlock(&s->mu);
+}
+
 int
 ds_storage_current_serial(ds_storage *s, ds_oid oid, ds_tid *serial,
                           ds_error *err)
@@ -243,9 +296,14 @@ ds_storage_current_serial(ds_storage *s, ds_oid oid, ds_tid *serial,
 	char name[DS_NAME_MAX], what[DS_PATH_MAX + DS_NAME_MAX];
 	unsigned char *buf;
 	size_t len;
+	ds_tid prev;
+	unsigned long gen;
 	int rc;
 
 	*serial = 0;
+	if (read_cache_get(s, oid, serial, &prev, NULL, NULL, &gen, err)
+	    == DS_OK)
+		return DS_OK;
 	ds_name_pointer(oid, name);
 	rc = read_name(s, name, &buf, &len, err);
 	if (rc == DS_ENOTFOUND) {
@@ -293,11 +351,18 @@ ds_storage_load(ds_storage *s, ds_oid oid, unsigned char **pickle,
 {
 	unsigned char *buf;
 	ds_objrec rec;
-	ds_tid cur;
+	ds_tid cur, prev;
+	unsigned long gen;
 	int rc;
 
 	*pickle = NULL;
 	*len = 0;
+	rc = read_cache_get(s, oid, &cur, &prev, pickle, len, &gen, err);
+	if (rc != DS_ENOTFOUND) {
+		if (rc == DS_OK && serial)
+			*serial = cur;
+		return rc;
+	}
 	rc = ds_storage_current_serial(s, oid, &cur, err);
 	if (rc != DS_OK)
 		return rc;
@@ -308,6 +373,8 @@ ds_storage_load(ds_storage *s, ds_oid oid, unsigned char **pickle,
 		free(buf);
 		return read_undone(s, oid, cur, err);
 	}
+	read_cache_put(s, gen, oid, cur, rec.prev_serial, rec.pickle,
+	               rec.pickle_len);
 	if (serial)
 		*serial = cur;
 	return read_take_pickle(buf, &rec, pickle, len);
@@ -348,12 +415,26 @@ ds_storage_load_before(ds_storage *s, ds_oid oid, ds_tid tid,
 {
 	unsigned char *buf = NULL;
 	ds_objrec rec;
-	ds_tid cur, next = 0;
+	ds_tid cur, next = 0, prev;
 	char h1[17], h2[17];
+	unsigned long gen;
 	int rc;
 
 	*pickle = NULL;
 	*len = 0;
+	rc = read_cache_get(s, oid, &cur, &prev, NULL, NULL, &gen, err);
+	if (rc == DS_OK && cur < tid) {
+		/* the current revision is the one before tid */
+		rc = read_cache_get(s, oid, &cur, &prev, pickle, len, &gen,
+		                    err);
+		if (rc != DS_ENOTFOUND) {
+			if (rc == DS_OK && serial)
+				*serial = cur;
+			if (rc == DS_OK && next_serial)
+				*next_serial = 0;
+			return rc;
+		}
+	}
 	rc = ds_storage_current_serial(s, oid, &cur, err);
 	if (rc != DS_OK)
 		return rc;
@@ -388,6 +469,9 @@ ds_storage_load_before(ds_storage *s, ds_oid oid, ds_tid tid,
 		free(buf);
 		return read_undone(s, oid, cur, err);
 	}
+	if (next == 0)
+		read_cache_put(s, gen, oid, cur, rec.prev_serial, rec.pickle,
+		               rec.pickle_len);
 	if (serial)
 		*serial = cur;
 	if (next_serial)

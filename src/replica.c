@@ -185,8 +185,9 @@ replica_fetch_once(const struct ds_replica_opts *o, const char *request,
 			 * a system error there (permission denied, disk),
 			 * anything else needs a human */
 			rc = ds_error_set(err, how == 4 ? DS_EIO : DS_EREFUSED,
-			                  "Error from remote replica (exit %d): "
-			                  "%s", how, *last ? last : "no message");
+			                  "master side: %s (exit %d)",
+			                  *last ? last : "failed without a message",
+			                  how);
 		}
 		goto out;
 	}
@@ -295,25 +296,218 @@ replica_spool_open(const char *spool_path, int *fd, ds_error *err)
 	return ds_io_open(spool_path, O_RDWR | O_CREAT | O_EXCL, 0640, fd, err);
 }
 
+/* One pull: the replica's paths, its config (loaded once, here, and
+ * handed to every step that needs it), the storage held open, the spool. */
+struct replica_pull {
+	const char *home;
+	const struct ds_replica_opts *o;
+	struct ds_replica_stats *stats;
+	ds_config cfg;
+	ds_storage *s;
+	ds_tid tid;                /* the replica's last transaction */
+	char request[512];
+	struct recv_expect exp;
+	struct recv_summary sum;
+	int fd;                    /* the spool, open while it is written */
+	int committed;             /* the spool is journal/replica.tar */
+	char spool[DS_PATH_MAX], tar[DS_PATH_MAX];
+	char misc[DS_PATH_MAX], journal[DS_PATH_MAX];
+};
+
+/* The replica's paths and config; refuse a replica that is not Full. */
+static int
+replica_pull_paths(struct replica_pull *p, ds_error *err)
+{
+	int rc;
+
+	if (snprintf(p->spool, sizeof(p->spool), "%s/misc/.replica.incoming",
+	             p->home) >= (int)sizeof(p->spool))
+		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
+		                    p->home);
+	snprintf(p->tar, sizeof(p->tar), "%s/journal/replica.tar", p->home);
+	snprintf(p->misc, sizeof(p->misc), "%s/misc", p->home);
+	snprintf(p->journal, sizeof(p->journal), "%s/journal", p->home);
+	rc = ds_config_load(p->home, &p->cfg, err);
+	if (rc != DS_OK)
+		return ds_error_prefix(err, rc, "replica %s is not a usable "
+		                       "storage", p->home);
+	if (strcmp(p->cfg.classname, "Full") != 0)
+		return ds_error_set(err, DS_ECONFIG, "replica %s: This is not "
+		                    "a Full storage (class %s)", p->home,
+		                    p->cfg.classname);
+	return DS_OK;
+}
+
+/* Open the replica through the engine. Synchronous: refuse (not wait)
+ * when a snapshot user holds it; the journal is recovered and B
+ * recombined when the open returns. */
+static int
+replica_pull_open(struct replica_pull *p, ds_error *err)
+{
+	int rc;
+
+	rc = ds_storage_open(p->home, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
+	                     &p->s, err);
+	if (rc == DS_ELOCKED || rc == DS_EBUSY)
+		return ds_error_prefix(err, rc, "replica %s is in use (a "
+		                       "storage process or another ds replica)",
+		                       p->home);
+	if (rc != DS_OK)
+		return rc;
+	p->tid = ds_storage_last_tid(p->s);
+	p->stats->old_tid = p->stats->new_tid = p->tid;
+	return DS_OK;
+}
+
+/* The request: the replica's identity, its last tid and that
+ * transaction's file (protocol.c). */
+static int
+replica_pull_request(struct replica_pull *p, ds_error *err)
+{
+	unsigned char *txn = NULL;
+	size_t txnlen = 0;
+	char name[DS_NAME_MAX];
+	ds_error e;
+	int rc;
+
+	if (p->tid != 0) {
+		ds_name_transaction(p->tid, name);
+		rc = ds_storage_read_name(p->s, name, &txn, &txnlen, &e);
+		if (rc != DS_OK)
+			return ds_error_set(err, DS_ECORRUPT, "replica %s: its "
+			                    "last transaction's file is "
+			                    "unreadable: %s", p->home, e.msg);
+	}
+	rc = protocol_request_encode(p->cfg.identity, p->tid, txn, txnlen,
+	                             p->request, sizeof(p->request), err);
+	free(txn);
+	return rc;
+}
+
+/* Run the master side and spool its increment, every member checked
+ * (recv.c) against what this replica expects. */
+static int
+replica_pull_fetch(struct replica_pull *p, ds_error *err)
+{
+	const struct ds_replica_opts *o = p->o;
+	char szs[32];
+	int rc;
+
+	rc = replica_spool_open(p->spool, &p->fd, err);
+	if (rc != DS_OK)
+		return rc;
+	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
+	memset(&p->exp, 0, sizeof(p->exp));
+	p->exp.base_tid = p->tid;
+	/* what the checker holds the increment to: oids only grow, and the
+	 * md5s this storage promises (its settings are the master's) */
+	p->exp.base_oid = ds_storage_last_oid(p->s);
+	p->exp.md5_required = p->cfg.md5_write;
+	p->exp.progress = o->progress;
+	p->exp.progress_ctx = o->progress_ctx;
+	rc = replica_limit(o, p->fd, p->spool, &p->exp, err);
+	if (rc != DS_OK)
+		return rc;
+	rc = replica_fetch(o, p->request, p->fd, p->spool, &p->exp, &p->sum,
+	                   p->stats, err);
+	if (rc != DS_OK)
+		return rc;
+	replica_size(p->sum.bytes, szs);
+	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
+	            "transactions, %lu object revisions; syncing....", szs,
+	            p->sum.members, p->sum.transactions, p->sum.revisions);
+	replica_no_md5(o, &p->sum);
+	return DS_OK;
+}
+
+/* The commit point: the spool becomes journal/replica.tar, durably. */
+static int
+replica_pull_commit(struct replica_pull *p, ds_error *err)
+{
+	int rc;
+
+	/* the spool's bytes and its directory entry durable before the
+	 * rename below can make it the commit point */
+	rc = ds_io_fsync(p->fd, p->spool, err);
+	if (rc == DS_OK)
+		rc = ds_io_close(p->fd, p->spool, err);
+	p->fd = -1;
+	if (rc == DS_OK)
+		rc = ds_io_fsync_dir(p->misc, err);
+	if (rc == DS_OK)
+		rc = ds_io_rename(p->spool, p->tar, err);
+	if (rc != DS_OK)
+		return rc;
+	p->committed = 1;
+	/* once journal/ is durable, a crash rolls forward (the engine's
+	 * recovery applies journal/replica.tar) */
+	return ds_io_fsync_dir(p->journal, err);
+}
+
+/* Apply the committed increment in the replica's own layout. */
+static int
+replica_pull_apply(struct replica_pull *p, ds_error *err)
+{
+	int rc;
+
+	replica_log(p->o, DS_LOG_VERBOSE, "Flushing increment....");
+	rc = apply_committed_layout(p->home, p->cfg.layout,
+	                            !p->o->no_keep_previous, err);
+	if (rc != DS_OK)
+		return rc;
+	p->stats->new_tid = p->sum.new_tid;
+	p->stats->bytes = p->sum.bytes;
+	p->stats->members = p->sum.members;
+	p->stats->transactions = p->sum.transactions;
+	p->stats->revisions = p->sum.revisions;
+	return DS_OK;
+}
+
+/* Whatever the outcome once the replica is open (its lock held, so a
+ * spool there is ours or a killed run's): an uncommitted spool is
+ * removed, a failure after the commit point says the next run completes
+ * it, and the replica is closed (a closed replica is a snapshot,
+ * "shutdown"). */
+static int
+replica_pull_end(struct replica_pull *p, int rc, ds_error *err)
+{
+	ds_error e;
+	int crc;
+
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	if (rc != DS_OK && !p->committed) {
+		struct stat sst;
+		if (lstat(p->spool, &sst) == 0)
+			ds_io_unlink(p->spool, NULL);
+	}
+	if (rc != DS_OK && p->committed && err) {
+		char m[DS_ERROR_MSG_MAX];
+		snprintf(m, sizeof(m), "%.1800s (the increment is committed "
+		         "in journal/replica.tar: the next ds replica or open "
+		         "of the replica completes it)", err->msg);
+		memcpy(err->msg, m, sizeof(m));
+	}
+	crc = ds_storage_close(p->s, 0, &e);
+	p->s = NULL;
+	if (crc != DS_OK && rc == DS_OK) {
+		rc = crc;
+		if (err)
+			*err = e;
+	}
+	return rc;
+}
+
 int
 ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
                 struct ds_replica_stats *stats, ds_error *err)
 {
 	struct ds_replica_stats st0;
-	struct recv_expect exp;
-	struct recv_summary sum;
-	ds_storage *s = NULL;
-	ds_config cfg;
-	ds_error e;
-	unsigned char *txn = NULL;
-	size_t txnlen = 0;
-	char request[512], name[DS_NAME_MAX], szs[32];
-	char spool[DS_PATH_MAX], tar[DS_PATH_MAX];
-	char misc[DS_PATH_MAX];
-	char journal[DS_PATH_MAX];
+	struct replica_pull *p;
 	double t0 = ds_now();
-	int rc, fd = -1, committed = 0;
-	ds_tid tid;
+	int rc;
 
 	if (stats == NULL)
 		stats = &st0;
@@ -322,126 +516,31 @@ ds_replica_pull(const char *replica, const struct ds_replica_opts *o,
 	rc = replica_check_opts(o, err);
 	if (rc != DS_OK)
 		return rc;
-	if (snprintf(spool, sizeof(spool), "%s/misc/.replica.incoming",
-	             replica) >= (int)sizeof(spool))
-		return ds_error_set(err, DS_EINVAL, "replica %s: path too long",
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica %s: out of memory",
 		                    replica);
-	snprintf(tar, sizeof(tar), "%s/journal/replica.tar", replica);
-	snprintf(misc, sizeof(misc), "%s/misc", replica);
-	snprintf(journal, sizeof(journal), "%s/journal", replica);
-
+	p->home = replica;
+	p->o = o;
+	p->stats = stats;
+	p->fd = -1;
 	replica_log(o, DS_LOG_VERBOSE, "Preparing local storage....");
-	rc = ds_config_load(replica, &cfg, err);
-	if (rc != DS_OK)
-		return ds_error_prefix(err, rc, "replica %s is not a usable "
-		                       "storage", replica);
-	if (strcmp(cfg.classname, "Full") != 0)
-		return ds_error_set(err, DS_ECONFIG, "replica %s: This is not "
-		                    "a Full storage (class %s)", replica,
-		                    cfg.classname);
-	/* synchronous: refuse (not wait) when a snapshot user holds it; the
-	 * journal is recovered and B recombined when open returns */
-	rc = ds_storage_open(replica, DS_OPEN_NOTHREAD | DS_OPEN_SYNCHRONOUS,
-	                     &s, err);
-	if (rc == DS_ELOCKED || rc == DS_EBUSY)
-		return ds_error_prefix(err, rc, "replica %s is in use (a "
-		                       "storage process or another ds replica)",
-		                       replica);
-	if (rc != DS_OK)
-		return rc;
-	tid = ds_storage_last_tid(s);
-	stats->old_tid = stats->new_tid = tid;
-	if (tid != 0) {
-		ds_name_transaction(tid, name);
-		rc = ds_storage_read_name(s, name, &txn, &txnlen, &e);
-		if (rc != DS_OK) {
-			rc = ds_error_set(err, DS_ECORRUPT, "replica %s: its last "
-			                  "transaction's file is unreadable: %s",
-			                  replica, e.msg);
-			goto out;
-		}
-	}
-	rc = protocol_request_encode(cfg.identity, tid, txn, txnlen, request,
-	                             sizeof(request), err);
+	rc = replica_pull_paths(p, err);
 	if (rc != DS_OK)
 		goto out;
-	rc = replica_spool_open(spool, &fd, err);
+	rc = replica_pull_open(p, err);
 	if (rc != DS_OK)
 		goto out;
-	replica_log(o, DS_LOG_VERBOSE, "Fetching increment....");
-	memset(&exp, 0, sizeof(exp));
-	exp.base_tid = tid;
-	/* what the checker holds the increment to: oids only grow, and the
-	 * md5s this storage promises (its settings are the master's) */
-	exp.base_oid = ds_storage_last_oid(s);
-	exp.md5_required = cfg.md5_write;
-	exp.progress = o->progress;
-	exp.progress_ctx = o->progress_ctx;
-	rc = replica_limit(o, fd, spool, &exp, err);
-	if (rc != DS_OK)
-		goto out;
-	rc = replica_fetch(o, request, fd, spool, &exp, &sum, stats, err);
-	if (rc != DS_OK)
-		goto out;
-	replica_size(sum.bytes, szs);
-	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
-	            "transactions, %lu object revisions; syncing....", szs,
-	            sum.members, sum.transactions, sum.revisions);
-	replica_no_md5(o, &sum);
-	/* the spool's bytes and its directory entry durable before the
-	 * rename below can make it the commit point */
-	rc = ds_io_fsync(fd, spool, err);
+	rc = replica_pull_request(p, err);
 	if (rc == DS_OK)
-		rc = ds_io_close(fd, spool, err);
-	fd = -1;
+		rc = replica_pull_fetch(p, err);
 	if (rc == DS_OK)
-		rc = ds_io_fsync_dir(misc, err);
+		rc = replica_pull_commit(p, err);
 	if (rc == DS_OK)
-		rc = ds_io_rename(spool, tar, err);
-	if (rc != DS_OK)
-		goto out;
-	committed = 1;
-	/* the commit point: once journal/ is durable, a crash rolls
-	 * forward (the engine's recovery applies journal/replica.tar) */
-	rc = ds_io_fsync_dir(journal, err);
-	if (rc != DS_OK)
-		goto out;
-	replica_log(o, DS_LOG_VERBOSE, "Flushing increment....");
-	rc = apply_committed(replica, err);
-	if (rc != DS_OK)
-		goto out;
-	stats->new_tid = sum.new_tid;
-	stats->bytes = sum.bytes;
-	stats->members = sum.members;
-	stats->transactions = sum.transactions;
-	stats->revisions = sum.revisions;
+		rc = replica_pull_apply(p, err);
+	rc = replica_pull_end(p, rc, err);
 out:
-	if (fd >= 0) {
-		close(fd);
-		fd = -1;
-	}
-	if (rc != DS_OK && !committed) {
-		struct stat sst;
-		if (lstat(spool, &sst) == 0)
-			ds_io_unlink(spool, NULL);
-	}
-	if (rc != DS_OK && committed && err) {
-		char m[DS_ERROR_MSG_MAX];
-		snprintf(m, sizeof(m), "%.1800s (the increment is committed "
-		         "in journal/replica.tar: the next ds replica or open "
-		         "of the replica completes it)", err->msg);
-		memcpy(err->msg, m, sizeof(m));
-	}
-	free(txn);
-	{
-		/* a closed replica is a snapshot ("shutdown") */
-		int crc = ds_storage_close(s, 0, &e);
-		if (crc != DS_OK && rc == DS_OK) {
-			rc = crc;
-			if (err)
-				*err = e;
-		}
-	}
+	free(p);
 	stats->seconds = ds_now() - t0;
 	return rc;
 }
@@ -824,9 +923,18 @@ ds_replica_init(const char *replica, const struct ds_replica_opts *o,
 		rc = apply_init(tmp, spool, sum.layout, err);
 	if (rc != DS_OK)
 		goto out;
-	rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous", err);
-	if (rc == DS_OK)
-		rc = ds_io_rename(spool, p, err);
+	/* the whole storage as a tar: kept as misc/replica.previous as
+	 * every increment is, unless --no-keep-previous (then it would
+	 * double the replica's size for nothing); the new storage is not
+	 * under its name yet, so no sync is needed before that rename */
+	if (o->no_keep_previous) {
+		rc = ds_io_unlink(spool, err);
+	} else {
+		rc = ds_path_join(p, sizeof(p), tmp, "misc/replica.previous",
+		                  err);
+		if (rc == DS_OK)
+			rc = ds_io_rename(spool, p, err);
+	}
 	if (rc != DS_OK)
 		goto out;
 	rc = ds_config_load(tmp, &cfg, err);

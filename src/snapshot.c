@@ -641,20 +641,33 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	char *text, *line;
-	int rc, number = 0, last_resort = 1, done = 0;
-	ds_error last;
+	int rc, number = 0, last_resort = 1, done = 0, dflt = 0;
+	char where[64 + DS_PATH_MAX];
+	ds_error last, rerr;
 
 	ds_error_clear(&last);
 	ds_error_set(&last, DS_EBUSY, "snapshot %s: no line of %s could enter "
 	             "snapshot mode", s->dir, conf);
 	s->timestamp = (long long)time(NULL);
-	rc = ds_file_read(conf, SNAPSHOT_CONF_MAX, &buf, &len, err);
-	if (rc == DS_ENOMEM)
+	ds_error_clear(&rerr);
+	rc = ds_file_read(conf, SNAPSHOT_CONF_MAX, &buf, &len, &rerr);
+	if (rc == DS_ENOMEM) {
+		if (err)
+			*err = rerr;
 		return rc;
+	}
 	if (rc != DS_OK) {
-		/* as the original: no file means "direct" */
-		snapshot_log(s, rc == DS_ENOTFOUND ? DS_LOG_VERBOSE : DS_LOG_WARN,
-		             "failed to open %s", conf);
+		/* as the original: no file means "direct" (after the control
+		 * socket, which the original did not have). The file is
+		 * optional: its absence is said at -v as what is done, not
+		 * as a failure (the original printed "failed to open"). */
+		if (rc == DS_ENOTFOUND)
+			snapshot_log(s, DS_LOG_VERBOSE, "no %s: trying the "
+			             "control socket, then direct access", conf);
+		else
+			snapshot_log(s, DS_LOG_WARN, "%s; trying the control "
+			             "socket, then direct access", rerr.msg);
+		dflt = 1;
 		free(buf);
 		buf = (unsigned char *)strdup("control\ndirect\n");
 		if (buf == NULL)
@@ -688,6 +701,11 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 		}
 		if (n == 0 || tok[0][0] == '#')
 			continue;
+		/* where the method came from, for the messages */
+		if (dflt)
+			snprintf(where, sizeof(where), "default method %s", tok[0]);
+		else
+			snprintf(where, sizeof(where), "line %d of %s", number, conf);
 		if (strcmp(tok[0], "http") == 0 && n == 3) {
 			ds_error e;
 			ds_error_clear(&e);
@@ -697,8 +715,7 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 			/* a server that is down is the normal case for trying
 			 * the next line; an unreadable access file is not */
 			snapshot_log(s, rc == DS_EBUSY ? DS_LOG_VERBOSE :
-			             DS_LOG_WARN, "line %d of %s: %s", number, conf,
-			             e.msg);
+			             DS_LOG_WARN, "%s: %s", where, e.msg);
 			last = e;
 			if (rc == DS_ENOMEM) {
 				if (err)
@@ -720,8 +737,7 @@ snapshot_try(ds_snapshot *s, const char *conf, ds_error *err)
 			}
 			/* the storage process is not running, not ours, or
 			 * busy: the next line may do */
-			snapshot_log(s, DS_LOG_VERBOSE, "line %d of %s: %s", number,
-			             conf, e.msg);
+			snapshot_log(s, DS_LOG_VERBOSE, "%s: %s", where, e.msg);
 			last = e;
 		} else if (strcmp(tok[0], "nodirect") == 0 && n == 1) {
 			last_resort = 0;

@@ -1,7 +1,8 @@
 /*
  * storage.c - the Full storage: open (locks, recovery, leaving the startup
  * snapshot), close (entering snapshot mode "shutdown"), snapshot mode,
- * the background flusher thread and its work queue, oid allocation.
+ * oid allocation. The background flusher and its work queue are in
+ * flush.c, the string map in hashmap.c.
  *
  * The life cycle follows the original's LocalFilesystem: a storage starts
  * in snapshot mode "startup" (A untouched, flushes go to B); recovery
@@ -17,164 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "flush.h"
+#include "journal.h"
+#include "read.h"
 #include "storage_internal.h"
 
-/* ---- the string map ---- */
-
-static char storage_map_tomb_[1];
-#define MAP_TOMB storage_map_tomb_
-
-void
-storage_map_init(struct storage_map *m)
-{
-	memset(m, 0, sizeof(*m));
-}
-
-void
-storage_map_free(struct storage_map *m)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->tab[i].key != NULL && m->tab[i].key != MAP_TOMB)
-			free(m->tab[i].key);
-	free(m->tab);
-	memset(m, 0, sizeof(*m));
-}
-
-static size_t
-storage_map_hash(const char *k)
-{
-	size_t h = 1469598103934665603ull;   /* FNV-1a */
-
-	for (; *k; k++) {
-		h ^= (unsigned char)*k;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
-/* Index of key's slot, or of the slot where it would go (cap > 0). */
-static size_t
-storage_map_find(const struct storage_map *m, const char *key, int *found)
-{
-	size_t mask = m->cap - 1, i = storage_map_hash(key) & mask;
-	size_t first_tomb = (size_t)-1;
-
-	for (;;) {
-		const char *k = m->tab[i].key;
-		if (k == NULL) {
-			*found = 0;
-			return first_tomb != (size_t)-1 ? first_tomb : i;
-		}
-		if (k == MAP_TOMB) {
-			if (first_tomb == (size_t)-1)
-				first_tomb = i;
-		} else if (strcmp(k, key) == 0) {
-			*found = 1;
-			return i;
-		}
-		i = (i + 1) & mask;
-	}
-}
-
-void *
-storage_map_get(const struct storage_map *m, const char *key)
-{
-	int found;
-	size_t i;
-
-	if (m->cap == 0)
-		return NULL;
-	i = storage_map_find(m, key, &found);
-	return found ? m->tab[i].val : NULL;
-}
-
-static int
-storage_map_grow(struct storage_map *m, ds_error *err)
-{
-	struct storage_map n;
-	size_t cap = m->cap ? m->cap * 2 : 64;
-
-	/* rehash only live entries (drops tombstones); keep the size when
-	 * mostly tombstones */
-	if (m->cap && m->live * 4 < m->cap)
-		cap = m->cap;
-	n.tab = calloc(cap, sizeof(*n.tab));
-	if (n.tab == NULL)
-		return ds_error_set(err, DS_ENOMEM, "map: out of memory");
-	n.cap = cap;
-	n.used = n.live = 0;
-	for (size_t i = 0; i < m->cap; i++) {
-		char *k = m->tab[i].key;
-		int found;
-		size_t j;
-		if (k == NULL || k == MAP_TOMB)
-			continue;
-		j = storage_map_find(&n, k, &found);
-		n.tab[j] = m->tab[i];
-		n.used++;
-		n.live++;
-	}
-	free(m->tab);
-	*m = n;
-	return DS_OK;
-}
-
-int
-storage_map_put(struct storage_map *m, const char *key, void *val,
-                ds_error *err)
-{
-	int found, rc;
-	size_t i;
-	char *k;
-
-	if (m->cap == 0 || (m->used + 1) * 4 > m->cap * 3) {
-		rc = storage_map_grow(m, err);
-		if (rc != DS_OK)
-			return rc;
-	}
-	i = storage_map_find(m, key, &found);
-	if (found) {
-		m->tab[i].val = val;
-		return DS_OK;
-	}
-	k = strdup(key);
-	if (k == NULL)
-		return ds_error_set(err, DS_ENOMEM, "map: out of memory");
-	if (m->tab[i].key == NULL)
-		m->used++;
-	m->tab[i].key = k;
-	m->tab[i].val = val;
-	m->live++;
-	return DS_OK;
-}
-
-void
-storage_map_del(struct storage_map *m, const char *key)
-{
-	int found;
-	size_t i;
-
-	if (m->cap == 0)
-		return;
-	i = storage_map_find(m, key, &found);
-	if (!found)
-		return;
-	free(m->tab[i].key);
-	m->tab[i].key = MAP_TOMB;
-	m->tab[i].val = NULL;
-	m->live--;
-}
-
-void
-storage_map_each(const struct storage_map *m,
-                 void (*fn)(const char *key, void *val, void *ctx), void *ctx)
-{
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->tab[i].key != NULL && m->tab[i].key != MAP_TOMB)
-			fn(m->tab[i].key, m->tab[i].val, ctx);
-}
+/* Bytes of pickles the cache of current revisions keeps (cache.c). */
+#define STORAGE_CACHE_BYTES ((size_t)32 << 20)
 
 /* ---- small helpers ---- */
+
+void
+storage_cache_clear_locked(ds_storage *s)
+{
+	cache_clear(s->cache);
+	s->cache_gen++;
+}
 
 int
 storage_path(const ds_storage *s, char *out, size_t outsz, const char *rel,
@@ -197,237 +57,6 @@ storage_next_tid_locked(ds_storage *s)
 {
 	s->last_issued = ds_tid_next(s->last_issued, storage_now());
 	return s->last_issued;
-}
-
-int
-storage_broken_error(ds_storage *s, ds_error *err)
-{
-	/* the cause's status (a symlink in A/ is DS_ECORRUPT, a full disk
-	 * DS_EIO): it decides the exit code */
-	int status = s->broken_err.status != DS_OK ? s->broken_err.status
-	                                           : DS_EIO;
-
-	ds_error_set(err, status,
-	             "storage %s: the journal flusher failed earlier "
-	             "(%s); committed transactions stay in journal/ "
-	             "and are recovered at the next open",
-	             s->home, s->broken_err.msg);
-	if (err != NULL)
-		err->sys_errno = s->broken_err.sys_errno;
-	return status;
-}
-
-/* ---- the work queue and the flusher ---- */
-
-static void
-storage_run_work(ds_storage *s, struct storage_work *w)
-{
-	ds_error_clear(&w->err);
-	w->rc = DS_OK;
-	switch (w->kind) {
-	case WORK_BATCH:
-		pthread_mutex_lock(&s->mu);
-		if (s->broken) {
-			w->rc = storage_broken_error(s, &w->err);
-			pthread_mutex_unlock(&s->mu);
-			break;
-		}
-		pthread_mutex_unlock(&s->mu);
-		w->rc = journal_flush_batch(s, w->dirs, &w->err);
-		break;
-	case WORK_ENTER:
-		pthread_mutex_lock(&s->mu);
-		snprintf(s->snapcode, sizeof(s->snapcode), "%s", w->code);
-		pthread_mutex_unlock(&s->mu);
-		break;
-	case WORK_RECOMBINE:
-		w->rc = journal_recombine(s, &w->err);
-		break;
-	case WORK_STOP:
-		break;
-	}
-}
-
-/* After running w. Caller holds mu. */
-static void
-storage_work_done_locked(ds_storage *s, struct storage_work *w)
-{
-	if (w->rc != DS_OK && !s->broken &&
-	    (w->kind == WORK_BATCH || w->kind == WORK_RECOMBINE)) {
-		/* Never flush again: the journal still holds everything not
-		 * flushed, and recovery at the next open will finish it. */
-		s->broken = 1;
-		s->broken_err = w->err;
-	}
-	if (w->kind == WORK_BATCH) {
-		s->batches_pending--;
-		if (w->rc == DS_OK) {
-			journal_jdir_free_list(w->dirs);
-		} else {
-			/* relocations may still point at these: keep them */
-			struct jdir *t = w->dirs;
-			while (t && t->next)
-				t = t->next;
-			if (t) {
-				t->next = s->failed;
-				s->failed = w->dirs;
-			}
-		}
-		w->dirs = NULL;
-	}
-	w->done = 1;
-	pthread_cond_broadcast(&s->cv);
-	if (!w->waited)
-		free(w);
-}
-
-void
-storage_work_push_locked(ds_storage *s, struct storage_work *w)
-{
-	if (s->have_thread) {
-		w->next = NULL;
-		if (s->queue_tail)
-			s->queue_tail->next = w;
-		else
-			s->queue = w;
-		s->queue_tail = w;
-		pthread_cond_broadcast(&s->cv);
-		return;
-	}
-	/* no thread: run it here, in order (one caller at a time) */
-	while (s->busy)
-		pthread_cond_wait(&s->cv, &s->mu);
-	s->busy = 1;
-	pthread_mutex_unlock(&s->mu);
-	storage_run_work(s, w);
-	pthread_mutex_lock(&s->mu);
-	s->busy = 0;
-	storage_work_done_locked(s, w);
-}
-
-static void
-storage_flush_all(ds_storage *s, int may_block)
-{
-	struct storage_work *w;
-	long backlog = s->cfg.backlog > 0 ? s->cfg.backlog : 1;
-
-	if (s->unflushed == NULL)
-		return;
-	/* The bounded backlog: a writer waits here rather than letting
-	 * batches pile up without limit. */
-	while (may_block && s->have_thread && s->batches_pending >= backlog &&
-	       !s->broken && !s->stop_now)
-		pthread_cond_wait(&s->cv, &s->mu);
-	if (s->unflushed == NULL)
-		return;
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return;   /* stays unflushed; the next call retries */
-	w->kind = WORK_BATCH;
-	w->dirs = s->unflushed;
-	s->unflushed = s->unflushed_tail = NULL;
-	s->unflushed_n = s->unflushed_files = 0;
-	s->unflushed_since = storage_now();
-	s->batches_pending++;
-	storage_work_push_locked(s, w);
-}
-
-void
-storage_flush_all_locked(ds_storage *s)
-{
-	storage_flush_all(s, 1);
-}
-
-void
-storage_drain_locked(ds_storage *s)
-{
-	while (s->queue != NULL || s->busy)
-		pthread_cond_wait(&s->cv, &s->mu);
-}
-
-static void *
-storage_flusher(void *arg)
-{
-	ds_storage *s = arg;
-	struct storage_work *w;
-
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		while (s->queue == NULL && !s->stop_now) {
-			if (s->unflushed != NULL && s->cfg.flush_interval > 0) {
-				double due = s->unflushed_since +
-				             (double)s->cfg.flush_interval;
-				struct timespec ts;
-				if (storage_now() >= due) {
-					/* [journal] flush_interval reached */
-					storage_flush_all(s, 0);
-					continue;
-				}
-				ts.tv_sec = (time_t)due;
-				ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-			} else {
-				pthread_cond_wait(&s->cv, &s->mu);
-			}
-		}
-		if (s->stop_now)
-			break;
-		w = s->queue;
-		s->queue = w->next;
-		if (s->queue == NULL)
-			s->queue_tail = NULL;
-		if (w->kind == WORK_STOP) {
-			w->done = 1;
-			pthread_cond_broadcast(&s->cv);
-			if (!w->waited)
-				free(w);
-			break;
-		}
-		s->busy = 1;
-		pthread_mutex_unlock(&s->mu);
-		storage_run_work(s, w);
-		pthread_mutex_lock(&s->mu);
-		s->busy = 0;
-		storage_work_done_locked(s, w);
-	}
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-int
-storage_register_locked(ds_storage *s, struct jdir *d, ds_error *err)
-{
-	double now = storage_now();
-	int rc = DS_OK;
-
-	for (size_t i = 0; i < d->nnames && rc == DS_OK; i++)
-		rc = storage_map_put(&s->reloc, d->names[i], d, err);
-	if (rc != DS_OK) {
-		for (size_t i = 0; i < d->nnames; i++)
-			if (storage_map_get(&s->reloc, d->names[i]) == d)
-				storage_map_del(&s->reloc, d->names[i]);
-		journal_jdir_free(d);
-		return rc;
-	}
-	if (s->unflushed == NULL)
-		s->unflushed_since = now;
-	d->next = NULL;
-	if (s->unflushed_tail)
-		s->unflushed_tail->next = d;
-	else
-		s->unflushed = d;
-	s->unflushed_tail = d;
-	s->unflushed_n++;
-	s->unflushed_files += d->nnames;
-	/* The [journal] thresholds, checked at commit as the original does
-	 * (the flusher thread also wakes up for the age limit). */
-	if (now - s->unflushed_since > (double)s->cfg.flush_interval ||
-	    (long)s->unflushed_files >= s->cfg.flush_file_threshold ||
-	    (long)s->unflushed_n >= s->cfg.flush_transaction_threshold)
-		storage_flush_all(s, 1);
-	pthread_cond_broadcast(&s->cv);
-	return DS_OK;
 }
 
 /* ---- misc/snapshot ---- */
@@ -482,7 +111,7 @@ storage_unlink_snapshot_file(ds_storage *s, ds_error *err)
 static void
 storage_free(ds_storage *s)
 {
-	struct storage_work *w;
+	struct flush_work *w;
 
 	if (s == NULL)
 		return;
@@ -494,7 +123,8 @@ storage_free(ds_storage *s)
 	journal_jdir_free_list(s->unflushed);
 	journal_jdir_free_list(s->failed);
 	journal_jdir_free_list(s->ro_jdirs);
-	storage_map_free(&s->reloc);
+	hashmap_free(&s->reloc);
+	cache_free(s->cache);
 	ds_lock_release(s->sublock);
 	ds_lock_release(s->lock);
 	if (s->guarded)
@@ -576,7 +206,7 @@ storage_open_readonly(ds_storage *s, ds_error *err)
 	pthread_mutex_lock(&s->mu);
 	for (d = s->ro_jdirs; d != NULL && rc == DS_OK; d = d->next)
 		for (size_t j = 0; j < d->nnames && rc == DS_OK; j++)
-			rc = storage_map_put(&s->reloc, d->names[j], d, err);
+			rc = hashmap_put(&s->reloc, d->names[j], d, err);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -597,8 +227,10 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 		                    home);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	storage_map_init(&s->reloc);
+	hashmap_init(&s->reloc);
 	s->flags = flags;
+	/* no cache is no error: every load then reads the files */
+	(void)cache_new(STORAGE_CACHE_BYTES, &s->cache, NULL);
 	s->home = strdup(home);
 	if (s->home == NULL) {
 		rc = ds_error_set(err, DS_ENOMEM, "open %s: out of memory", home);
@@ -701,7 +333,7 @@ ds_storage_open(const char *home, unsigned flags, ds_storage **out,
 			goto fail;
 	}
 	if (!(flags & DS_OPEN_NOTHREAD)) {
-		if (pthread_create(&s->thread, NULL, storage_flusher, s) != 0) {
+		if (pthread_create(&s->thread, NULL, flush_thread, s) != 0) {
 			rc = ds_error_set(err, DS_ENOMEM,
 			                  "open %s: cannot start the flusher "
 			                  "thread", home);
@@ -721,27 +353,6 @@ fail:
 	control_close(s);
 	storage_free(s);
 	return rc;
-}
-
-static void
-storage_stop_thread(ds_storage *s)
-{
-	struct storage_work *w;
-
-	if (!s->have_thread)
-		return;
-	w = calloc(1, sizeof(*w));
-	pthread_mutex_lock(&s->mu);
-	if (w != NULL) {
-		w->kind = WORK_STOP;
-		storage_work_push_locked(s, w);
-	} else {
-		s->stop_now = 1;
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	s->have_thread = 0;
 }
 
 int
@@ -767,10 +378,10 @@ ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	} else {
-		storage_flush_all(s, 1);
-		storage_drain_locked(s);
+		flush_all(s, 1);
+		flush_drain_locked(s);
 		if (s->broken) {
-			rc = storage_broken_error(s, err);
+			rc = flush_broken_error(s, err);
 			pthread_mutex_unlock(&s->mu);
 		} else if (s->snapcode[0] == '\0') {
 			pthread_mutex_unlock(&s->mu);
@@ -781,7 +392,7 @@ ds_storage_close(ds_storage *s, unsigned flags, ds_error *err)
 			pthread_mutex_unlock(&s->mu);
 		}
 	}
-	storage_stop_thread(s);
+	flush_stop_thread(s);
 	storage_free(s);
 	return rc;
 }
@@ -837,11 +448,11 @@ ds_storage_flush(ds_storage *s, ds_error *err)
 
 	pthread_mutex_lock(&s->mu);
 	if (!s->broken) {
-		storage_flush_all(s, 1);
-		storage_drain_locked(s);
+		flush_all(s, 1);
+		flush_drain_locked(s);
 	}
 	if (s->broken)
-		rc = storage_broken_error(s, err);
+		rc = flush_broken_error(s, err);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -860,7 +471,7 @@ storage_code_ok(const char *code, const char *op, ds_error *err)
 int
 ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 {
-	struct storage_work *w;
+	struct flush_work *w;
 	int rc;
 
 	if (s->readonly)
@@ -880,7 +491,7 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	       strncmp(s->snapcode, "recombining/", 12) == 0))
 		pthread_cond_wait(&s->cv, &s->mu);
 	if (s->broken) {
-		rc = storage_broken_error(s, err);
+		rc = flush_broken_error(s, err);
 		goto out;
 	}
 	if (s->snapcode[0] != '\0') {
@@ -903,17 +514,18 @@ ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err)
 	if (s->broken) {
 		s->entering = 0;
 		pthread_cond_broadcast(&s->cv);
-		rc = storage_broken_error(s, err);
+		rc = flush_broken_error(s, err);
 		goto out;
 	}
 	s->txn_active = 1;
 	/* the journal as empty as possible: everything committed so far
 	 * goes to A before the ENTER item switches flushes to B */
-	storage_flush_all(s, 1);
+	flush_all(s, 1);
+	storage_cache_clear_locked(s);
 	w->kind = WORK_ENTER;
 	w->waited = 1;
 	snprintf(w->code, sizeof(w->code), "%s", code);
-	storage_work_push_locked(s, w);
+	flush_push_locked(s, w);
 	while (!w->done)
 		pthread_cond_wait(&s->cv, &s->mu);
 	s->txn_active = 0;
@@ -932,7 +544,7 @@ out:
 int
 ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 {
-	struct storage_work *w;
+	struct flush_work *w;
 	char p[DS_PATH_MAX];
 	ds_error e;
 	int rc;
@@ -987,8 +599,9 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 		snprintf(s->snapcode, sizeof(s->snapcode), "recombining/%.*s",
 		         DS_SNAPSHOT_CODE_MAX, tmp);
 	}
+	storage_cache_clear_locked(s);
 	w->kind = WORK_RECOMBINE;
-	storage_work_push_locked(s, w);
+	flush_push_locked(s, w);
 	pthread_mutex_unlock(&s->mu);
 	return DS_OK;
 }
@@ -1071,7 +684,7 @@ ds_storage_save_oid(ds_storage *s, ds_error *err)
 	while (s->txn_active)
 		pthread_cond_wait(&s->cv, &s->mu);
 	if (s->broken) {
-		rc = storage_broken_error(s, err);
+		rc = flush_broken_error(s, err);
 		pthread_mutex_unlock(&s->mu);
 		return rc;
 	}
@@ -1098,7 +711,7 @@ ds_storage_save_oid(ds_storage *s, ds_error *err)
 out:
 	pthread_mutex_lock(&s->mu);
 	if (d != NULL) {
-		int rc2 = storage_register_locked(s, d, rc == DS_OK ? err : NULL);
+		int rc2 = flush_register_locked(s, d, rc == DS_OK ? err : NULL);
 		if (rc == DS_OK)
 			rc = rc2;
 	}

@@ -159,181 +159,223 @@ transport_read_stderr(struct transport *t)
 	}
 }
 
-int
-transport_start(const struct transport_opts *o, const void *request,
-                size_t len, struct transport **out, ds_error *err)
-{
-	struct transport *t = NULL;
+/* The master side's argv, and the buffers its words point into. */
+struct transport_argv {
 	char *argv[TRANSPORT_ARGV_MAX + 1];
-	char *words = NULL, *mwords = NULL, *remote = NULL, *save = NULL, *w;
-	int argc = 0, in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
-	int rc = DS_OK, nv = o->verbosity - 1;
-	size_t pos = 0, rsz;
+	int argc;
+	char *words;               /* the -e command, split in place */
+	char *mwords;              /* the master command, split in place */
+	char *remote;              /* the remote command line (ssh mode) */
+};
+
+static void
+transport_argv_free(struct transport_argv *av)
+{
+	free(av->words);
+	free(av->mwords);
+	free(av->remote);
+}
+
+static int
+transport_too_many(ds_error *err)
+{
+	return ds_error_set(err, DS_EINVAL, "replica: master command has too "
+	                    "many words");
+}
+
+static int
+transport_too_long(ds_error *err)
+{
+	return ds_error_set(err, DS_EINVAL, "replica: master command line too "
+	                    "long");
+}
+
+/* The number of -v to pass on (o->verbosity 0 passes -q instead). */
+static int
+transport_nv(const struct transport_opts *o)
+{
+	int nv = o->verbosity - 1;
+
+	return nv > 8 ? 8 : nv;
+}
+
+/* Local mode: exact_argv as given; else the master command's words (or
+ * "<local_program> replica"), [-v...|-q], "+", DIR. */
+static int
+transport_argv_local(const struct transport_opts *o,
+                     struct transport_argv *av, ds_error *err)
+{
+	char *save = NULL, *w;
+	int nv = transport_nv(o);
+
+	if (o->exact_argv != NULL) {
+		for (int i = 0; o->exact_argv[i] != NULL; i++) {
+			if (av->argc >= TRANSPORT_ARGV_MAX - 1)
+				return transport_too_many(err);
+			av->argv[av->argc++] = (char *)o->exact_argv[i];
+		}
+		return DS_OK;
+	}
+	if (o->master_command != NULL) {
+		av->mwords = strdup(o->master_command);
+		if (av->mwords == NULL)
+			return ds_error_set(err, DS_ENOMEM, "replica: out of "
+			                    "memory");
+		for (w = strtok_r(av->mwords, " \t\n", &save); w != NULL;
+		     w = strtok_r(NULL, " \t\n", &save)) {
+			if (av->argc >= TRANSPORT_ARGV_MAX - 12)
+				return transport_too_many(err);
+			av->argv[av->argc++] = w;
+		}
+		if (av->argc == 0)
+			return ds_error_set(err, DS_EINVAL, "replica: empty "
+			                    "master command");
+	} else {
+		if (o->local_program == NULL)
+			return ds_error_set(err, DS_EINVAL, "replica: local "
+			                    "mode needs the ds program's path");
+		av->argv[av->argc++] = (char *)o->local_program;
+		av->argv[av->argc++] = "replica";
+	}
+	for (int i = 0; i < nv; i++)
+		av->argv[av->argc++] = "-v";
+	if (o->verbosity <= 0)
+		av->argv[av->argc++] = "-q";
+	av->argv[av->argc++] = "+";
+	av->argv[av->argc++] = (char *)o->master_dir;
+	return DS_OK;
+}
+
+/* The command line ssh hands to the remote user's shell, every variable
+ * word single-quoted: exact_argv; else the master command's words (or
+ * "<remote ds> replica"), [-v...|-q], "+", DIR. */
+static int
+transport_remote(const struct transport_opts *o, struct transport_argv *av,
+                 size_t rsz, ds_error *err)
+{
+	char *remote = av->remote, *save = NULL, *w;
+	size_t pos = 0;
+	int nv = transport_nv(o);
+
+	remote[0] = '\0';
+	if (o->exact_argv != NULL) {
+		for (int i = 0; o->exact_argv[i] != NULL; i++)
+			if ((i && transport_append(remote, rsz, &pos, " ") != 0) ||
+			    transport_quote(remote, rsz, &pos,
+			                    o->exact_argv[i]) != 0)
+				return transport_too_long(err);
+		return DS_OK;
+	}
+	if (o->master_command != NULL) {
+		int nw = 0;
+
+		for (w = strtok_r(av->mwords, " \t\n", &save); w != NULL;
+		     w = strtok_r(NULL, " \t\n", &save), nw++)
+			if ((nw && transport_append(remote, rsz, &pos,
+			                            " ") != 0) ||
+			    transport_quote(remote, rsz, &pos, w) != 0)
+				return transport_too_long(err);
+		if (nw == 0)
+			return ds_error_set(err, DS_EINVAL, "replica: empty "
+			                    "master command");
+	} else if (transport_quote(remote, rsz, &pos, o->remote_program ?
+	                           o->remote_program : "ds") != 0 ||
+	           transport_append(remote, rsz, &pos, " replica") != 0)
+		return transport_too_long(err);
+	for (int i = 0; i < nv; i++)
+		if (transport_append(remote, rsz, &pos, " -v") != 0)
+			return transport_too_long(err);
+	if (o->verbosity <= 0 &&
+	    transport_append(remote, rsz, &pos, " -q") != 0)
+		return transport_too_long(err);
+	if (transport_append(remote, rsz, &pos, " + ") != 0 ||
+	    transport_quote(remote, rsz, &pos, o->master_dir) != 0)
+		return transport_too_long(err);
+	return DS_OK;
+}
+
+/* ssh mode: the -e command's words (or "ssh"), [-l USER], HOST, and the
+ * remote command line as one word. */
+static int
+transport_argv_ssh(const struct transport_opts *o, struct transport_argv *av,
+                   ds_error *err)
+{
+	char *save = NULL, *w;
+	size_t rsz;
+	int rc;
+
+	if (!transport_word_ok(o->host))
+		return ds_error_set(err, DS_EINVAL, "replica: bad master host "
+		                    "name \"%s\"", o->host);
+	if (o->user != NULL && !transport_word_ok(o->user))
+		return ds_error_set(err, DS_EINVAL, "replica: bad master user "
+		                    "name \"%s\"", o->user);
+	av->words = strdup(o->command && *o->command ? o->command : "ssh");
+	rsz = strlen(o->master_dir) * 4 + (o->remote_program ?
+	      strlen(o->remote_program) * 4 : 0) + 128;
+	if (o->master_command != NULL)
+		rsz += strlen(o->master_command) * 4 + 8;
+	for (int i = 0; o->exact_argv && o->exact_argv[i]; i++)
+		rsz += strlen(o->exact_argv[i]) * 4 + 8;
+	if (o->master_command != NULL)
+		av->mwords = strdup(o->master_command);
+	av->remote = malloc(rsz);
+	if (av->words == NULL || av->remote == NULL ||
+	    (o->master_command != NULL && av->mwords == NULL))
+		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
+	for (w = strtok_r(av->words, " \t\n", &save); w != NULL;
+	     w = strtok_r(NULL, " \t\n", &save)) {
+		if (av->argc >= TRANSPORT_ARGV_MAX - 6)
+			return ds_error_set(err, DS_EINVAL, "replica: -e "
+			                    "command has too many words");
+		av->argv[av->argc++] = w;
+	}
+	if (av->argc == 0)
+		return ds_error_set(err, DS_EINVAL, "replica: empty -e "
+		                    "command");
+	if (o->user != NULL) {
+		av->argv[av->argc++] = "-l";
+		av->argv[av->argc++] = (char *)o->user;
+	}
+	av->argv[av->argc++] = (char *)o->host;
+	rc = transport_remote(o, av, rsz, err);
+	if (rc != DS_OK)
+		return rc;
+	av->argv[av->argc++] = av->remote;
+	return DS_OK;
+}
+
+/* t->cmdline: the argv joined with spaces (for -vv). */
+static int
+transport_set_cmdline(struct transport *t, const struct transport_argv *av,
+                      ds_error *err)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < av->argc; i++)
+		n += strlen(av->argv[i]) + 1;
+	t->cmdline = malloc(n);
+	if (t->cmdline == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
+	t->cmdline[0] = '\0';
+	for (int i = 0; i < av->argc; i++) {
+		if (i)
+			strcat(t->cmdline, " ");
+		strcat(t->cmdline, av->argv[i]);
+	}
+	return DS_OK;
+}
+
+/* Fork and exec the master side in a process group of its own, its
+ * stdout and stderr on t's pipes; *in_fd is its stdin. */
+static int
+transport_spawn(struct transport *t, char *const argv[], int *in_fd,
+                ds_error *err)
+{
+	int in[2] = {-1, -1}, op[2] = {-1, -1}, ep[2] = {-1, -1};
+	int rc = DS_OK;
 	pid_t parent;
 
-	*out = NULL;
-	if (o->master_dir == NULL || o->master_dir[0] == '\0')
-		return ds_error_set(err, DS_EINVAL, "replica: no master "
-		                    "directory");
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
-	t->pid = -1;
-	t->out_fd = t->err_fd = -1;
-	t->on_stderr = o->on_stderr;
-	t->ctx = o->ctx;
-	t->timeout = o->read_timeout ? o->read_timeout : 600;
-	t->deadline_at = o->deadline_at;
-	t->deadline = o->deadline;
-	if (nv > 8)
-		nv = 8;
-	if (o->host == NULL) {
-		if (o->exact_argv != NULL) {
-			for (int i = 0; o->exact_argv[i] != NULL; i++) {
-				if (argc >= TRANSPORT_ARGV_MAX - 1)
-					goto toomany;
-				argv[argc++] = (char *)o->exact_argv[i];
-			}
-			goto built;
-		}
-		if (o->master_command != NULL) {
-			mwords = strdup(o->master_command);
-			if (mwords == NULL) {
-				rc = ds_error_set(err, DS_ENOMEM, "replica: out "
-				                  "of memory");
-				goto out;
-			}
-			for (w = strtok_r(mwords, " \t\n", &save); w != NULL;
-			     w = strtok_r(NULL, " \t\n", &save)) {
-				if (argc >= TRANSPORT_ARGV_MAX - 12)
-					goto toomany;
-				argv[argc++] = w;
-			}
-			if (argc == 0) {
-				rc = ds_error_set(err, DS_EINVAL, "replica: empty "
-				                  "master command");
-				goto out;
-			}
-		} else {
-			if (o->local_program == NULL) {
-				rc = ds_error_set(err, DS_EINVAL, "replica: local "
-				                  "mode needs the ds program's path");
-				goto out;
-			}
-			argv[argc++] = (char *)o->local_program;
-			argv[argc++] = "replica";
-		}
-		for (int i = 0; i < nv; i++)
-			argv[argc++] = "-v";
-		if (o->verbosity <= 0)
-			argv[argc++] = "-q";
-		argv[argc++] = "+";
-		argv[argc++] = (char *)o->master_dir;
-	} else {
-		if (!transport_word_ok(o->host)) {
-			rc = ds_error_set(err, DS_EINVAL, "replica: bad master "
-			                  "host name \"%s\"", o->host);
-			goto out;
-		}
-		if (o->user != NULL && !transport_word_ok(o->user)) {
-			rc = ds_error_set(err, DS_EINVAL, "replica: bad master "
-			                  "user name \"%s\"", o->user);
-			goto out;
-		}
-		words = strdup(o->command && *o->command ? o->command : "ssh");
-		rsz = strlen(o->master_dir) * 4 + (o->remote_program ?
-		      strlen(o->remote_program) * 4 : 0) + 128;
-		if (o->master_command != NULL)
-			rsz += strlen(o->master_command) * 4 + 8;
-		for (int i = 0; o->exact_argv && o->exact_argv[i]; i++)
-			rsz += strlen(o->exact_argv[i]) * 4 + 8;
-		if (o->master_command != NULL)
-			mwords = strdup(o->master_command);
-		remote = malloc(rsz);
-		if (words == NULL || remote == NULL ||
-		    (o->master_command != NULL && mwords == NULL)) {
-			rc = ds_error_set(err, DS_ENOMEM, "replica: out of "
-			                  "memory");
-			goto out;
-		}
-		for (w = strtok_r(words, " \t\n", &save); w != NULL;
-		     w = strtok_r(NULL, " \t\n", &save)) {
-			if (argc >= TRANSPORT_ARGV_MAX - 6) {
-				rc = ds_error_set(err, DS_EINVAL, "replica: -e "
-				                  "command has too many words");
-				goto out;
-			}
-			argv[argc++] = w;
-		}
-		if (argc == 0) {
-			rc = ds_error_set(err, DS_EINVAL, "replica: empty -e "
-			                  "command");
-			goto out;
-		}
-		if (o->user != NULL) {
-			argv[argc++] = "-l";
-			argv[argc++] = (char *)o->user;
-		}
-		argv[argc++] = (char *)o->host;
-		remote[0] = '\0';
-		if (o->exact_argv != NULL) {
-			for (int i = 0; o->exact_argv[i] != NULL; i++)
-				if ((i && transport_append(remote, rsz, &pos,
-				                           " ") != 0) ||
-				    transport_quote(remote, rsz, &pos,
-				                    o->exact_argv[i]) != 0)
-					goto toolong;
-			argv[argc++] = remote;
-			goto built;
-		}
-		if (o->master_command != NULL) {
-			int nw = 0;
-
-			for (w = strtok_r(mwords, " \t\n", &save); w != NULL;
-			     w = strtok_r(NULL, " \t\n", &save), nw++)
-				if ((nw && transport_append(remote, rsz, &pos,
-				                            " ") != 0) ||
-				    transport_quote(remote, rsz, &pos, w) != 0)
-					goto toolong;
-			if (nw == 0) {
-				rc = ds_error_set(err, DS_EINVAL, "replica: empty "
-				                  "master command");
-				goto out;
-			}
-		} else if (transport_quote(remote, rsz, &pos, o->remote_program ?
-		                           o->remote_program : "ds") != 0 ||
-		           transport_append(remote, rsz, &pos, " replica") != 0)
-			goto toolong;
-		for (int i = 0; i < nv; i++)
-			if (transport_append(remote, rsz, &pos, " -v") != 0)
-				goto toolong;
-		if (o->verbosity <= 0 &&
-		    transport_append(remote, rsz, &pos, " -q") != 0)
-			goto toolong;
-		if (transport_append(remote, rsz, &pos, " + ") != 0 ||
-		    transport_quote(remote, rsz, &pos, o->master_dir) != 0)
-			goto toolong;
-		argv[argc++] = remote;
-	}
-built:
-	argv[argc] = NULL;
-	{
-		size_t n = 1;
-		for (int i = 0; i < argc; i++)
-			n += strlen(argv[i]) + 1;
-		t->cmdline = malloc(n);
-		if (t->cmdline == NULL) {
-			rc = ds_error_set(err, DS_ENOMEM, "replica: out of "
-			                  "memory");
-			goto out;
-		}
-		t->cmdline[0] = '\0';
-		for (int i = 0; i < argc; i++) {
-			if (i)
-				strcat(t->cmdline, " ");
-			strcat(t->cmdline, argv[i]);
-		}
-	}
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(op, O_CLOEXEC) != 0 ||
 	    pipe2(ep, O_CLOEXEC) != 0) {
 		rc = ds_error_sys(err, errno, "pipe", "replica");
@@ -367,41 +409,10 @@ built:
 	 * (whichever of parent and child runs first); EACCES once the child
 	 * has exec'd means it did it itself */
 	setpgid(t->pid, t->pid);
-	close(in[0]);
-	close(op[1]);
-	close(ep[1]);
-	in[0] = op[1] = ep[1] = -1;
 	t->out_fd = op[0];
 	t->err_fd = ep[0];
-	op[0] = ep[0] = -1;
-	/* The request is far smaller than a pipe's buffer. A master that
-	 * died already makes this fail with EPIPE (the caller ignores
-	 * SIGPIPE); its exit status then says why. */
-	{
-		const char *p = request;
-		size_t left = len;
-		while (left > 0) {
-			ssize_t n = write(in[1], p, left);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				break;
-			p += n;
-			left -= (size_t)n;
-		}
-	}
-	close(in[1]);
-	in[1] = -1;
-	*out = t;
-	t = NULL;
-	goto out;
-toolong:
-	rc = ds_error_set(err, DS_EINVAL, "replica: master command line too "
-	                  "long");
-	goto out;
-toomany:
-	rc = ds_error_set(err, DS_EINVAL, "replica: master command has too "
-	                  "many words");
+	*in_fd = in[1];
+	op[0] = ep[0] = in[1] = -1;
 out:
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0)
@@ -411,9 +422,69 @@ out:
 		if (ep[i] >= 0)
 			close(ep[i]);
 	}
-	free(words);
-	free(mwords);
-	free(remote);
+	return rc;
+}
+
+/* Write the request to the master side's stdin and close it. The request
+ * is far smaller than a pipe's buffer. A master that died already makes
+ * this fail with EPIPE (the caller ignores SIGPIPE); its exit status then
+ * says why. */
+static void
+transport_send(int fd, const void *request, size_t len)
+{
+	const char *p = request;
+	size_t left = len;
+
+	while (left > 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	close(fd);
+}
+
+int
+transport_start(const struct transport_opts *o, const void *request,
+                size_t len, struct transport **out, ds_error *err)
+{
+	struct transport_argv av;
+	struct transport *t = NULL;
+	int rc, in_fd = -1;
+
+	*out = NULL;
+	if (o->master_dir == NULL || o->master_dir[0] == '\0')
+		return ds_error_set(err, DS_EINVAL, "replica: no master "
+		                    "directory");
+	memset(&av, 0, sizeof(av));
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return ds_error_set(err, DS_ENOMEM, "replica: out of memory");
+	t->pid = -1;
+	t->out_fd = t->err_fd = -1;
+	t->on_stderr = o->on_stderr;
+	t->ctx = o->ctx;
+	t->timeout = o->read_timeout ? o->read_timeout : 600;
+	t->deadline_at = o->deadline_at;
+	t->deadline = o->deadline;
+	if (o->host == NULL)
+		rc = transport_argv_local(o, &av, err);
+	else
+		rc = transport_argv_ssh(o, &av, err);
+	av.argv[av.argc] = NULL;
+	if (rc == DS_OK)
+		rc = transport_set_cmdline(t, &av, err);
+	if (rc == DS_OK)
+		rc = transport_spawn(t, av.argv, &in_fd, err);
+	if (rc == DS_OK) {
+		transport_send(in_fd, request, len);
+		*out = t;
+		t = NULL;
+	}
+	transport_argv_free(&av);
 	transport_free(t);
 	return rc;
 }

@@ -15,6 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "flush.h"
+#include "journal.h"
+#include "read.h"
 #include "storage_internal.h"
 
 enum txn_state { TXN_OPEN = 0, TXN_VOTED, TXN_FAILED };
@@ -34,7 +38,7 @@ struct ds_txn {
 	size_t ulen, dlen, elen;
 	char **names;              /* files written, first-write order */
 	size_t nnames, capnames;
-	struct storage_map written; /* name -> (void *)1 */
+	struct hashmap written; /* name -> (void *)1 */
 	unsigned char *oids;       /* oid block, 8 bytes each */
 	size_t noids, capoids;
 	ds_oid max_oid;
@@ -116,7 +120,7 @@ txn_free(ds_txn *t)
 	for (size_t i = 0; i < t->nnames; i++)
 		free(t->names[i]);
 	free(t->names);
-	storage_map_free(&t->written);
+	hashmap_free(&t->written);
 	free(t->user);
 	free(t->description);
 	free(t->ext);
@@ -247,7 +251,7 @@ txn_begin(ds_storage *s, ds_tid want, const char *user,
 	if (t == NULL)
 		return ds_error_set(err, DS_ENOMEM, "begin transaction: out of "
 		                    "memory");
-	storage_map_init(&t->written);
+	hashmap_init(&t->written);
 	t->s = s;
 	t->ulen = ulen;
 	t->dlen = dlen;
@@ -266,7 +270,7 @@ txn_begin(ds_storage *s, ds_tid want, const char *user,
 	while (s->txn_active && !s->broken)
 		pthread_cond_wait(&s->cv, &s->mu);
 	if (s->broken) {
-		rc = storage_broken_error(s, err);
+		rc = flush_broken_error(s, err);
 		pthread_mutex_unlock(&s->mu);
 		txn_free(t);
 		return rc;
@@ -346,7 +350,7 @@ txn_write(ds_txn *t, const char *name, const void *buf, size_t len,
 static int
 txn_remember(ds_txn *t, const char *name, ds_error *err)
 {
-	if (storage_map_get(&t->written, name) != NULL)
+	if (hashmap_get(&t->written, name) != NULL)
 		return DS_OK;
 	if (t->nnames == t->capnames) {
 		size_t cap = t->capnames ? 2 * t->capnames : 16;
@@ -361,7 +365,7 @@ txn_remember(ds_txn *t, const char *name, ds_error *err)
 	if (t->names[t->nnames] == NULL)
 		return ds_error_set(err, DS_ENOMEM, "transaction: out of memory");
 	t->nnames++;
-	return storage_map_put(&t->written, name, (void *)1, err);
+	return hashmap_put(&t->written, name, (void *)1, err);
 }
 
 int
@@ -387,7 +391,7 @@ txn_write_revision(ds_txn *t, ds_oid oid, ds_tid prev_serial,
 		return rc;
 	ds_name_revision(oid, t->tid, name);
 	ds_name_pointer(oid, pname);
-	seen = storage_map_get(&t->written, pname) != NULL;
+	seen = hashmap_get(&t->written, pname) != NULL;
 	rc = txn_write(t, name, body, blen, err);
 	free(body);
 	if (rc != DS_OK)
@@ -603,10 +607,16 @@ ds_txn_finish(ds_txn *t, ds_tid *tid, ds_error *err)
 	}
 	pthread_mutex_lock(&s->mu);
 	s->last_tid = t->tid;
+	/* the objects written have new current revisions: forget the old
+	 * ones (in the same critical section as the new files become
+	 * readable, see register below) */
+	for (size_t i = 0; i < t->noids; i++)
+		cache_drop(s->cache, ds_get_u64(t->oids + 8 * i));
+	s->cache_gen++;
 	if (tid != NULL)
 		*tid = t->tid;
 	{
-		int rc2 = storage_register_locked(s, d,
+		int rc2 = flush_register_locked(s, d,
 		                                  rc == DS_OK ? err : NULL);
 		if (rc == DS_OK)
 			rc = rc2;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "read.h"
 #include "storage_internal.h"
 
 struct undo_item {

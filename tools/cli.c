@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -83,23 +84,98 @@ cli_exit_errno(int errnum)
 	}
 }
 
+/*
+ * msg without a leading "<sub>: ": the library names the operation at the
+ * start of some messages ("snapshot: resolve DIR: ..."), which is worth
+ * keeping under another subcommand ("ds check: snapshot: ...") but would
+ * double the prefix under its own ("ds snapshot: snapshot: ...").
+ */
+static const char *
+cli_unprefixed(const char *sub, const char *msg)
+{
+	size_t n = strlen(sub);
+
+	if (n > 0 && strncmp(msg, sub, n) == 0 && msg[n] == ':' &&
+	    msg[n + 1] == ' ')
+		return msg + n + 2;
+	return msg;
+}
+
 void
 cli_log(int level, const char *msg, void *ctx)
 {
+	const char *sub = ctx ? (const char *)ctx : "";
+
 	if (level <= cli_verbosity)
-		fprintf(stderr, "ds %s: %s\n", ctx ? (const char *)ctx : "", msg);
+		fprintf(stderr, "ds %s: %s\n", sub, cli_unprefixed(sub, msg));
 }
 
 void
 cli_errorf(const char *sub, const char *fmt, ...)
 {
+	char msg[8192];   /* a message with two paths near PATH_MAX */
 	va_list ap;
 
-	fprintf(stderr, "ds %s: ", sub);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "ds %s: %s\n", sub, cli_unprefixed(sub, msg));
+}
+
+int
+cli_parse_seconds(const char *sub, const char *opt, const char *arg,
+                  unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || errno != 0 ||
+	    v > 366ul * 86400) {
+		cli_errorf(sub, "%s wants a number of seconds (0 to %lu), not "
+		           "'%s'", opt, 366ul * 86400, arg);
+		return DS_EXIT_USAGE;
+	}
+	*out = (unsigned)v;
+	return DS_EXIT_OK;
+}
+
+static double
+cli_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+cli_storage_open(const char *sub, const char *home, unsigned flags,
+                 unsigned wait, ds_storage **out, ds_error *err)
+{
+	double deadline = cli_monotonic() + wait, pause = 0.05, left;
+	int rc, said = 0;
+
+	for (;;) {
+		ds_error_clear(err);
+		rc = ds_storage_open(home, flags, out, err);
+		if ((rc != DS_ELOCKED && rc != DS_EBUSY) ||
+		    (left = deadline - cli_monotonic()) <= 0)
+			return rc;
+		if (!said && cli_verbosity >= 2) {
+			cli_errorf(sub, "%s; waiting up to %u s", err->msg, wait);
+			said = 1;
+		}
+		/* the holder may be a commit of a few milliseconds or a
+		 * backup of an hour: start short, back off to a second */
+		if (pause > left)
+			pause = left;
+		struct timespec ts = {(time_t)pause,
+		                      (long)((pause - (time_t)pause) * 1e9)};
+		nanosleep(&ts, NULL);
+		pause = pause * 2 > 1.0 ? 1.0 : pause * 2;
+	}
 }
 
 int
@@ -124,7 +200,8 @@ int
 cli_fail(const char *sub, const ds_error *err)
 {
 	fprintf(stderr, "ds %s: %s\n", sub,
-	        err->msg[0] ? err->msg : ds_strerror(err->status));
+	        cli_unprefixed(sub, err->msg[0] ? err->msg :
+	                       ds_strerror(err->status)));
 	return cli_exit_for(err->status, err->sys_errno);
 }
 

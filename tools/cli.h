@@ -50,6 +50,19 @@ int cli_operands_dir_id(const char *sub, int argc, char **argv,
                         const char *what, void (*usage)(FILE *out),
                         uint64_t *id);
 
+/* --wait SECONDS (and the like): a whole number of seconds, at most a
+ * year, into *out. On a bad value prints "ds <sub>: <opt> wants ..." and
+ * returns DS_EXIT_USAGE; else DS_EXIT_OK. */
+int cli_parse_seconds(const char *sub, const char *opt, const char *arg,
+                      unsigned *out);
+
+/* ds_storage_open, tried again while the storage is in use (DS_ELOCKED:
+ * another process holds misc/lock; DS_EBUSY) until wait seconds have
+ * passed (0: once), then that failure as ds_storage_open returns it
+ * (exit 3). At verbosity 2 (-v) says once that it waits. */
+int cli_storage_open(const char *sub, const char *home, unsigned flags,
+                     unsigned wait, ds_storage **out, ds_error *err);
+
 /* A ds_log_fn for library messages: prints "ds <sub>: <msg>" on stderr
  * when level <= cli_verbosity; ctx is the subcommand name (const char *). */
 void cli_log(int level, const char *msg, void *ctx);
@@ -108,6 +121,8 @@ CLI_DECLARE(history);
 CLI_DECLARE(undo);
 CLI_DECLARE(gen);
 CLI_DECLARE(pack);
+CLI_DECLARE(backup);
+CLI_DECLARE(restore);
 /* Pickle (protocol 3, as ZODB writes extension data) of a dict of n str
  * keys to str values; n == 0 gives 0 bytes. *out malloc'd, caller frees.
  * Returns DS_OK, DS_ENOMEM, DS_EINVAL (n > 120). */

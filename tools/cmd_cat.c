@@ -26,6 +26,7 @@ cmd_cat_usage(FILE *out)
 	        "  -b, --before TID   the revision current before TID\n"
 	        "  -v, --verbose      print 'serial <TID> next <TID>' on "
 	        "standard error\n"
+	        "  -q, --quiet        accepted for symmetry; no effect\n"
 	        "  -h, --help         show this help\n\n"
 	        "Exit status: 0 printed; 1 no such object/revision or corrupt; "
 	        "2 usage;\n3 the storage is locked by another process; 4 I/O "

@@ -11,8 +11,9 @@ void
 cmd_check_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds check [-q] [-v] [--storage] DIR\n"
-	        "       ds check [-q] [-v] --compare MASTER REPLICA\n\n"
+	        "usage: ds check [-q] [-v] [--wait SECONDS] [--storage] DIR\n"
+	        "       ds check [-q] [-v] [--wait SECONDS] --compare MASTER "
+	        "REPLICA\n\n"
 	        "Check a storage while it is held in snapshot mode (taken "
 	        "directly, through\nDIR/config/snapshot.conf, or reused under "
 	        "`ds snapshot`): the x.* root files;\nthe whole transaction chain "
@@ -32,6 +33,11 @@ cmd_check_usage(FILE *out)
 	        "Options:\n"
 	        "  --storage DIR   the storage (same as giving DIR)\n"
 	        "  --compare       compare MASTER and REPLICA\n"
+	        "  --wait SECONDS  when a storage is in use (held by another "
+	        "snapshot),\n"
+	        "                  retry every second for up to SECONDS before "
+	        "exit 3\n"
+	        "                  (default 0; -v -v says so)\n"
 	        "  -q, --quiet     print only problems\n"
 	        "  -v, --verbose   also print progress\n"
 	        "  -h, --help      show this help\n");
@@ -56,6 +62,8 @@ check_print_stats(const struct ds_check_stats *st)
 		{st->pack_leftover_bytes, "bytes in pack leftovers"},
 		{st->unfinished_pack, "files an unfinished pack left "
 		                      "(older than x.packed, unreferenced)"},
+		{st->cut_off, "files cut off by a broken history (ds check -v "
+		              "lists them)"},
 		{st->problems, "problems"},
 	};
 
@@ -72,6 +80,7 @@ cmd_check(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"storage", required_argument, NULL, 'S'},
 		{"compare", no_argument, NULL, 'C'},
+		{"wait", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
 	struct ds_snapshot_opts sopts = {0};
@@ -81,7 +90,7 @@ cmd_check(int argc, char **argv)
 	int c, rc, compare = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			cmd_check_usage(stdout);
@@ -97,6 +106,14 @@ cmd_check(int argc, char **argv)
 			break;
 		case 'C':
 			compare = 1;
+			break;
+		case 'W':
+			if (cli_parse_seconds("check", "--wait", optarg,
+			                      &sopts.timeout) != DS_EXIT_OK)
+				return DS_EXIT_USAGE;
+			/* a storage in use is retried every second (the
+			 * snapshot's default pause is 10 s) */
+			sopts.sleep = 1;
 			break;
 		default:
 			cmd_check_usage(stderr);

@@ -23,8 +23,9 @@ void
 cmd_commit_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds commit [-q] [-u USER] [-m DESCRIPTION] "
-	        "[-x KEY=VALUE]... DIR OID[@SERIAL]=FILE...\n\n"
+	        "usage: ds commit [-q] [-v] [-u USER] [-m DESCRIPTION] "
+	        "[-x KEY=VALUE]... [--wait SECONDS]\n"
+	        "                 DIR OID[@SERIAL]=FILE...\n\n"
 	        "Store each FILE's bytes (a pickle) as the new revision of OID, "
 	        "all in one\ntransaction of the storage in DIR, and print the "
 	        "transaction's tid (16\nuppercase hex digits) on the first "
@@ -43,6 +44,11 @@ cmd_commit_usage(FILE *out)
 	        "strings, as ZODB\n                           writes it); "
 	        "repeatable\n"
 	        "  -q, --quiet              print nothing but errors\n"
+	        "      --wait SECONDS       when the storage is in use (locked by "
+	        "another process),\n"
+	        "                           retry for up to SECONDS before "
+	        "exit 3 (default 0)\n"
+	        "  -v, --verbose            say when waiting for the storage\n"
 	        "  -h, --help               show this help\n\n"
 	        "An OID may be given once. 'new' never reuses an oid in use "
 	        "or given on the\nsame line; past FFFFFFFFFFFFFFFF it fails.\n\n"
@@ -139,8 +145,18 @@ commit_print(ds_tid tid, const struct commit_item *items, size_t nitems)
 	fflush(stdout);
 }
 
-int
-cmd_commit(int argc, char **argv)
+/* The options. */
+struct commit_args {
+	const char *user, *desc;
+	char *xkeys[120], *xvals[120];
+	size_t nx;
+	unsigned wait;   /* --wait: seconds to retry a storage in use */
+};
+
+/* The options into a (optind then points at the operands). Returns -1,
+ * or the exit code. */
+static int
+commit_options(int argc, char **argv, struct commit_args *a)
 {
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -149,45 +165,38 @@ cmd_commit(int argc, char **argv)
 		{"extension", required_argument, NULL, 'x'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"wait", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *user = "", *desc = "";
-	char *xkeys[120], *xvals[120];
-	size_t nx = 0, nitems = 0;
-	struct commit_item *items = NULL;
-	unsigned char *ext = NULL;
-	size_t extlen = 0;
-	ds_storage *s = NULL;
-	ds_txn *t = NULL;
-	ds_error err;
-	ds_tid tid = 0;
-	char hex[17];
-	int ch, rc = DS_EXIT_OK, stdin_used = 0;
+	int ch;
 
+	a->user = a->desc = "";
+	a->nx = 0;
+	a->wait = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hu:m:x:qv", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "hu:m:x:qv", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'h':
 			cmd_commit_usage(stdout);
 			return DS_EXIT_OK;
 		case 'u':
-			user = optarg;
+			a->user = optarg;
 			break;
 		case 'm':
-			desc = optarg;
+			a->desc = optarg;
 			break;
 		case 'x': {
 			char *eq = strchr(optarg, '=');
-			if (eq == NULL || eq == optarg || nx == 120) {
+			if (eq == NULL || eq == optarg || a->nx == 120) {
 				cli_errorf("commit", "-x wants KEY=VALUE, not "
 				           "'%s'", optarg);
 				return DS_EXIT_USAGE;
 			}
 			*eq = '\0';
-			xkeys[nx] = optarg;
-			xvals[nx] = eq + 1;
-			nx++;
+			a->xkeys[a->nx] = optarg;
+			a->xvals[a->nx] = eq + 1;
+			a->nx++;
 			break;
 		}
 		case 'q':
@@ -195,6 +204,11 @@ cmd_commit(int argc, char **argv)
 			break;
 		case 'v':
 			cli_verbosity++;
+			break;
+		case 'W':
+			if (cli_parse_seconds("commit", "--wait", optarg,
+			                      &a->wait) != DS_EXIT_OK)
+				return DS_EXIT_USAGE;
 			break;
 		default:
 			cmd_commit_usage(stderr);
@@ -207,79 +221,70 @@ cmd_commit(int argc, char **argv)
 		cmd_commit_usage(stderr);
 		return DS_EXIT_USAGE;
 	}
-	nitems = (size_t)(argc - optind - 1);
-	items = calloc(nitems, sizeof(*items));
-	if (items == NULL) {
-		cli_errorf("commit", "out of memory");
-		return DS_EXIT_IO;
-	}
-	/* read every input before touching the storage */
-	for (size_t i = 0; i < nitems; i++) {
-		const char *arg = argv[optind + 1 + (int)i];
-		FILE *f;
-		int e;
+	return -1;
+}
 
-		if (commit_parse_item(arg, &items[i]) != 0) {
-			cli_errorf("commit", "'%s' is not OID[@SERIAL]=FILE "
-			           "(OID: 16 hex digits or 'new')", arg);
-			rc = DS_EXIT_USAGE;
-			goto out;
-		}
-		/* one revision per object and transaction: which of two
-		 * pickles was meant cannot be guessed */
-		for (size_t j = 0; j < i && !items[i].is_new; j++) {
-			if (items[j].is_new || items[j].oid != items[i].oid)
-				continue;
-			ds_id_format(items[i].oid, hex);
-			cli_errorf("commit", "oid %s given twice (%s and %s)",
-			           hex, argv[optind + 1 + (int)j], arg);
-			rc = DS_EXIT_USAGE;
-			goto out;
-		}
-		if (strcmp(items[i].file, "-") == 0) {
-			if (stdin_used++) {
-				cli_errorf("commit", "standard input given twice");
-				rc = DS_EXIT_USAGE;
-				goto out;
-			}
-			f = stdin;
-		} else if ((f = fopen(items[i].file, "rb")) == NULL) {
-			e = errno;
-			cli_errorf("commit", "open %s: %s", items[i].file,
-			           strerror(e));
-			rc = cli_exit_errno(e);
-			goto out;
-		}
-		e = commit_slurp(f, &items[i].data, &items[i].len);
-		if (f != stdin)
-			fclose(f);
-		if (e != 0) {
-			cli_errorf("commit", "read %s: %s", items[i].file,
-			           strerror(e));
-			rc = cli_exit_errno(e);
-			goto out;
-		}
-		if (items[i].len == 0) {
-			cli_errorf("commit", "%s is empty: a pickle cannot be "
-			           "empty", items[i].file);
-			rc = DS_EXIT_FAIL;
-			goto out;
-		}
+/* Parse args[i] into items[i] and read its file; items[0..i-1] are read
+ * already. *stdin_used counts "-". Returns -1, or the exit code. */
+static int
+commit_read_item(char **args, size_t i, struct commit_item *items,
+                 int *stdin_used)
+{
+	const char *arg = args[i];
+	char hex[17];
+	FILE *f;
+	int e;
+
+	if (commit_parse_item(arg, &items[i]) != 0) {
+		cli_errorf("commit", "'%s' is not OID[@SERIAL]=FILE (OID: 16 "
+		           "hex digits or 'new')", arg);
+		return DS_EXIT_USAGE;
 	}
-	if (cli_pickle_strdict(xkeys, xvals, nx, &ext, &extlen) != DS_OK) {
-		cli_errorf("commit", "out of memory");
-		rc = DS_EXIT_IO;
-		goto out;
+	/* one revision per object and transaction: which of two pickles
+	 * was meant cannot be guessed */
+	for (size_t j = 0; j < i && !items[i].is_new; j++) {
+		if (items[j].is_new || items[j].oid != items[i].oid)
+			continue;
+		ds_id_format(items[i].oid, hex);
+		cli_errorf("commit", "oid %s given twice (%s and %s)", hex,
+		           args[j], arg);
+		return DS_EXIT_USAGE;
 	}
-	ds_error_clear(&err);
-	if (ds_storage_open(argv[optind], 0, &s, &err) != DS_OK) {
-		rc = cli_fail("commit", &err);
-		goto out;
+	if (strcmp(items[i].file, "-") == 0) {
+		if ((*stdin_used)++) {
+			cli_errorf("commit", "standard input given twice");
+			return DS_EXIT_USAGE;
+		}
+		f = stdin;
+	} else if ((f = fopen(items[i].file, "rb")) == NULL) {
+		e = errno;
+		cli_errorf("commit", "open %s: %s", items[i].file, strerror(e));
+		return cli_exit_errno(e);
 	}
-	if (ds_txn_begin(s, user, desc, ext, extlen, &t, &err) != DS_OK)
-		goto fail;
-	/* the given oids first, then the new ones: a store above x.oid
-	 * raises it, so no `new` can get an oid given on the same line */
+	e = commit_slurp(f, &items[i].data, &items[i].len);
+	if (f != stdin)
+		fclose(f);
+	if (e != 0) {
+		cli_errorf("commit", "read %s: %s", items[i].file, strerror(e));
+		return cli_exit_errno(e);
+	}
+	if (items[i].len == 0) {
+		cli_errorf("commit", "%s is empty: a pickle cannot be empty",
+		           items[i].file);
+		return DS_EXIT_FAIL;
+	}
+	return -1;
+}
+
+/* Store every item in t: the given oids first, then the new ones (a
+ * store above x.oid raises it, so no `new` can get an oid given on the
+ * same line). Without @SERIAL an item replaces the current revision. */
+static int
+commit_store(ds_storage *s, ds_txn *t, struct commit_item *items,
+             size_t nitems, ds_error *err)
+{
+	int rc;
+
 	for (size_t k = 0; k < 2 * nitems; k++) {
 		struct commit_item *it = &items[k % nitems];
 		ds_tid expect = it->serial;
@@ -287,20 +292,42 @@ cmd_commit(int argc, char **argv)
 		if (it->is_new != (k >= nitems))
 			continue;
 		if (it->is_new &&
-		    ds_storage_new_oid(s, &it->oid, &err) != DS_OK)
-			goto fail;
+		    (rc = ds_storage_new_oid(s, &it->oid, err)) != DS_OK)
+			return rc;
 		if (!it->has_serial) {
-			int r = ds_storage_current_serial(s, it->oid, &expect,
-			                                  &err);
-			if (r == DS_ENOTFOUND)
+			rc = ds_storage_current_serial(s, it->oid, &expect, err);
+			if (rc == DS_ENOTFOUND)
 				expect = 0;
-			else if (r != DS_OK)
-				goto fail;
+			else if (rc != DS_OK)
+				return rc;
 		}
-		if (ds_txn_store(t, it->oid, expect, it->data, it->len,
-		                 &err) != DS_OK)
-			goto fail;
+		rc = ds_txn_store(t, it->oid, expect, it->data, it->len, err);
+		if (rc != DS_OK)
+			return rc;
 	}
+	return DS_OK;
+}
+
+/* Commit the items to the storage at home as one transaction and print
+ * it. Returns the exit code. */
+static int
+commit_run(const char *home, const struct commit_args *a,
+           struct commit_item *items, size_t nitems, const unsigned char *ext,
+           size_t extlen)
+{
+	ds_storage *s = NULL;
+	ds_txn *t = NULL;
+	ds_error err;
+	ds_tid tid = 0;
+	char hex[17];
+	int rc;
+
+	ds_error_clear(&err);
+	if (cli_storage_open("commit", home, 0, a->wait, &s, &err) != DS_OK)
+		return cli_fail("commit", &err);
+	if (ds_txn_begin(s, a->user, a->desc, ext, extlen, &t, &err) != DS_OK ||
+	    commit_store(s, t, items, nitems, &err) != DS_OK)
+		goto fail;
 	rc = ds_txn_finish(t, &tid, &err);
 	t = NULL;
 	if (rc != DS_OK && tid != 0) {
@@ -311,8 +338,8 @@ cmd_commit(int argc, char **argv)
 		ds_id_format(tid, hex);
 		cli_errorf("commit", "transaction %s is committed and visible, "
 		           "but it may not survive a crash: %s", hex, err.msg);
-		rc = cli_exit_code(err.status);
-		goto out_close;
+		ds_storage_close(s, 0, NULL);
+		return cli_exit_code(err.status);
 	}
 	if (rc != DS_OK)
 		goto fail;
@@ -323,14 +350,46 @@ cmd_commit(int argc, char **argv)
 	s = NULL;
 	if (rc != DS_OK)
 		goto fail;
-	rc = DS_EXIT_OK;
-	goto out;
+	return DS_EXIT_OK;
 fail:
 	rc = cli_fail("commit", &err);
 	ds_txn_abort(t);
-out_close:
 	if (s != NULL)
 		ds_storage_close(s, 0, NULL);
+	return rc;
+}
+
+int
+cmd_commit(int argc, char **argv)
+{
+	struct commit_args a;
+	struct commit_item *items = NULL;
+	unsigned char *ext = NULL;
+	size_t extlen = 0, nitems;
+	int rc, stdin_used = 0;
+
+	rc = commit_options(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	nitems = (size_t)(argc - optind - 1);
+	items = calloc(nitems, sizeof(*items));
+	if (items == NULL) {
+		cli_errorf("commit", "out of memory");
+		return DS_EXIT_IO;
+	}
+	/* read every input before touching the storage */
+	for (size_t i = 0; i < nitems; i++) {
+		rc = commit_read_item(argv + optind + 1, i, items, &stdin_used);
+		if (rc >= 0)
+			goto out;
+	}
+	if (cli_pickle_strdict(a.xkeys, a.xvals, a.nx, &ext, &extlen) !=
+	    DS_OK) {
+		cli_errorf("commit", "out of memory");
+		rc = DS_EXIT_IO;
+		goto out;
+	}
+	rc = commit_run(argv[optind], &a, items, nitems, ext, extlen);
 out:
 	for (size_t i = 0; i < nitems; i++)
 		free(items[i].data);

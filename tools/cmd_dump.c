@@ -571,7 +571,7 @@ cmd_dump(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hjqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hjqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_dump_usage(stdout);

@@ -34,7 +34,7 @@ cmd_gen_usage(FILE *out)
 	        "  --objects N        objects to create (default 100)\n"
 	        "  --transactions T   transactions to write (default 50; at "
 	        "least N/K)\n"
-	        "  --per-txn K        objects per transaction (default 5)\n"
+	        "  --per-txn K        objects per transaction (default 5, at most N)\n"
 	        "  --seed S           random seed (default 1)\n"
 	        "  --big B            objects over 100 KB\n"
 	        "  --format F         bushy, chunky, lawn or flat for a new "
@@ -48,6 +48,7 @@ cmd_gen_usage(FILE *out)
 	        "(garbage\n"
 	        "                     for ds pack); no big objects\n"
 	        "  -q, --quiet        no summary line\n"
+	        "  -v, --verbose      accepted for symmetry; no effect\n"
 	        "  -h, --help         show this help\n");
 }
 
@@ -352,12 +353,8 @@ gen_graph_txn(ds_storage *s, ds_txn *t, uint64_t *st, struct gen_graph *gr,
 
 		if (gen_below(st, 8) == 0)
 			weak = (long long)gen_below(st, *created + 1);
-		if (gen_graph_pickle(g, st, gr, oids, node, weak) != 0) {
-			err->status = DS_ENOMEM;
-			err->sys_errno = 0;
-			snprintf(err->msg, sizeof(err->msg), "out of memory");
-			return DS_ENOMEM;
-		}
+		if (gen_graph_pickle(g, st, gr, oids, node, weak) != 0)
+			return ds_error_set(err, DS_ENOMEM, "out of memory");
 		rc = ds_storage_current_serial(s, oid, &cur, err);
 		if (rc != DS_OK && rc != DS_ENOTFOUND)
 			return rc;
@@ -386,8 +383,26 @@ gen_parse(const char *opt, const char *a, unsigned long long max,
 	return 0;
 }
 
-int
-cmd_gen(int argc, char **argv)
+/* One run: the options, and the state the transactions share. */
+struct gen_run {
+	unsigned long long nobj, ntxn, k, seed, nbig;
+	int have_big, graph;
+	unsigned flags;            /* ds_storage_open's */
+	const char *format, *home;
+	struct gen_graph gr;       /* --graph */
+	unsigned long long detached;
+	ds_oid *oids;              /* the objects, in creation order */
+	ds_oid *pick;              /* the objects of this transaction */
+	unsigned char *isbig;      /* per object: over 100 KB */
+	struct gen_buf g;          /* the pickle being built */
+	uint64_t st;               /* the random state */
+	ds_tid tid;                /* the last transaction committed */
+	size_t created, bigbytes;
+};
+
+/* The options into r. Returns -1, or the exit code. */
+static int
+gen_options(int argc, char **argv, struct gen_run *r)
 {
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -403,23 +418,7 @@ cmd_gen(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
-	unsigned long long nobj = 100, ntxn = 50, k = 5, seed = 1, nbig = 0;
-	int have_big = 0, ch, rc = DS_EXIT_OK, graph = 0;
-	struct gen_graph gr = {0};
-	unsigned long long detached = 0;
-	unsigned flags = 0;
-	const char *format = "bushy", *home;
-	ds_oid *oids = NULL, *pick = NULL;
-	unsigned char *isbig = NULL;
-	struct gen_buf g = {0};
-	ds_storage *s = NULL;
-	ds_txn *t = NULL;
-	ds_error err;
-	uint64_t st;
-	ds_tid tid = 0;
-	size_t created = 0, bigbytes = 0;
-	struct stat sb;
-	char hex[17], desc[64], user[32];
+	int ch, have_k = 0;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
@@ -428,34 +427,36 @@ cmd_gen(int argc, char **argv)
 			cmd_gen_usage(stdout);
 			return DS_EXIT_OK;
 		case 'N':
-			if (gen_parse("--objects", optarg, 10000000, &nobj))
+			if (gen_parse("--objects", optarg, 10000000, &r->nobj))
 				return DS_EXIT_USAGE;
 			break;
 		case 'T':
-			if (gen_parse("--transactions", optarg, 10000000, &ntxn))
+			if (gen_parse("--transactions", optarg, 10000000,
+			              &r->ntxn))
 				return DS_EXIT_USAGE;
 			break;
 		case 'K':
-			if (gen_parse("--per-txn", optarg, 100000, &k))
+			if (gen_parse("--per-txn", optarg, 100000, &r->k))
 				return DS_EXIT_USAGE;
+			have_k = 1;
 			break;
 		case 'S':
-			if (gen_parse("--seed", optarg, ~0ull, &seed))
+			if (gen_parse("--seed", optarg, ~0ull, &r->seed))
 				return DS_EXIT_USAGE;
 			break;
 		case 'B':
-			if (gen_parse("--big", optarg, 10000000, &nbig))
+			if (gen_parse("--big", optarg, 10000000, &r->nbig))
 				return DS_EXIT_USAGE;
-			have_big = 1;
+			r->have_big = 1;
 			break;
 		case 'F':
-			format = optarg;
+			r->format = optarg;
 			break;
 		case 'n':
-			flags |= DS_OPEN_NOSYNC;
+			r->flags |= DS_OPEN_NOSYNC;
 			break;
 		case 'G':
-			graph = 1;
+			r->graph = 1;
 			break;
 		case 'q':
 			cli_verbosity = 0;
@@ -473,150 +474,219 @@ cmd_gen(int argc, char **argv)
 		cmd_gen_usage(stderr);
 		return DS_EXIT_USAGE;
 	}
-	home = argv[optind];
-	if (k < 1 || nobj < 1 || k > nobj) {
+	r->home = argv[optind];
+	/* the default K is clamped to a small --objects (--objects 2 alone
+	 * works); a K the user gave is checked as given */
+	if (!have_k && r->nobj >= 1 && r->k > r->nobj)
+		r->k = r->nobj;
+	if (r->k < 1 || r->nobj < 1 || r->k > r->nobj) {
 		cli_errorf("gen", "--per-txn must be 1 to --objects");
 		return DS_EXIT_USAGE;
 	}
-	if (ntxn < (nobj + k - 1) / k) {
+	if (r->ntxn < (r->nobj + r->k - 1) / r->k) {
 		cli_errorf("gen", "%llu objects at %llu per transaction need "
-		           "at least %llu transactions", nobj, k,
-		           (nobj + k - 1) / k);
+		           "at least %llu transactions", r->nobj, r->k,
+		           (r->nobj + r->k - 1) / r->k);
 		return DS_EXIT_USAGE;
 	}
-	if (!have_big)
-		nbig = nobj / 50 ? nobj / 50 : 1;
-	if (nbig > nobj)
-		nbig = nobj;
-	ds_error_clear(&err);
-	if (stat(home, &sb) != 0 &&
-	    ds_storage_create(home, "Full", format, &err) != DS_OK)
-		return cli_fail("gen", &err);
-	oids = calloc(nobj, sizeof(*oids));
-	pick = calloc(k, sizeof(*pick));
-	isbig = calloc(nobj, 1);
-	if (oids == NULL || pick == NULL || isbig == NULL) {
+	if (!r->have_big)
+		r->nbig = r->nobj / 50 ? r->nobj / 50 : 1;
+	if (r->nbig > r->nobj)
+		r->nbig = r->nobj;
+	return -1;
+}
+
+/* The run's arrays (and the graph's with --graph, which has no big
+ * objects). Returns -1, or the exit code. */
+static int
+gen_alloc(struct gen_run *r)
+{
+	struct gen_graph *gr = &r->gr;
+
+	r->oids = calloc(r->nobj, sizeof(*r->oids));
+	r->pick = calloc(r->k, sizeof(*r->pick));
+	r->isbig = calloc(r->nobj, 1);
+	if (r->oids == NULL || r->pick == NULL || r->isbig == NULL) {
 		cli_errorf("gen", "out of memory");
-		rc = DS_EXIT_IO;
-		goto out;
+		return DS_EXIT_IO;
 	}
-	if (graph) {
-		size_t nn = (size_t)nobj + 1;
-		gr.parent = malloc(nn * sizeof(*gr.parent));
-		gr.first = malloc(nn * sizeof(*gr.first));
-		gr.next = malloc(nn * sizeof(*gr.next));
-		gr.stamp = calloc(nn, sizeof(*gr.stamp));
-		gr.dirty = malloc((nn + 2 * k + 1) * sizeof(*gr.dirty));
-		if (!gr.parent || !gr.first || !gr.next || !gr.stamp ||
-		    !gr.dirty) {
+	if (r->graph) {
+		size_t nn = (size_t)r->nobj + 1;
+		gr->parent = malloc(nn * sizeof(*gr->parent));
+		gr->first = malloc(nn * sizeof(*gr->first));
+		gr->next = malloc(nn * sizeof(*gr->next));
+		gr->stamp = calloc(nn, sizeof(*gr->stamp));
+		gr->dirty = malloc((nn + 2 * r->k + 1) * sizeof(*gr->dirty));
+		if (!gr->parent || !gr->first || !gr->next || !gr->stamp ||
+		    !gr->dirty) {
 			cli_errorf("gen", "out of memory");
-			rc = DS_EXIT_IO;
-			goto out;
+			return DS_EXIT_IO;
 		}
 		for (size_t i = 0; i < nn; i++)
-			gr.parent[i] = gr.first[i] = gr.next[i] = -1;
-		nbig = 0;
+			gr->parent[i] = gr->first[i] = gr->next[i] = -1;
+		r->nbig = 0;
 	}
 	/* the big objects: spread evenly over the creation order */
-	for (unsigned long long i = 0; i < nbig; i++)
-		isbig[i * nobj / nbig] = 1;
-	st = seed;
-	if (ds_storage_open(home, flags, &s, &err) != DS_OK) {
-		rc = cli_fail("gen", &err);
-		goto out;
+	for (unsigned long long i = 0; i < r->nbig; i++)
+		r->isbig[i * r->nobj / r->nbig] = 1;
+	return -1;
+}
+
+/* The objects of one transaction without --graph: the next K new ones
+ * while there are objects to create, then K distinct random ones.
+ * They go to r->pick, their number to *n. */
+static int
+gen_pick(ds_storage *s, struct gen_run *r, size_t *n, ds_error *err)
+{
+	int rc;
+
+	*n = 0;
+	if (r->created < r->nobj) {
+		while (*n < r->k && r->created < r->nobj) {
+			rc = ds_storage_new_oid(s, &r->oids[r->created], err);
+			if (rc != DS_OK)
+				return rc;
+			r->pick[(*n)++] = r->created++;
+		}
+		return DS_OK;
 	}
-	for (unsigned long long i = 0; i < ntxn; i++) {
-		size_t n = 0;
+	while (*n < r->k) {
+		ds_oid j = gen_below(&r->st, r->nobj);
+		size_t m;
+		for (m = 0; m < *n && r->pick[m] != j; m++)
+			;
+		if (m == *n)
+			r->pick[(*n)++] = j;
+	}
+	return DS_OK;
+}
 
-		snprintf(user, sizeof(user), "/ user%u",
-		         (unsigned)gen_below(&st, 7));
-		snprintf(desc, sizeof(desc), "gen %llu of %llu (seed %llu)",
-		         i + 1, ntxn, seed);
-		if (ds_txn_begin(s, user, desc, NULL, 0, &t, &err) != DS_OK)
-			goto fail;
-		if (graph) {
-			if (gen_graph_txn(s, t, &st, &gr, oids, nobj, k, i,
-			                  &created, &detached, &g, &err) != DS_OK)
-				goto fail;
-			goto finish;
-		}
-		if (created < nobj) {
-			/* creation phase */
-			while (n < k && created < nobj) {
-				if (ds_storage_new_oid(s, &oids[created], &err)
-				    != DS_OK)
-					goto fail;
-				pick[n++] = created++;
-			}
-		} else {
-			/* K distinct random objects */
-			while (n < k) {
-				ds_oid j = gen_below(&st, nobj);
-				size_t m;
-				for (m = 0; m < n && pick[m] != j; m++)
-					;
-				if (m == n)
-					pick[n++] = j;
-			}
-		}
-		for (size_t m = 0; m < n; m++) {
-			size_t j = (size_t)pick[m];
-			size_t bulk = isbig[j] ? 100 * 1024 + (size_t)gen_below(
-			                 &st, 200 * 1024) : 0;
-			ds_tid cur = 0;
-			int r;
+/* Store a new random revision of each picked object in t. */
+static int
+gen_txn_plain(ds_storage *s, ds_txn *t, struct gen_run *r, ds_error *err)
+{
+	size_t n;
+	int rc;
 
-			if (gen_pickle(&g, &st, 1 + (unsigned)gen_below(&st, 30),
-			               bulk) != 0) {
-				cli_errorf("gen", "out of memory");
-				rc = DS_EXIT_IO;
-				goto abort;
-			}
-			if (bulk)
-				bigbytes += g.len;
-			r = ds_storage_current_serial(s, oids[j], &cur, &err);
-			if (r != DS_OK && r != DS_ENOTFOUND)
-				goto fail;
-			if (ds_txn_store(t, oids[j], r == DS_OK ? cur : 0, g.b,
-			                 g.len, &err) != DS_OK)
-				goto fail;
-		}
-finish:
-		rc = ds_txn_finish(t, &tid, &err);
-		t = NULL;
+	rc = gen_pick(s, r, &n, err);
+	if (rc != DS_OK)
+		return rc;
+	for (size_t m = 0; m < n; m++) {
+		size_t j = (size_t)r->pick[m];
+		size_t bulk = r->isbig[j] ? 100 * 1024 + (size_t)gen_below(
+		                 &r->st, 200 * 1024) : 0;
+		ds_tid cur = 0;
+
+		if (gen_pickle(&r->g, &r->st,
+		               1 + (unsigned)gen_below(&r->st, 30), bulk) != 0)
+			return ds_error_set(err, DS_ENOMEM, "out of memory");
+		if (bulk)
+			r->bigbytes += r->g.len;
+		rc = ds_storage_current_serial(s, r->oids[j], &cur, err);
+		if (rc != DS_OK && rc != DS_ENOTFOUND)
+			return rc;
+		rc = ds_txn_store(t, r->oids[j], rc == DS_OK ? cur : 0, r->g.b,
+		                  r->g.len, err);
 		if (rc != DS_OK)
-			goto fail;
+			return rc;
 	}
-	if (ds_storage_close(s, 0, &err) != DS_OK) {
-		s = NULL;
+	return DS_OK;
+}
+
+/* Transaction i of the run, committed. */
+static int
+gen_txn(ds_storage *s, struct gen_run *r, unsigned long long i,
+        ds_error *err)
+{
+	char desc[64], user[32];
+	ds_txn *t = NULL;
+	int rc;
+
+	snprintf(user, sizeof(user), "/ user%u",
+	         (unsigned)gen_below(&r->st, 7));
+	snprintf(desc, sizeof(desc), "gen %llu of %llu (seed %llu)", i + 1,
+	         r->ntxn, r->seed);
+	rc = ds_txn_begin(s, user, desc, NULL, 0, &t, err);
+	if (rc != DS_OK)
+		return rc;
+	if (r->graph)
+		rc = gen_graph_txn(s, t, &r->st, &r->gr, r->oids, r->nobj,
+		                   r->k, i, &r->created, &r->detached, &r->g,
+		                   err);
+	else
+		rc = gen_txn_plain(s, t, r, err);
+	if (rc != DS_OK) {
+		ds_txn_abort(t);
+		return rc;
+	}
+	return ds_txn_finish(t, &r->tid, err);
+}
+
+/* What was made, unless -q. */
+static void
+gen_report(const struct gen_run *r)
+{
+	char hex[17];
+
+	if (cli_verbosity <= 0)
+		return;
+	ds_id_format(r->tid, hex);
+	if (r->graph)
+		printf("%llu objects in a graph from the root, %llu detached "
+		       "(garbage for a pack), %llu transactions, last tid %s\n",
+		       r->nobj, r->detached, r->ntxn, hex);
+	else
+		printf("%llu objects (%llu over 100 KB, %zu bytes), %llu "
+		       "transactions, last tid %s\n", r->nobj, r->nbig,
+		       r->bigbytes, r->ntxn, hex);
+}
+
+int
+cmd_gen(int argc, char **argv)
+{
+	struct gen_run r;
+	ds_storage *s = NULL;
+	ds_error err;
+	struct stat sb;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.nobj = 100;
+	r.ntxn = 50;
+	r.k = 5;
+	r.seed = 1;
+	r.format = "bushy";
+	rc = gen_options(argc, argv, &r);
+	if (rc >= 0)
+		return rc;
+	ds_error_clear(&err);
+	if (stat(r.home, &sb) != 0 &&
+	    ds_storage_create(r.home, "Full", r.format, &err) != DS_OK)
+		return cli_fail("gen", &err);
+	rc = gen_alloc(&r);
+	if (rc >= 0)
+		goto out;
+	r.st = r.seed;
+	if (ds_storage_open(r.home, r.flags, &s, &err) != DS_OK)
 		goto fail;
-	}
+	for (unsigned long long i = 0; i < r.ntxn; i++)
+		if (gen_txn(s, &r, i, &err) != DS_OK)
+			goto fail;
+	rc = ds_storage_close(s, 0, &err);
 	s = NULL;
+	if (rc != DS_OK)
+		goto fail;
+	gen_report(&r);
 	rc = DS_EXIT_OK;
-	if (cli_verbosity > 0) {
-		ds_id_format(tid, hex);
-		if (graph)
-			printf("%llu objects in a graph from the root, %llu "
-			       "detached (garbage for a pack), %llu "
-			       "transactions, last tid %s\n", nobj, detached,
-			       ntxn, hex);
-		else
-			printf("%llu objects (%llu over 100 KB, %zu bytes), "
-			       "%llu transactions, last tid %s\n", nobj, nbig,
-			       bigbytes, ntxn, hex);
-	}
 	goto out;
 fail:
 	rc = cli_fail("gen", &err);
-abort:
-	ds_txn_abort(t);
-	if (s != NULL)
-		ds_storage_close(s, 0, NULL);
+	ds_storage_close(s, 0, NULL);
 out:
-	free(g.b);
-	free(oids);
-	free(pick);
-	free(isbig);
-	gen_graph_free(&gr);
+	free(r.g.b);
+	free(r.oids);
+	free(r.pick);
+	free(r.isbig);
+	gen_graph_free(&r.gr);
 	return rc;
 }

@@ -28,7 +28,9 @@ cmd_history_usage(FILE *out)
 	        "file.\n\n"
 	        "Options:\n"
 	        "  --json              one JSON array instead\n"
-	        "  -n, --max-count N   at most N revisions\n"
+	        "  -n, --max-count N   at most N revisions (0: none)\n"
+	        "  -q, --quiet         accepted for symmetry; no effect\n"
+	        "  -v, --verbose       accepted for symmetry; no effect\n"
 	        "  -h, --help          show this help\n");
 }
 
@@ -47,8 +49,8 @@ cmd_history(int argc, char **argv)
 	ds_history_entry *h = NULL;
 	ds_error err;
 	ds_oid oid;
-	size_t n = 0;
-	long max = 0;
+	size_t n = 0, shown;
+	long max = -1;   /* -1: every revision; -n 0 shows none, as ds log */
 	char *end, hex[17], uf[17], when[32];
 	int ch, json = 0;
 
@@ -63,7 +65,7 @@ cmd_history(int argc, char **argv)
 			break;
 		case 'n':
 			max = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || max < 1) {
+			if (*optarg == '\0' || *end != '\0' || max < 0) {
 				cli_errorf("history", "-n wants a count, not "
 				           "'%s'", optarg);
 				return DS_EXIT_USAGE;
@@ -86,13 +88,17 @@ cmd_history(int argc, char **argv)
 	ds_error_clear(&err);
 	if (ds_storage_open(argv[optind], DS_OPEN_READONLY, &s, &err) != DS_OK)
 		return cli_fail("history", &err);
-	if (ds_storage_history(s, oid, (size_t)max, &h, &n, &err) != DS_OK) {
+	/* the library's 0 means no limit; -n 0 still asks for one revision
+	 * so that a missing object is an error, then shows none */
+	if (ds_storage_history(s, oid, max < 0 ? 0 : max == 0 ? 1 : (size_t)max,
+	                       &h, &n, &err) != DS_OK) {
 		ds_storage_close(s, 0, NULL);
 		return cli_fail("history", &err);
 	}
+	shown = max == 0 ? 0 : n;
 	if (json) {
 		json_t *arr = json_array();
-		for (size_t i = 0; arr != NULL && i < n; i++) {
+		for (size_t i = 0; arr != NULL && i < shown; i++) {
 			json_t *o = json_object();
 			cli_tid_time(h[i].serial, when);
 			json_object_set_new(o, "serial", cli_json_id(h[i].serial));
@@ -127,7 +133,7 @@ cmd_history(int argc, char **argv)
 		fputc('\n', stdout);
 		json_decref(arr);
 	} else {
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < shown; i++) {
 			ds_id_format(h[i].serial, hex);
 			if (h[i].undo_from)
 				ds_id_format(h[i].undo_from, uf);

@@ -31,7 +31,7 @@ cmd_log_usage(FILE *out)
 	        "the first transaction or at one removed by a pack.\n\n"
 	        "Options:\n"
 	        "  --json            one JSON object for the whole history\n"
-	        "  -n, --max-count N stop after N transactions\n"
+	        "  -n, --max-count N stop after N transactions (0: none)\n"
 	        "  -q, --quiet       no closing line saying where the "
 	        "history ends\n"
 	        "  -v, --verbose     also show each transaction's back "
@@ -73,8 +73,23 @@ log_read_x(const char *home, ds_layout layout, const char *name,
 	return rc;
 }
 
-int
-cmd_log(int argc, char **argv)
+/* One listing: the storage, where the walk is, what it has printed. */
+struct log_run {
+	const char *home;
+	ds_config cfg;
+	ds_tid serial, packed;
+	ds_tid tid;                /* the next transaction to show (0: none) */
+	long max;                  /* -n (-1: no limit) */
+	size_t count;              /* shown so far */
+	int json;
+	json_t *root, *list;       /* --json */
+	unsigned char *buf;        /* the current transaction's file */
+};
+
+/* The options into run (optind then points at the operands). Returns -1,
+ * or the exit code. */
+static int
+log_options(int argc, char **argv, struct log_run *run)
 {
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -84,26 +99,17 @@ cmd_log(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
-	ds_config cfg;
-	ds_error err;
-	ds_tid tid, serial = 0, packed = 0;
-	char name[DS_NAME_MAX], path[PATH_MAX], hex[17], prevhex[17];
-	char when[32], *end;
-	unsigned char *buf = NULL;
-	size_t len, count = 0;
-	long max = -1;
-	json_t *root = NULL, *list = NULL, *t;
-	const char *home, *reason;
-	int ch, json = 0, rc = DS_EXIT_OK;
+	char *end;
+	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hjn:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hjn:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_log_usage(stdout);
 			return DS_EXIT_OK;
 		case 'j':
-			json = 1;
+			run->json = 1;
 			break;
 		case 'q':
 			cli_verbosity = 0;
@@ -112,8 +118,8 @@ cmd_log(int argc, char **argv)
 			cli_verbosity++;
 			break;
 		case 'n':
-			max = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || max < 0) {
+			run->max = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || run->max < 0) {
 				cli_errorf("log", "-n wants a count, not '%s'",
 				           optarg);
 				return DS_EXIT_USAGE;
@@ -129,134 +135,200 @@ cmd_log(int argc, char **argv)
 		cmd_log_usage(stderr);
 		return DS_EXIT_USAGE;
 	}
-	home = argv[optind];
-	ds_error_clear(&err);
-	if (ds_config_load(home, &cfg, &err) != DS_OK ||
-	    log_read_x(home, cfg.layout, "x.serial", &serial, &err) != DS_OK ||
-	    log_read_x(home, cfg.layout, "x.packed", &packed, &err) != DS_OK)
-		return cli_fail("log", &err);
+	run->home = argv[optind];
+	return -1;
+}
 
-	if (json) {
-		root = json_object();
-		list = json_array();
-		if (root == NULL || list == NULL) {
-			json_decref(root);
-			json_decref(list);
-			cli_errorf("log", "out of memory");
-			return DS_EXIT_IO;
-		}
-		json_object_set_new(root, "storage", json_string(home));
-		json_object_set_new(root, "format",
-		                    json_string(ds_layout_str(cfg.layout)));
-		json_object_set_new(root, "x.serial", cli_json_id(serial));
-		json_object_set_new(root, "x.packed", cli_json_id(packed));
-		json_object_set_new(root, "transactions", list);
+/* --json: the object the transactions are added to. */
+static int
+log_json_start(struct log_run *run)
+{
+	run->root = json_object();
+	run->list = json_array();
+	if (run->root == NULL || run->list == NULL) {
+		json_decref(run->root);
+		json_decref(run->list);
+		run->root = run->list = NULL;
+		cli_errorf("log", "out of memory");
+		return DS_EXIT_IO;
 	}
+	json_object_set_new(run->root, "storage", json_string(run->home));
+	json_object_set_new(run->root, "format",
+	                    json_string(ds_layout_str(run->cfg.layout)));
+	json_object_set_new(run->root, "x.serial", cli_json_id(run->serial));
+	json_object_set_new(run->root, "x.packed", cli_json_id(run->packed));
+	json_object_set_new(run->root, "transactions", run->list);
+	return -1;
+}
 
-	for (tid = serial; tid != 0;) {
-		ds_txnrec r;
+/* Read run->tid's transaction file into *r (pointing into run->buf).
+ * *end: the chain stops here, at a transaction a pack removed. */
+static int
+log_txn(struct log_run *run, ds_txnrec *r, int *end, ds_error *err)
+{
+	char name[DS_NAME_MAX], path[PATH_MAX], hex[17];
+	size_t len;
+	int rc;
 
-		if (max >= 0 && count >= (size_t)max)
-			break;
-		ds_name_transaction(tid, name);
-		free(buf);
-		buf = NULL;
-		rc = log_read(home, cfg.layout, name, path, sizeof(path), &buf,
-		              &len, &err);
-		if (rc == DS_ENOTFOUND && tid <= packed) {
-			rc = DS_OK;
-			break;          /* removed by a pack: the end */
-		}
-		if (rc != DS_OK) {
-			if (rc == DS_ENOTFOUND)
-				ds_error_set(&err, DS_ECORRUPT, "%s: transaction "
-				              "file missing (the chain from "
-				              "x.serial leads here, and it is later "
-				              "than x.packed)", path);
-			break;
-		}
-		if ((rc = ds_txnrec_decode(buf, len, path, &r, &err)) != DS_OK)
-			break;
-		if (r.tid != tid) {
-			ds_id_format(r.tid, hex);
-			rc = ds_error_set(&err, DS_ECORRUPT, "%s: holds "
-			                   "transaction %s, not %s", path, hex,
-			                   name);
-			break;
-		}
-		if (r.prev_tid >= r.tid) {
-			ds_id_format(r.prev_tid, prevhex);
-			rc = ds_error_set(&err, DS_ECORRUPT, "%s: back pointer "
-			                   "%s is not earlier than the "
-			                   "transaction itself", path, prevhex);
-			break;
-		}
-		ds_id_format(tid, hex);
-		cli_tid_time(tid, when);
-		if (json) {
-			t = json_object();
-			json_object_set_new(t, "tid", json_string(hex));
-			json_object_set_new(t, "time", json_string(when));
-			json_object_set_new(t, "prev_tid", cli_json_id(r.prev_tid));
-			json_object_set_new(t, "user",
-			                    cli_json_bytes(r.user, r.user_len));
-			json_object_set_new(t, "description", cli_json_bytes(
-			                    r.description, r.description_len));
-			json_object_set_new(t, "extension_len",
-			                    json_integer((json_int_t)r.extension_len));
-			json_object_set_new(t, "objects",
-			                    json_integer((json_int_t)r.noids));
-			json_array_append_new(list, t);
-		} else {
-			printf("%s  %s  %4zu object%s  ", hex, when, r.noids,
-			       r.noids == 1 ? " " : "s");
-			cli_print_quoted(stdout, r.user, r.user_len);
-			putchar(' ');
-			cli_print_quoted(stdout, r.description,
-			                 r.description_len);
-			if (cli_verbosity >= 2) {
-				ds_id_format(r.prev_tid, prevhex);
-				printf("  prev %s", prevhex);
-			}
-			putchar('\n');
-		}
-		count++;
-		tid = r.prev_tid;
+	ds_name_transaction(run->tid, name);
+	free(run->buf);
+	run->buf = NULL;
+	rc = log_read(run->home, run->cfg.layout, name, path, sizeof(path),
+	              &run->buf, &len, err);
+	if (rc == DS_ENOTFOUND && run->tid <= run->packed) {
+		*end = 1;       /* removed by a pack: the end */
+		return DS_OK;
 	}
-	free(buf);
-	if (rc != DS_OK) {
-		fflush(stdout);
-		json_decref(root);
-		return cli_fail("log", &err);
+	if (rc == DS_ENOTFOUND)
+		return ds_error_set(err, DS_ECORRUPT, "%s: transaction file "
+		                    "missing (the chain from x.serial leads "
+		                    "here, and it is later than x.packed)", path);
+	if (rc != DS_OK)
+		return rc;
+	if ((rc = ds_txnrec_decode(run->buf, len, path, r, err)) != DS_OK)
+		return rc;
+	if (r->tid != run->tid) {
+		ds_id_format(r->tid, hex);
+		return ds_error_set(err, DS_ECORRUPT, "%s: holds transaction "
+		                    "%s, not %s", path, hex, name);
 	}
+	if (r->prev_tid >= r->tid) {
+		ds_id_format(r->prev_tid, hex);
+		return ds_error_set(err, DS_ECORRUPT, "%s: back pointer %s is "
+		                    "not earlier than the transaction itself",
+		                    path, hex);
+	}
+	return DS_OK;
+}
 
-	ds_id_format(tid, hex);
-	if (max >= 0 && tid != 0 && count >= (size_t)max)
+/* Show one transaction: a line, or an object of the --json list. */
+static void
+log_show(struct log_run *run, const ds_txnrec *r)
+{
+	char hex[17], prevhex[17], when[32];
+	json_t *t;
+
+	ds_id_format(run->tid, hex);
+	cli_tid_time(run->tid, when);
+	if (run->json) {
+		t = json_object();
+		json_object_set_new(t, "tid", json_string(hex));
+		json_object_set_new(t, "time", json_string(when));
+		json_object_set_new(t, "prev_tid", cli_json_id(r->prev_tid));
+		json_object_set_new(t, "user",
+		                    cli_json_bytes(r->user, r->user_len));
+		json_object_set_new(t, "description", cli_json_bytes(
+		                    r->description, r->description_len));
+		json_object_set_new(t, "extension_len",
+		                    json_integer((json_int_t)r->extension_len));
+		json_object_set_new(t, "objects",
+		                    json_integer((json_int_t)r->noids));
+		json_array_append_new(run->list, t);
+		return;
+	}
+	printf("%s  %s  %4zu object%s  ", hex, when, r->noids,
+	       r->noids == 1 ? " " : "s");
+	cli_print_quoted(stdout, r->user, r->user_len);
+	putchar(' ');
+	cli_print_quoted(stdout, r->description, r->description_len);
+	if (cli_verbosity >= 2) {
+		ds_id_format(r->prev_tid, prevhex);
+		printf("  prev %s", prevhex);
+	}
+	putchar('\n');
+}
+
+/* Walk the chain back from x.serial, showing each transaction, until its
+ * start, a pack, or the -n limit. */
+static int
+log_walk(struct log_run *run, ds_error *err)
+{
+	ds_txnrec r;
+	int rc, end = 0;
+
+	for (run->tid = run->serial; run->tid != 0;) {
+		if (run->max >= 0 && run->count >= (size_t)run->max)
+			break;
+		rc = log_txn(run, &r, &end, err);
+		if (rc != DS_OK)
+			return rc;
+		if (end)
+			break;
+		log_show(run, &r);
+		run->count++;
+		run->tid = r.prev_tid;
+	}
+	return DS_OK;
+}
+
+/* Where the listing ended, and why: the JSON's last fields, or a
+ * closing line (none with -q). */
+static void
+log_end(struct log_run *run)
+{
+	const char *reason;
+	char hex[17], packedhex[17];
+	size_t count = run->count;
+
+	ds_id_format(run->tid, hex);
+	if (run->max >= 0 && run->tid != 0 && count >= (size_t)run->max)
 		reason = "limit";
-	else if (tid == 0)
+	else if (run->tid == 0)
 		reason = "first";       /* zero back pointer */
 	else
 		reason = "packed";
-	if (json) {
-		json_object_set_new(root, "count", json_integer((json_int_t)count));
-		json_object_set_new(root, "chain_end", json_string(hex));
-		json_object_set_new(root, "end", json_string(reason));
-		json_dumpf(root, stdout, JSON_INDENT(2));
+	if (run->json) {
+		json_object_set_new(run->root, "count",
+		                    json_integer((json_int_t)count));
+		json_object_set_new(run->root, "chain_end", json_string(hex));
+		json_object_set_new(run->root, "end", json_string(reason));
+		json_dumpf(run->root, stdout, JSON_INDENT(2));
 		putchar('\n');
-		json_decref(root);
 	} else if (cli_verbosity < 1) {
 		;                       /* -q: the transactions only */
 	} else if (strcmp(reason, "first") == 0) {
 		printf("-- %zu transaction%s; the history starts here (zero "
 		       "back pointer)\n", count, count == 1 ? "" : "s");
 	} else if (strcmp(reason, "packed") == 0) {
-		ds_id_format(packed, prevhex);
+		ds_id_format(run->packed, packedhex);
 		printf("-- %zu transaction%s; the chain continues to %s, a "
 		       "transaction removed by a pack (x.packed %s)\n", count,
-		       count == 1 ? "" : "s", hex, prevhex);
+		       count == 1 ? "" : "s", hex, packedhex);
 	} else {
 		printf("-- %zu transaction%s shown (limit); older ones "
 		       "follow from %s\n", count, count == 1 ? "" : "s", hex);
 	}
+}
+
+int
+cmd_log(int argc, char **argv)
+{
+	struct log_run run;
+	ds_error err;
+	int ex;
+
+	memset(&run, 0, sizeof(run));
+	run.max = -1;
+	ex = log_options(argc, argv, &run);
+	if (ex >= 0)
+		return ex;
+	ds_error_clear(&err);
+	if (ds_config_load(run.home, &run.cfg, &err) != DS_OK ||
+	    log_read_x(run.home, run.cfg.layout, "x.serial", &run.serial,
+	               &err) != DS_OK ||
+	    log_read_x(run.home, run.cfg.layout, "x.packed", &run.packed,
+	               &err) != DS_OK)
+		return cli_fail("log", &err);
+	if (run.json && (ex = log_json_start(&run)) >= 0)
+		return ex;
+	if (log_walk(&run, &err) != DS_OK) {
+		free(run.buf);
+		fflush(stdout);
+		json_decref(run.root);
+		return cli_fail("log", &err);
+	}
+	free(run.buf);
+	log_end(&run);
+	json_decref(run.root);
 	return DS_EXIT_OK;
 }

@@ -15,13 +15,18 @@ void
 cmd_newoid_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ds new-oid [-q] DIR [N]\n\n"
+	        "usage: ds new-oid [-q] [-v] [--wait SECONDS] DIR [N]\n\n"
 	        "Allocate N (default 1, at most 1000000) new object ids in the "
 	        "storage in DIR\nand print them, one per line (16 uppercase hex "
 	        "digits). The allocation is\ndurable: x.oid is committed "
 	        "through the journal before they are printed.\n\n"
 	        "Options:\n"
 	        "  -q, --quiet   allocate, print nothing\n"
+	        "      --wait SECONDS  when the storage is in use (locked by "
+	        "another process),\n"
+	        "                retry for up to SECONDS before exit 3 "
+	        "(default 0)\n"
+	        "  -v, --verbose say when waiting for the storage\n"
 	        "  -h, --help    show this help\n");
 }
 
@@ -32,8 +37,10 @@ cmd_newoid(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"wait", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
+	unsigned wait = 0;
 	ds_storage *s = NULL;
 	ds_error err;
 	ds_oid first = 0, o;
@@ -42,7 +49,7 @@ cmd_newoid(int argc, char **argv)
 	int ch;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_newoid_usage(stdout);
@@ -52,6 +59,11 @@ cmd_newoid(int argc, char **argv)
 			break;
 		case 'v':
 			cli_verbosity++;
+			break;
+		case 'W':
+			if (cli_parse_seconds("new-oid", "--wait", optarg,
+			                      &wait) != DS_EXIT_OK)
+				return DS_EXIT_USAGE;
 			break;
 		default:
 			cmd_newoid_usage(stderr);
@@ -74,7 +86,8 @@ cmd_newoid(int argc, char **argv)
 		}
 	}
 	ds_error_clear(&err);
-	if (ds_storage_open(argv[optind], 0, &s, &err) != DS_OK)
+	if (cli_storage_open("new-oid", argv[optind], 0, wait, &s,
+	                     &err) != DS_OK)
 		return cli_fail("new-oid", &err);
 	for (long i = 0; i < n; i++) {
 		if (ds_storage_new_oid(s, &o, &err) != DS_OK)

@@ -60,7 +60,7 @@ cmd_pack(int argc, char **argv)
 
 	optind = 1;
 	before = 0;
-	while ((ch = getopt_long(argc, argv, "+hqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			cmd_pack_usage(stdout);

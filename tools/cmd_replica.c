@@ -75,6 +75,14 @@ cmd_replica_usage(FILE *out)
 	        "                  14400, 4 hours; 0: no deadline)\n"
 	        "      --init      create REPLICA (which must not exist) from "
 	        "the master\n"
+	        "      --keep-previous, --no-keep-previous\n"
+	        "                  keep the increment just applied as "
+	        "REPLICA/misc/replica.previous\n"
+	        "                  (the default, as the original), or remove "
+	        "it (and an older\n"
+	        "                  one): no copy of the last increment, or of "
+	        "the whole storage\n"
+	        "                  after --init, on the replica's disk\n"
 	        "      --max-size SIZE\n"
 	        "                  refuse an increment larger than SIZE "
 	        "(bytes, or with K, M, G,\n"
@@ -315,8 +323,104 @@ replica_fmt_size(uint64_t n, char out[32])
 		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
 }
 
-int
-cmd_replica(int argc, char **argv)
+/* The command line, parsed. */
+struct replica_args {
+	struct ds_replica_opts o;
+	const char *ripath;        /* -d */
+	const char *serve;         /* --serve-only DIR */
+	int init, v, q, deadline_set;
+};
+
+/* One option (getopt's c) into a. Returns -1, or the exit code. */
+static int
+replica_option(int c, struct replica_args *a)
+{
+	struct ds_replica_opts *o = &a->o;
+
+	switch (c) {
+	case 'h':
+		cmd_replica_usage(stdout);
+		return DS_EXIT_OK;
+	case 'v':
+		a->v++;
+		break;
+	case 'q':
+		a->q++;
+		break;
+	case 'd':
+		a->ripath = optarg;
+		break;
+	case 'e':
+		o->ssh_command = optarg;
+		break;
+	case 't':
+		if (replica_parse_secs(optarg, &o->timeout) != 0) {
+			cli_errorf("replica", "-t: not a number of seconds: %s",
+			           optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 's':
+		if (replica_parse_secs(optarg, &o->sleep) != 0) {
+			cli_errorf("replica", "-s: not a number of seconds: %s",
+			           optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 'T':
+		if (replica_parse_secs(optarg, &o->read_timeout) != 0 ||
+		    o->read_timeout == 0) {
+			cli_errorf("replica", "--timeout: not a number of "
+			           "seconds (1 or more): %s", optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 'D':
+		if (replica_parse_secs(optarg, &o->deadline) != 0) {
+			cli_errorf("replica", "--deadline: not a number of "
+			           "seconds (0 for none): %s", optarg);
+			return DS_EXIT_USAGE;
+		}
+		a->deadline_set = 1;
+		break;
+	case 'S':
+		a->serve = optarg;
+		break;
+	case 'M':
+		if (replica_parse_size(optarg, &o->max_size) != 0) {
+			cli_errorf("replica", "--max-size: not a size (bytes, "
+			           "with K, M, G or T, or 'unlimited'): %s",
+			           optarg);
+			return DS_EXIT_USAGE;
+		}
+		break;
+	case 'I':
+		a->init = 1;
+		break;
+	case 'K':
+		o->no_keep_previous = 0;
+		break;
+	case 'k':
+		o->no_keep_previous = 1;
+		break;
+	case 'C':
+		if (strspn(optarg, " \t\n") == strlen(optarg)) {
+			cli_errorf("replica", "--master-command: empty");
+			return DS_EXIT_USAGE;
+		}
+		o->master_command = optarg;
+		break;
+	default:
+		cmd_replica_usage(stderr);
+		return DS_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The options into a (optind then points at the operands). Returns -1,
+ * or the exit code. */
+static int
+replica_options(int argc, char **argv, struct replica_args *a)
 {
 	static const struct option longopts[] = {
 		{"help", no_argument, NULL, 'h'},
@@ -326,115 +430,178 @@ cmd_replica(int argc, char **argv)
 		{"serve-only", required_argument, NULL, 'S'},
 		{"max-size", required_argument, NULL, 'M'},
 		{"master-command", required_argument, NULL, 'C'},
+		{"keep-previous", no_argument, NULL, 'K'},
+		{"no-keep-previous", no_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
-	struct ds_replica_opts o;
-	struct ds_replica_stats st;
-	struct progress prog = {0, replica_clock(), 0, 0};
-	char self[PATH_MAX], remote[PATH_MAX + 8], *src = NULL, *colon;
-	const char *ripath = NULL, *serve = NULL;
-	ds_error err;
-	int c, rc, init = 0, v = 0, q = 0, deadline_set = 0;
+	int c, ex;
 
-	memset(&o, 0, sizeof(o));
+	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hvqd:e:t:s:", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "hvqd:e:t:s:", longopts, NULL)) !=
 	       -1) {
-		switch (c) {
-		case 'h':
-			cmd_replica_usage(stdout);
-			return DS_EXIT_OK;
-		case 'v':
-			v++;
-			break;
-		case 'q':
-			q++;
-			break;
-		case 'd':
-			ripath = optarg;
-			break;
-		case 'e':
-			o.ssh_command = optarg;
-			break;
-		case 't':
-			if (replica_parse_secs(optarg, &o.timeout) != 0) {
-				cli_errorf("replica", "-t: not a number of "
-				           "seconds: %s", optarg);
-				return DS_EXIT_USAGE;
-			}
-			break;
-		case 's':
-			if (replica_parse_secs(optarg, &o.sleep) != 0) {
-				cli_errorf("replica", "-s: not a number of "
-				           "seconds: %s", optarg);
-				return DS_EXIT_USAGE;
-			}
-			break;
-		case 'T':
-			if (replica_parse_secs(optarg, &o.read_timeout) != 0 ||
-			    o.read_timeout == 0) {
-				cli_errorf("replica", "--timeout: not a number of "
-				           "seconds (1 or more): %s", optarg);
-				return DS_EXIT_USAGE;
-			}
-			break;
-		case 'D':
-			if (replica_parse_secs(optarg, &o.deadline) != 0) {
-				cli_errorf("replica", "--deadline: not a number "
-				           "of seconds (0 for none): %s", optarg);
-				return DS_EXIT_USAGE;
-			}
-			deadline_set = 1;
-			break;
-		case 'S':
-			serve = optarg;
-			break;
-		case 'M':
-			if (replica_parse_size(optarg, &o.max_size) != 0) {
-				cli_errorf("replica", "--max-size: not a size "
-				           "(bytes, with K, M, G or T, or "
-				           "'unlimited'): %s", optarg);
-				return DS_EXIT_USAGE;
-			}
-			break;
-		case 'I':
-			init = 1;
-			break;
-		case 'C':
-			if (strspn(optarg, " \t\n") == strlen(optarg)) {
-				cli_errorf("replica", "--master-command: empty");
-				return DS_EXIT_USAGE;
-			}
-			o.master_command = optarg;
-			break;
-		default:
-			cmd_replica_usage(stderr);
-			return DS_EXIT_USAGE;
-		}
+		ex = replica_option(c, a);
+		if (ex >= 0)
+			return ex;
 	}
 	/* a master that sends a byte now and then is never silent for
 	 * --timeout: without a deadline it could hold the replica's lock
 	 * for ever */
-	if (!deadline_set)
-		o.deadline = REPLICA_DEADLINE_DEFAULT;
-	cli_verbosity = 1 + v - q;
+	if (!a->deadline_set)
+		a->o.deadline = REPLICA_DEADLINE_DEFAULT;
+	cli_verbosity = 1 + a->v - a->q;
 	if (cli_verbosity < 0)
 		cli_verbosity = 0;
-	if (ripath != NULL && o.master_command != NULL) {
+	if (a->ripath != NULL && a->o.master_command != NULL) {
 		cli_errorf("replica", "-d and --master-command both say what "
 		           "runs on the master: give one");
 		return DS_EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* The master operand, [user@]HOST:DIR or DIR, into o (its strings point
+ * into src, which the caller owns). Returns -1, or the exit code. */
+static int
+replica_master_arg(char *src, const char *arg, struct ds_replica_opts *o)
+{
+	char *colon, *at;
+
+	/* [user@]HOST:DIR as scp: a ':' before any '/' names a host */
+	colon = strchr(src, ':');
+	if (colon == NULL || memchr(src, '/', (size_t)(colon - src)) != NULL) {
+		o->master_dir = src;
+		return -1;
+	}
+	*colon = '\0';
+	o->master_dir = colon + 1;
+	at = strchr(src, '@');
+	if (at != NULL) {
+		*at = '\0';
+		o->user = src;
+		o->host = at + 1;
+	} else {
+		o->host = src;
+	}
+	if (o->host[0] == '\0' || o->master_dir[0] == '\0' ||
+	    (o->user != NULL && o->user[0] == '\0')) {
+		cli_errorf("replica", "bad master \"%s\": expected "
+		           "[user@]HOST:DIR", arg);
+		return DS_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The -v -v summary of a completed run. */
+static void
+replica_summary(const struct ds_replica_stats *st, int init)
+{
+	char a[24], b[24], sz[32], held[48];
+
+	ds_tid_format(st->old_tid, a);
+	ds_tid_format(st->new_tid, b);
+	replica_fmt_size(st->bytes, sz);
+	if (st->master_held >= 0)
+		snprintf(held, sizeof(held), "%.3f s", st->master_held);
+	else
+		snprintf(held, sizeof(held), "not reported");
+	fprintf(stderr, "ds replica: %s: %lu transactions, %lu files "
+	        "(%lu object revisions), %s %s (%llu bytes)\n",
+	        init ? "made a new replica" : "applied", st->transactions,
+	        st->members, st->revisions, init ? "received" : "increment",
+	        sz, (unsigned long long)st->bytes);
+	fprintf(stderr, "ds replica: replica at %016llX (%s), was "
+	        "%016llX (%s)\n", (unsigned long long)st->new_tid,
+	        st->new_tid ? b : "empty", (unsigned long long)st->old_tid,
+	        st->old_tid ? a : "empty");
+	fprintf(stderr, "ds replica: master held in snapshot mode: %s; "
+	        "total time %.2f s%s\n", held, st->seconds,
+	        st->tries > 1 ? " (after retries)" : "");
+}
+
+/* The replica side: pull (or --init) REPLICA from the master operand. */
+static int
+replica_client(struct replica_args *a, const char *master,
+               const char *replica)
+{
+	struct ds_replica_opts *o = &a->o;
+	struct ds_replica_stats st;
+	struct progress prog = {0, replica_clock(), 0, 0};
+	char self[PATH_MAX], remote[PATH_MAX + 8], *src;
+	ds_error err;
+	ssize_t n;
+	int rc, ex;
+
+	/* a request to write, an answer to read: a master side that dies
+	 * early must give us EPIPE, not kill us */
+	signal(SIGPIPE, SIG_IGN);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		cli_errorf("replica", "cannot find this program's path");
+		return DS_EXIT_IO;
+	}
+	self[n] = '\0';
+	src = strdup(master);
+	if (src == NULL) {
+		cli_errorf("replica", "out of memory");
+		return DS_EXIT_IO;
+	}
+	ex = replica_master_arg(src, master, o);
+	if (ex >= 0) {
+		free(src);
+		return ex;
+	}
+	if (a->ripath != NULL)
+		snprintf(remote, sizeof(remote), "%s/ds", a->ripath);
+	else
+		snprintf(remote, sizeof(remote), "%s", self);
+	o->remote_program = remote;
+	o->local_program = self;
+	o->verbosity = cli_verbosity;
+	o->log = cli_log;
+	o->log_ctx = "replica";
+	if (cli_verbosity >= 1 && isatty(2)) {
+		o->progress = replica_progress;
+		o->progress_ctx = &prog;
+	}
+	ds_error_clear(&err);
+	if (a->init)
+		rc = ds_replica_init(replica, o, &st, &err);
+	else
+		rc = ds_replica_pull(replica, o, &st, &err);
+	if (prog.shown) {
+		replica_progress_line(&prog, replica_clock(), "received");
+		fputc('\n', stderr);
+	}
+	free(src);
+	if (rc != DS_OK)
+		return cli_fail("replica", &err);
+	if (cli_verbosity >= 2)
+		replica_summary(&st, a->init);
+	if (cli_verbosity >= 1)
+		fprintf(stderr, "ds replica: Replica complete\n");
+	return DS_EXIT_OK;
+}
+
+int
+cmd_replica(int argc, char **argv)
+{
+	struct replica_args a;
+	int ex;
+
+	ex = replica_options(argc, argv, &a);
+	if (ex >= 0)
+		return ex;
 	argc -= optind;
 	argv += optind;
-	if (serve != NULL) {
-		if (argc != 0 || init) {
+	if (a.serve != NULL) {
+		if (argc != 0 || a.init) {
 			cli_errorf("replica", "--serve-only DIR takes no other "
 			           "arguments (the client's come in "
 			           "SSH_ORIGINAL_COMMAND)");
 			return DS_EXIT_USAGE;
 		}
-		return replica_serve_only(serve, v, q);
+		return replica_serve_only(a.serve, a.v, a.q);
 	}
 	if (argc != 2) {
 		cli_errorf("replica", "expected [user@]HOST:DIR REPLICA (or + "
@@ -443,102 +610,11 @@ cmd_replica(int argc, char **argv)
 		return DS_EXIT_USAGE;
 	}
 	if (strcmp(argv[0], "+") == 0) {
-		if (init) {
+		if (a.init) {
 			cli_errorf("replica", "--init is for the replica side");
 			return DS_EXIT_USAGE;
 		}
 		return replica_master_side(argv[1]);
 	}
-	/* a request to write, an answer to read: a master side that dies
-	 * early must give us EPIPE, not kill us */
-	signal(SIGPIPE, SIG_IGN);
-
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0) {
-		cli_errorf("replica", "cannot find this program's path");
-		return DS_EXIT_IO;
-	}
-	self[n] = '\0';
-	src = strdup(argv[0]);
-	if (src == NULL) {
-		cli_errorf("replica", "out of memory");
-		return DS_EXIT_IO;
-	}
-	/* [user@]HOST:DIR as scp: a ':' before any '/' names a host */
-	colon = strchr(src, ':');
-	if (colon != NULL && memchr(src, '/', (size_t)(colon - src)) == NULL) {
-		char *at;
-
-		*colon = '\0';
-		o.master_dir = colon + 1;
-		at = strchr(src, '@');
-		if (at != NULL) {
-			*at = '\0';
-			o.user = src;
-			o.host = at + 1;
-		} else {
-			o.host = src;
-		}
-		if (o.host[0] == '\0' || o.master_dir[0] == '\0' ||
-		    (o.user != NULL && o.user[0] == '\0')) {
-			cli_errorf("replica", "bad master \"%s\": expected "
-			           "[user@]HOST:DIR", argv[0]);
-			free(src);
-			return DS_EXIT_USAGE;
-		}
-	} else {
-		o.master_dir = src;
-	}
-	if (ripath != NULL)
-		snprintf(remote, sizeof(remote), "%s/ds", ripath);
-	else
-		snprintf(remote, sizeof(remote), "%s", self);
-	o.remote_program = remote;
-	o.local_program = self;
-	o.verbosity = cli_verbosity;
-	o.log = cli_log;
-	o.log_ctx = "replica";
-	if (cli_verbosity >= 1 && isatty(2)) {
-		o.progress = replica_progress;
-		o.progress_ctx = &prog;
-	}
-	ds_error_clear(&err);
-	if (init)
-		rc = ds_replica_init(argv[1], &o, &st, &err);
-	else
-		rc = ds_replica_pull(argv[1], &o, &st, &err);
-	if (prog.shown) {
-		replica_progress_line(&prog, replica_clock(), "received");
-		fputc('\n', stderr);
-	}
-	free(src);
-	if (rc != DS_OK)
-		return cli_fail("replica", &err);
-	if (cli_verbosity >= 2) {
-		char a[24], b[24], sz[32], held[48];
-
-		ds_tid_format(st.old_tid, a);
-		ds_tid_format(st.new_tid, b);
-		replica_fmt_size(st.bytes, sz);
-		if (st.master_held >= 0)
-			snprintf(held, sizeof(held), "%.3f s", st.master_held);
-		else
-			snprintf(held, sizeof(held), "not reported");
-		fprintf(stderr, "ds replica: %s: %lu transactions, %lu files "
-		        "(%lu object revisions), %s %s (%llu bytes)\n",
-		        init ? "made a new replica" : "applied", st.transactions,
-		        st.members, st.revisions, init ? "received" : "increment",
-		        sz,
-		        (unsigned long long)st.bytes);
-		fprintf(stderr, "ds replica: replica at %016llX (%s), was "
-		        "%016llX (%s)\n", (unsigned long long)st.new_tid,
-		        st.new_tid ? b : "empty", (unsigned long long)st.old_tid,
-		        st.old_tid ? a : "empty");
-		fprintf(stderr, "ds replica: master held in snapshot mode: %s; "
-		        "total time %.2f s%s\n", held, st.seconds,
-		        st.tries > 1 ? " (after retries)" : "");
-	}
-	if (cli_verbosity >= 1)
-		fprintf(stderr, "ds replica: Replica complete\n");
-	return DS_EXIT_OK;
+	return replica_client(&a, argv[0], argv[1]);
 }

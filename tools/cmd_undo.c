@@ -57,7 +57,7 @@ cmd_undo(int argc, char **argv)
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+hu:m:qv", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "hu:m:qv", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'h':

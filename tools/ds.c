@@ -37,6 +37,10 @@ static const struct cli_command commands[] = {
 	 "generate a realistic storage (reproducible from a seed)"},
 	{"pack", cmd_pack, cmd_pack_usage,
 	 "pack a storage: remove old revisions and unreachable objects"},
+	{"backup", cmd_backup, cmd_backup_usage,
+	 "full and incremental backups (as backup.py), in snapshot mode"},
+	{"restore", cmd_restore, cmd_restore_usage,
+	 "a new storage from a full backup and incremental ones, checked"},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -69,6 +73,7 @@ int
 main(int argc, char **argv)
 {
 	const struct cli_command *c;
+	static char prog[64];
 
 	if (argc < 2) {
 		usage(stderr);
@@ -101,5 +106,10 @@ main(int argc, char **argv)
 		        argv[1]);
 		return DS_EXIT_USAGE;
 	}
+	/* getopt_long prints its own errors ("unrecognized option",
+	 * "option requires an argument") prefixed with argv[0]: make that
+	 * "ds SUBCOMMAND", the prefix of every other message. */
+	snprintf(prog, sizeof(prog), "ds %s", c->name);
+	argv[1] = prog;
 	return c->run(argc - 1, argv + 1);
 }

@@ -66,6 +66,17 @@ Variants (the un-synced remainder dropped, or applied in bad orders):
              they depend on: the mkdir of a directory they change, the
              emptying of a directory they remove): the disk wrote one
              directory's updates and not the others'
+Fsyncs issued together (src/io.c, ds_io_fsync_many: a transaction's
+journal files and its directory; one depth of a flush's directories) are
+numbered one per member, in member order, before any of them runs, and
+traced in that order once all have returned; nothing else starts before
+the group returns. A crash point inside a group (before member k) is
+replayed with members 1..k-1 durable and the others not: one of the
+states a power cut during the group can leave (any subset of the members
+may be durable then). Every group is followed by what depends on all of
+its members (the rename of _temp to _done; the next depth, the rmdirs),
+so no state where a later call's effect is durable and a member's is not
+can arise.
 Not modelled: torn or reordered writes inside a file (a file's content is
 all of one fsync or of another), data of an unsynced file that happened to
 reach the disk (we assume none did; ext4's data=ordered would often have

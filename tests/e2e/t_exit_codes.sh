@@ -55,7 +55,8 @@ if [ "$readers_denied" = 1 ]; then
 	# the master side refused (it exits 4): still 4 for the replica
 	mkdir -m 777 "$SCRATCH/w"
 	denied replica --init "$S" "$SCRATCH/w/r2"
-	assert_contains "$LAST_STDERR" "Error from remote replica (exit 4)"
+	assert_contains "$LAST_STDERR" "(exit 4)"
+	assert_contains "$LAST_STDERR" "ds replica: master side: "
 fi
 # an input file the user may not read: 4 too (was 1)
 printf 'two' >"$SCRATCH/secret"

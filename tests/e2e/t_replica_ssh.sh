@@ -125,7 +125,7 @@ assert_contains "$LAST_STDERR" "reference transaction does not exist"
 check_unchanged
 # the master directory is not a storage
 must_fail 1 ds replica -e "$SSH_CMD" -d "$DSDIR" "dshost:$SCRATCH/nothing" "$R"
-assert_contains "$LAST_STDERR" "Error from remote replica"
+assert_contains "$LAST_STDERR" "ds replica: master side: "
 check_unchanged
 # no ds where -d says
 must_fail 1 ds replica -e "$SSH_CMD" -d /nonexistent "dshost:$M" "$R"

@@ -386,9 +386,20 @@ test_fake_master_failures(void **state)
 	/* master busy (our master's exit 3) */
 	run_fake("echo 'ds replica: ReplicaError: snapshot in use' >&2; exit 3",
 	         DS_EBUSY, "busy");
-	/* the original master's refusal */
+	/* the original master's refusal: the reason, not the Python
+	 * exception class that carries it (also after a traceback, and
+	 * from our own master, which prints the same words) */
 	run_fake("echo 'ReplicaError: different identity' >&2; exit 1",
-	         DS_EREFUSED, "different identity");
+	         DS_EREFUSED, "master side: different identity (exit 1)");
+	run_fake("echo 'Traceback (most recent call last):' >&2; "
+	         "echo 'PermissionError: [Errno 13] Permission denied' >&2; "
+	         "exit 1", DS_EREFUSED,
+	         "master side: [Errno 13] Permission denied (exit 1)");
+	run_fake("echo 'ds replica: ReplicaError: storage has been packed' >&2; "
+	         "exit 1", DS_EREFUSED,
+	         "master side: storage has been packed (exit 1)");
+	run_fake("echo 'ds replica: Master: not an Error: x' >&2; exit 1",
+	         DS_EREFUSED, "master side: Master: not an Error: x (exit 1)");
 	/* the connection cut mid-stream: ssh dies of a signal */
 	snprintf(body, sizeof(body), "head -c 100000 '%s/responses/bushy-basic.tar'; "
 	         "kill -9 $$", fixture_dir());
