@@ -433,11 +433,24 @@ int ds_storage_snapshot_enter(ds_storage *s, const char *code, ds_error *err);
 /* Leave snapshot mode held under `code`: delete misc/snapshot, then move
  * B's files over A's in the background (reads stay correct meanwhile).
  * When the storage does not hold misc/sublock (mode "startup", which open
- * stays in when a snapshot user held it; or a mode entered through the
- * control socket, whose client took it) it takes it back first.
+ * stays in when a snapshot user held it; or a mode it let go of with
+ * ds_storage_snapshot_let_go, as the control socket does for its
+ * clients) it takes it back first.
  * Errors: DS_ESTATE (not held under that code), DS_EBUSY (sublock still
  * held by the snapshot user: pid named), DS_EIO. */
 int ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err);
+/* Let go of misc/sublock while snapshot mode `code` is held, so that a
+ * snapshot user in another process (a backup script, `ds snapshot`, the
+ * master side of `ds replica`) can lock it: that lock, not this process,
+ * then guarantees A stays a snapshot. This is the original's
+ * enter_snapshot as a storage server offers it (enter, then release the
+ * sublock: half_unlock); the control socket does it after each enter.
+ * ds_storage_snapshot_leave takes the lock back, and refuses (DS_EBUSY)
+ * while the snapshot user still holds it. Calling it again, or in mode
+ * "startup" (open found the sublock held), changes nothing.
+ * Errors: DS_ESTATE (read-only; not in snapshot mode under that code,
+ * or still entering it), DS_EINVAL (bad code). */
+int ds_storage_snapshot_let_go(ds_storage *s, const char *code, ds_error *err);
 /* Current snapshot code into out (empty when A is being written);
  * "recombining/<code>" while B is moved back. */
 void ds_storage_snapshot_code(ds_storage *s, char out[DS_SNAPSHOT_CODE_MAX + 16]);
@@ -1185,6 +1198,11 @@ struct ds_pack_opts {
 	int ignore_replicas;    /* pack past what replication slots hold */
 	double slot_max_age;    /* seconds: a slot not seen for longer holds
 	                         * nothing back; 0: slots never expire */
+	double now;             /* the time the pack's limits are taken from
+	                         * (seconds since the epoch); 0: the clock.
+	                         * The Python package passes its time.time(),
+	                         * as the original's pack did (ZODB's pack
+	                         * tests replace that clock) */
 };
 
 struct ds_pack_stats {
@@ -1210,11 +1228,12 @@ struct ds_pack_stats {
  * back pointer of a kept transaction whose predecessor goes; rename the
  * rest of A/ to "<path>-<unixtime>-deleted" (removing leftovers older
  * than [storage] delay_delete). `before` is lowered to now -
- * [storage] min_pack_time and to the last transaction (when min_pack_time
- * > 0), then, unless opts->ignore_replicas, to the oldest replication
- * slot's tid (ds_slot_list; slots not seen for opts->slot_max_age
- * seconds excepted): a replica the master knows of can always be brought
- * up to date; x.packed is raised to it. Online: s stays usable by other threads
+ * [storage] min_pack_time (now: opts->now or the clock) and to the last
+ * transaction (when min_pack_time > 0), then, unless
+ * opts->ignore_replicas, to the oldest replication slot's tid
+ * (ds_slot_list; slots not seen for opts->slot_max_age seconds excepted):
+ * a replica the master knows of can always be brought up to date;
+ * x.packed is raised to it. Online: s stays usable by other threads
  * (commits and reads go on) while the pack holds snapshot mode "packing";
  * a pack killed at any point leaves a storage that checks clean, and the
  * next pack finishes the job. Files are never modified in place (a

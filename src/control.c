@@ -414,8 +414,14 @@ control_request(ds_storage *s, struct control *c, struct control_client *cl,
 			return;
 		}
 		/* the client takes misc/sublock next: that lock, not this
-		 * connection, is what keeps A a snapshot */
-		storage_let_go_sublock(s, code);
+		 * connection, is what keeps A a snapshot. The mode was just
+		 * entered under this code: nothing to refuse. */
+		rc = ds_storage_snapshot_let_go(s, code, &e);
+		if (rc != DS_OK) {
+			ds_storage_snapshot_leave(s, code, NULL);
+			control_send_error(cl, &e);
+			return;
+		}
 		snprintf(cl->held, sizeof(cl->held), "%s", code);
 		control_send(cl, "ok");
 		return;

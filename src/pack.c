@@ -1059,6 +1059,8 @@ pack_run(struct pack *p, ds_tid before)
 	 * very second back to the start of the second */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (p->opts != NULL && p->opts->now > 0)
+		now = p->opts->now;
 
 	p->threshold = before;
 	upper = ds_tid_from_time(now - (double)p->min_pack_time);

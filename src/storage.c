@@ -606,15 +606,31 @@ ds_storage_snapshot_leave(ds_storage *s, const char *code, ds_error *err)
 	return DS_OK;
 }
 
-void
-storage_let_go_sublock(ds_storage *s, const char *code)
+int
+ds_storage_snapshot_let_go(ds_storage *s, const char *code, ds_error *err)
 {
+	int rc;
+
+	if (s->readonly)
+		return ds_error_set(err, DS_ESTATE, "let go of misc/sublock in "
+		                    "%s: storage opened read-only", s->home);
+	rc = storage_code_ok(code, "let go of misc/sublock", err);
+	if (rc != DS_OK)
+		return rc;
 	pthread_mutex_lock(&s->mu);
-	if (strcmp(s->snapcode, code) == 0 && s->sublock != NULL) {
+	/* only a mode fully entered: while entering, A may still be written
+	 * and the sublock is what says it is not */
+	if (strcmp(s->snapcode, code) != 0 || s->entering) {
+		rc = ds_error_set(err, DS_ESTATE,
+		                  "let go of misc/sublock in %s: not in snapshot "
+		                  "mode %s (current: '%s')", s->home, code,
+		                  s->snapcode);
+	} else if (s->sublock != NULL) {
 		ds_lock_release(s->sublock);
 		s->sublock = NULL;
 	}
 	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 void

@@ -104,11 +104,6 @@ int storage_path(const ds_storage *s, char *out, size_t outsz,
  * anything is written to A. */
 int storage_unlink_snapshot_file(ds_storage *s, ds_error *err);
 
-/* Let go of misc/sublock while the storage is held in snapshot mode
- * `code` (so that a snapshot user outside this process can take it, as
- * the original's half_unlock after enter_snapshot); leaving that code
- * takes it back. Does nothing when the code is not current. */
-void storage_let_go_sublock(ds_storage *s, const char *code);
 
 /* Forget every cached revision (snapshot mode entered or left, pack).
  * Caller holds mu. */

@@ -13,6 +13,7 @@ from ZODB.tests import ConflictResolution
 from ZODB.tests import HistoryStorage
 from ZODB.tests import IteratorStorage
 from ZODB.tests import MTStorage
+from ZODB.tests import PackableStorage
 from ZODB.tests import PersistentStorage
 from ZODB.tests import ReadOnlyStorage
 from ZODB.tests import RecoveryStorage
@@ -21,19 +22,29 @@ from ZODB.tests import StorageTestBase
 from ZODB.tests import Synchronization
 from ZODB.tests import TransactionalUndoStorage
 
-from dirstorage import FullStorage
+from ZODB.tests.util import reset_monotonic_time
 
-PACK = ("pack is not implemented by the dirstorage engine yet "
-        "(FullStorage.pack raises PackNotSupported)")
+from dirstorage import FullStorage
+from dirstorage import _engine
+
+# The original's pack (which the engine's reproduces file for file,
+# tests/pack/) removes every revision older than the pack time that is
+# not current now, even the one that was current at the pack time
+# (FileStorage keeps that one). So the first transaction after the pack
+# time that changed such an object cannot be undone any more (its
+# previous revision is gone), and these tests, which expect FileStorage's
+# undo log after a pack, fail with the original as with us (the
+# original's own suite inhibits testTransactionalUndoAfterPack).
+PACK_KEEPS_NO_REVISION_AT_PACK_TIME = (
+    "the original's pack removes the revision current at the pack time "
+    "when a later one exists (FileStorage keeps it): the first later "
+    "transaction is no longer undoable")
 
 # test name -> why it is skipped
 SKIPS = {
-    "testPackAfterUndoDeletion": PACK,
-    "testPackAfterUndoManyTimes": PACK,
-    "testTransactionalUndoAfterPack": PACK,
-    "testTransactionalUndoAfterPackWithObjectUnlinkFromRoot": PACK,
-    "testPackWithGCOnDestinationAfterRestore": PACK,
-    "testRestoreAcrossPack": PACK,
+    "testTransactionalUndoAfterPack": PACK_KEEPS_NO_REVISION_AT_PACK_TIME,
+    "testTransactionalUndoAfterPackWithObjectUnlinkFromRoot":
+        PACK_KEEPS_NO_REVISION_AT_PACK_TIME,
     # ZODB's race tests against external invalidations need a second
     # client of the same storage server (_new_storage_client): a
     # storage opened in one process has none (FileStorage skips them
@@ -70,6 +81,22 @@ def _sync():
     return os.environ.get("DS_TEST_NOSYNC") != "1"
 
 
+def _mkds(path):
+    """A new storage whose pack may remove everything up to now, as
+    ZODB's tests expect of a pack (the original's tests set
+    min_pack_time to 0 too; a real storage keeps [storage]
+    min_pack_time: 600 so that a pack never removes what a replica or
+    a backup that started a moment ago still needs)."""
+    _engine.create(path, "bushy", "Full")
+    settings = os.path.join(path, "config", "settings")
+    with open(settings) as f:
+        text = f.read()
+    assert "\nmin_pack_time: 600\n" in text
+    with open(settings, "w") as f:
+        f.write(text.replace("\nmin_pack_time: 600\n",
+                             "\nmin_pack_time: 0\n"))
+
+
 class DirStorageTestBase(StorageTestBase.StorageTestBase):
 
     def open(self, **kwargs):
@@ -77,7 +104,15 @@ class DirStorageTestBase(StorageTestBase.StorageTestBase):
 
     def setUp(self):
         StorageTestBase.StorageTestBase.setUp(self)
-        self.open(create=True)
+        # ZODB's tests run time.time() ahead of the clock (0.1 s per call,
+        # accumulated over the whole run: minutes by the end); FullStorage
+        # takes tids from time.time() as BaseStorage does, and the engine
+        # refuses to extend a history whose last tid is more than a
+        # minute ahead of the clock (a broken history) when a test
+        # reopens the storage. Each test starts from the real time.
+        reset_monotonic_time()
+        _mkds(os.path.abspath("ds"))
+        self.open()
 
 
 @_skip_named
@@ -95,6 +130,8 @@ class FullStorageTests(
     PersistentStorage.PersistentStorage,
     MTStorage.MTStorage,
     ReadOnlyStorage.ReadOnlyStorage,
+    PackableStorage.PackableStorage,
+    PackableStorage.PackableUndoStorage,
 ):
     # The transaction file keeps the extension bytes as committed, and
     # the iterator hands those very bytes back (as FileStorage).
@@ -109,11 +146,13 @@ class FullStorageRecoveryTests(DirStorageTestBase,
 
     def setUp(self):
         DirStorageTestBase.setUp(self)
-        self._dst = FullStorage("ds-dest", create=True, sync=_sync())
+        _mkds(os.path.abspath("ds-dest"))
+        self._dst = FullStorage("ds-dest", sync=_sync())
 
     def tearDown(self):
         self._dst.close()
         DirStorageTestBase.tearDown(self)
 
     def new_dest(self):
-        return FullStorage("ds-dest-2", create=True, sync=_sync())
+        _mkds(os.path.abspath("ds-dest-2"))
+        return FullStorage("ds-dest-2", sync=_sync())

@@ -23,6 +23,7 @@ import dirstorage._engine as engine
 from dirstorage import FullStorage
 
 from test_conformance import _alias_check_names
+from test_conformance import _mkds
 from test_conformance import _skip_named
 
 
@@ -81,14 +82,17 @@ class FileStorageToDS(StorageTestBase.StorageTestBase,
     def setUp(self):
         StorageTestBase.StorageTestBase.setUp(self)
         self._storage = FileStorage("src.fs", create=True)
-        self._dst = FullStorage("dest-ds", create=True)
+        # the destination packs as ZODB's tests expect (min_pack_time 0)
+        _mkds(os.path.abspath("dest-ds"))
+        self._dst = FullStorage("dest-ds")
 
     def tearDown(self):
         self._dst.close()
         StorageTestBase.StorageTestBase.tearDown(self)
 
     def new_dest(self):
-        return FullStorage("dest2-ds", create=True)
+        _mkds(os.path.abspath("dest2-ds"))
+        return FullStorage("dest2-ds")
 
 
 def _history(storage):

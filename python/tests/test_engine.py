@@ -1,6 +1,6 @@
 """The extension and the package's own behaviour, beyond ZODB's suite:
 the GIL is released inside engine calls, errors map to ZODB's exceptions,
-pack refuses clearly and changes nothing, a closed storage refuses calls,
+a closed storage refuses calls,
 the ZConfig component opens a storage, and restore keeps tids.
 """
 import os
@@ -103,22 +103,6 @@ def test_errors_and_statuses(tmp_path):
     s.close()
     with pytest.raises(ValueError):
         s._engine.load(oid)
-
-
-def test_pack_refuses_and_changes_nothing(tmp_path):
-    home = str(tmp_path / "ds")
-    db = DB(FullStorage(home, create=True))
-    conn = db.open()
-    conn.root()["x"] = PersistentMapping()
-    transaction.commit()
-    before = db.storage.lastTransaction()
-    with pytest.raises(dirstorage.PackNotSupported) as e:
-        db.pack()
-    assert "not implemented" in str(e.value)
-    assert isinstance(e.value, POSException.Unsupported)
-    assert db.storage.lastTransaction() == before
-    conn.close()
-    db.close()
 
 
 def test_read_only(tmp_path):

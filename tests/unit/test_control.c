@@ -5,7 +5,7 @@
  * commits go on meanwhile and leave A untouched; the request and reply
  * parsers; garbage and oversized requests; a client that disconnects
  * while holding snapshot mode; leave refused while misc/sublock is held;
- * a stale socket replaced, a symlink, a regular file and a live listener
+ * ds_storage_snapshot_let_go's rules; a stale socket replaced, a symlink, a regular file and a live listener
  * refused; the peer uid check; a close while a client holds the snapshot.
  */
 #include <stdarg.h>
@@ -633,6 +633,77 @@ test_leave_rules(void **state)
 	free(scratch);
 }
 
+/* ds_storage_snapshot_let_go, the call a storage server makes after
+ * entering snapshot mode for another process (the control socket's
+ * enter, the dirstorage package's enter_snapshot): the sublock is free
+ * for that process only in that mode, leave takes it back (refused
+ * while the other holds it), and its refusals change nothing. */
+static void
+test_let_go(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "s", "bushy");
+	char path[4096], dA0[33], dA1[33], code[DS_SNAPSHOT_CODE_MAX + 16];
+	ds_storage *s = NULL, *ro = NULL;
+	ds_lock *sub = NULL;
+	ds_error err;
+
+	(void)state;
+	OK(ds_storage_open(home, 0, &s, &err));
+	commit_one(s, 1, "one");
+	/* not in snapshot mode: refused, the sublock stays ours */
+	assert_int_equal(ds_storage_snapshot_let_go(s, "user/b", &err),
+	                 DS_ESTATE);
+	assert_non_null(strstr(err.msg, "not in snapshot mode user/b"));
+	assert_false(engine_lockable(home, "sublock"));
+	assert_int_equal(ds_storage_snapshot_let_go(s, "", &err), DS_EINVAL);
+	{
+		char longcode[DS_SNAPSHOT_CODE_MAX + 2];
+		memset(longcode, 'x', sizeof(longcode) - 1);
+		longcode[sizeof(longcode) - 1] = '\0';
+		assert_int_equal(ds_storage_snapshot_let_go(s, longcode,
+		                                            &err), DS_EINVAL);
+	}
+	OK(ds_storage_snapshot_enter(s, "user/b", &err));
+	/* entered: still ours until let go of; another code is refused */
+	assert_false(engine_lockable(home, "sublock"));
+	assert_int_equal(ds_storage_snapshot_let_go(s, "user/c", &err),
+	                 DS_ESTATE);
+	assert_false(engine_lockable(home, "sublock"));
+	OK(ds_storage_snapshot_let_go(s, "user/b", &err));
+	OK(ds_storage_snapshot_let_go(s, "user/b", &err)); /* again: no-op */
+	path_of(path, sizeof(path), home, "misc/sublock");
+	OK(ds_lock_acquire(path, &sub, &err));
+	/* the snapshot user holds it: commits go on into B, A unchanged,
+	 * and leaving is refused, naming the holder */
+	path_of(path, sizeof(path), home, "A");
+	engine_tree_digest(path, dA0, NULL);
+	commit_one(s, 1, "two");
+	OK(ds_storage_flush(s, &err));
+	engine_tree_digest(path, dA1, NULL);
+	assert_string_equal(dA0, dA1);
+	assert_int_equal(ds_storage_snapshot_leave(s, "user/b", &err),
+	                 DS_EBUSY);
+	assert_non_null(strstr(err.msg, "still held"));
+	ds_storage_snapshot_code(s, code);
+	assert_string_equal(code, "user/b");
+	ds_lock_release(sub);
+	OK(ds_storage_snapshot_leave(s, "user/b", &err));
+	/* taken back */
+	assert_false(engine_lockable(home, "sublock"));
+	assert_load(s, 1, "two");
+	OK(ds_storage_close(s, 0, &err));
+	OK(ds_check(home, NULL, NULL, &err));
+	/* read-only: refused */
+	OK(ds_storage_open(home, DS_OPEN_READONLY, &ro, &err));
+	assert_int_equal(ds_storage_snapshot_let_go(ro, "shutdown", &err),
+	                 DS_ESTATE);
+	OK(ds_storage_close(ro, 0, &err));
+	free(home);
+	fixture_remove_tree(scratch);
+	free(scratch);
+}
+
 /* Only this process's uid and root are served: with the socket made
  * world-writable on purpose, another uid gets "error denied". */
 static void
@@ -819,6 +890,7 @@ main(void)
 		cmocka_unit_test(test_garbage_requests),
 		cmocka_unit_test(test_disconnect_releases),
 		cmocka_unit_test(test_leave_rules),
+		cmocka_unit_test(test_let_go),
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_close_while_held),
 		cmocka_unit_test(test_enter_while_committing),

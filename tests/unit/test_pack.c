@@ -2,7 +2,8 @@
  * test_pack.c - ds_storage_pack on the engine: online (commits made while
  * the pack holds A and sweeps it land in B and survive), on an empty
  * storage, read-only, and refusing a record whose reference is dangling
- * before it removes anything. The trees a pack leaves are compared with
+ * before it removes anything; the caller's clock (ds_pack_opts.now).
+ * The trees a pack leaves are compared with
  * the original's in e2e/t_pack_orig_replay.sh; crash safety is
  * crash/c_pack.sh.
  */
@@ -252,6 +253,54 @@ test_dangling(void **state)
 	free(scratch);
 }
 
+/* ds_pack_opts.now replaces the clock for the pack's limits (the Python
+ * package passes its time.time(), as the original's pack): with a "now"
+ * in 2001 the pack time is 2001 - min_pack_time, before every
+ * transaction, and nothing goes; with the clock it is ten minutes ago. */
+static void
+test_now(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = engine_mkds(scratch, "n", "bushy");
+	struct ds_pack_opts opts;
+	struct ds_pack_stats st;
+	ds_storage *s;
+	ds_txn *t;
+	ds_tid tid = 0;
+	ds_error err;
+	int i;
+
+	(void)state;
+	assert_int_equal(ds_storage_open(home, 0, &s, &err), DS_OK);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ds_txn_begin(s, "u", "d", NULL, 0, &t, &err),
+		                 DS_OK);
+		assert_int_equal(ds_txn_store(t, 0, tid, rec_none,
+		                              sizeof(rec_none) - 1, &err),
+		                 DS_OK);
+		assert_int_equal(ds_txn_finish(t, &tid, &err), DS_OK);
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.now = 1e9;
+	assert_int_equal(ds_storage_pack(s, UINT64_MAX, &opts, &st, &err),
+	                 DS_OK);
+	assert_int_equal(st.threshold, ds_tid_from_time(1e9 - 600.0));
+	assert_int_equal(st.files_removed, 0);
+	assert_int_equal(ds_storage_last_pack(s), st.threshold);
+	/* the clock: ten minutes before the transactions just made, not
+	 * 2001 */
+	opts.now = 0;
+	assert_int_equal(ds_storage_pack(s, UINT64_MAX, &opts, &st, &err),
+	                 DS_OK);
+	assert_true(st.threshold > ds_tid_from_time(2e9 - 3600.0 * 24 * 3650));
+	assert_true(st.threshold < tid);
+	assert_int_equal(st.files_removed, 0);
+	assert_int_equal(ds_storage_close(s, 0, &err), DS_OK);
+	fixture_remove_tree(scratch);
+	free(home);
+	free(scratch);
+}
+
 int
 main(void)
 {
@@ -259,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_online),
 		cmocka_unit_test(test_empty_and_readonly),
 		cmocka_unit_test(test_dangling),
+		cmocka_unit_test(test_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -641,8 +641,9 @@ Storage_history(StorageObject *so, PyObject *args)
 	return list;
 }
 
+/* op: 0 leave, 1 enter, 2 let go of misc/sublock */
 static PyObject *
-Storage_snapshot(StorageObject *so, PyObject *args, int enter)
+Storage_snapshot(StorageObject *so, PyObject *args, int op)
 {
 	const char *code;
 	ds_error err;
@@ -651,8 +652,9 @@ Storage_snapshot(StorageObject *so, PyObject *args, int enter)
 	if (!PyArg_ParseTuple(args, "s", &code))
 		return NULL;
 	ds_error_clear(&err);
-	ENGINE(so, rc = enter ? ds_storage_snapshot_enter(so->s, code, &err)
-	                      : ds_storage_snapshot_leave(so->s, code, &err));
+	ENGINE(so, rc = op == 1 ? ds_storage_snapshot_enter(so->s, code, &err)
+	           : op == 2 ? ds_storage_snapshot_let_go(so->s, code, &err)
+	           : ds_storage_snapshot_leave(so->s, code, &err));
 	if (rc != DS_OK)
 		return ENGINE_FAIL(rc, err);
 	Py_RETURN_NONE;
@@ -671,6 +673,12 @@ Storage_snapshot_leave(StorageObject *so, PyObject *args)
 }
 
 static PyObject *
+Storage_snapshot_let_go(StorageObject *so, PyObject *args)
+{
+	return Storage_snapshot(so, args, 2);
+}
+
+static PyObject *
 Storage_snapshot_code(StorageObject *so, PyObject *unused)
 {
 	char code[DS_SNAPSHOT_CODE_MAX + 16];
@@ -680,6 +688,37 @@ Storage_snapshot_code(StorageObject *so, PyObject *unused)
 	if (rc < 0)
 		return closed_error();
 	return PyUnicode_DecodeFSDefault(code);
+}
+
+/* pack(before, now=0.0) -> dict of ds_pack_stats: ds_storage_pack with
+ * the GIL released (other threads commit and read meanwhile: the engine
+ * packs online); now: ds_pack_opts.now. */
+static PyObject *
+Storage_pack(StorageObject *so, PyObject *args)
+{
+	struct ds_pack_opts opts;
+	struct ds_pack_stats st;
+	ds_tid before;
+	ds_error err;
+	int rc;
+
+	memset(&opts, 0, sizeof(opts));
+	if (!PyArg_ParseTuple(args, "O&|d", bytes_to_id, &before, &opts.now))
+		return NULL;
+	ds_error_clear(&err);
+	ENGINE(so, rc = ds_storage_pack(so->s, before, &opts, &st, &err));
+	if (rc != DS_OK)
+		return ENGINE_FAIL(rc, err);
+	return Py_BuildValue("{s:N,s:N,s:O,s:k,s:k,s:k,s:k,s:k,s:k}",
+	                     "threshold", id_to_bytes(st.threshold),
+	                     "packed", id_to_bytes(st.packed),
+	                     "empty", st.empty ? Py_True : Py_False,
+	                     "objects_kept", st.objects_kept,
+	                     "revisions_kept", st.revisions_kept,
+	                     "files_kept", st.files_kept,
+	                     "files_removed", st.files_removed,
+	                     "leftovers_purged", st.leftovers_purged,
+	                     "relinked", st.relinked);
 }
 
 /* begin(user, description, extension, tid=None) -> Txn. Waits (without
@@ -753,6 +792,11 @@ static PyMethodDef Storage_methods[] = {
 	 NULL},
 	{"snapshot_leave", (PyCFunction)Storage_snapshot_leave, METH_VARARGS,
 	 NULL},
+	{"snapshot_let_go", (PyCFunction)Storage_snapshot_let_go, METH_VARARGS,
+	 "snapshot_let_go(code): release misc/sublock while in snapshot mode "
+	 "code (ds_storage_snapshot_let_go)"},
+	{"pack", (PyCFunction)Storage_pack, METH_VARARGS,
+	 "pack(before, now=0.0): ds_storage_pack, -> its statistics"},
 	{"snapshot_code", (PyCFunction)Storage_snapshot_code, METH_NOARGS,
 	 NULL},
 	{"begin", (PyCFunction)(void (*)(void))Storage_begin,

@@ -14,6 +14,7 @@ that cannot change before our commit.
 """
 import os
 import threading
+import time
 
 import zope.interface
 from persistent.TimeStamp import TimeStamp
@@ -42,7 +43,8 @@ class DirectoryStorageError(POSException.StorageError):
 
 
 class PackNotSupported(POSException.Unsupported):
-    """pack() is not implemented by the dirstorage engine yet."""
+    """A pack the engine does not do: without garbage collection
+    (pack(..., gc=False))."""
 
 
 def _status(e):
@@ -127,6 +129,7 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         cfg = self._engine.config()
         self.identity = cfg["identity"]
         self._md5_undo = cfg["md5_undo"]
+        self._pack_stats = None   # the last pack's statistics (tests)
 
     # ---- names, sizes, misc ----
 
@@ -289,6 +292,15 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
                 user = user.encode("utf-8")
             if isinstance(desc, str):
                 desc = desc.encode("utf-8")
+            if tid is None:
+                # As BaseStorage (and so the original) makes tids: from
+                # this process's time.time(), later than the last one.
+                # ZODB's tests replace that clock and compare it with the
+                # tids (pack times between two commits).
+                tid = _tid_of_time(time.time())
+                last = self._engine.last_tid()
+                if tid <= last:
+                    tid = TimeStamp(tid).laterThan(TimeStamp(last)).raw()
             try:
                 txn = self._engine.begin(user, desc, ext or b"", tid)
             except _engine.Error as e:
@@ -586,9 +598,43 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
     # ---- pack ----
 
     def pack(self, t, referencesf, gc=None):
-        raise PackNotSupported(
-            "pack %s: packing is not implemented by the dirstorage engine "
-            "yet; the storage is unchanged" % self._path)
+        """Pack as the original's Full.pack(t, referencesf): the engine's
+        pack (ds_storage_pack, the GIL released; commits and reads go on
+        meanwhile) at the pack time t (seconds since the epoch), which it
+        moves back to now - [storage] min_pack_time and, when that is not
+        0, to the last transaction. Revisions older than the pack time
+        that are not current, objects unreachable from the root at that
+        time and transactions that keep nothing are removed (renamed
+        "*-<unixtime>-deleted", kept [storage] delay_delete seconds);
+        x.packed records the pack time.
+
+        referencesf is not called: the engine reads the references of
+        ZODB pickles itself (its scanner gives ZODB.serialize.referencesf's
+        answer, tests/unit/test_refscan.c), as it must to pack without
+        Python (`ds pack`). gc=False (pack without garbage collection)
+        raises PackNotSupported: as the original, a pack always removes
+        unreachable objects. Raises DirectoryStorageError (status
+        DS_EBUSY) while the storage is in snapshot mode for someone else,
+        DS_ECORRUPT (nothing removed) when a reachable object is missing
+        or unreadable, ReadOnlyError when read-only."""
+        if self._is_read_only:
+            raise POSException.ReadOnlyError()
+        if gc is not None and not gc:
+            raise PackNotSupported(
+                "pack %s: a DirectoryStorage pack always collects garbage "
+                "(gc=False is not supported); the storage is unchanged"
+                % self._path)
+        # The original's timestamp2tid(t); the engine lowers it to its
+        # limits itself, from this process's clock as the original's
+        # pack (ZODB's tests replace time.time). A time beyond now is now
+        # (the engine would lower it to now at most, and a far-future
+        # year has no TimeStamp).
+        now = time.time()
+        t = min(float(t), now)
+        try:
+            self._pack_stats = self._engine.pack(_tid_of_time(t), now)
+        except _engine.Error as e:
+            raise _storage_error(e) from None
 
     # ---- snapshot mode (the original's extension methods) ----
 
@@ -600,12 +646,30 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
         return 1
 
     def enter_snapshot(self, code):
+        """Enter snapshot mode "user/<code>" for a process outside this
+        one (a backup, `ds snapshot` through a snapshot.conf `http`
+        line): as the original, the journal is flushed into A, later
+        writes go to B, and this process lets go of misc/sublock, which
+        that process must then lock to be sure A stays a snapshot."""
+        full = "user/" + code
         try:
-            self._engine.snapshot_enter("user/" + code)
+            self._engine.snapshot_enter(full)
         except _engine.Error as e:
+            raise _storage_error(e) from None
+        try:
+            self._engine.snapshot_let_go(full)
+        except _engine.Error as e:
+            try:
+                self._engine.snapshot_leave(full)
+            except _engine.Error:
+                pass
             raise _storage_error(e) from None
 
     def leave_snapshot(self, code):
+        """Leave snapshot mode "user/<code>": misc/sublock is taken back
+        first, which fails (DirectoryStorageError, status DS_EBUSY,
+        still in snapshot mode) while the snapshot user holds it, as the
+        original's half_relock; then B is moved back over A."""
         try:
             self._engine.snapshot_leave("user/" + code)
         except _engine.Error as e:
@@ -613,6 +677,11 @@ class FullStorage(ConflictResolvingStorage, UndoLogCompatible):
 
     def get_snapshot_code(self):
         return self._engine.snapshot_code()
+
+
+def _tid_of_time(t):
+    """The tid of unix time t, as the original's timestamp2tid."""
+    return TimeStamp(*(time.gmtime(t)[:5] + (t % 60,))).raw()
 
 
 def _loads(b):
