@@ -32,21 +32,6 @@
 /* ---- reading a storage in place ---- */
 
 static int
-status_read_name(const char *home, ds_layout layout, const char *name,
-                 size_t max, unsigned char **buf, size_t *len, ds_error *err)
-{
-	char rel[DS_RELPATH_MAX], a[DS_PATH_MAX], path[DS_PATH_MAX];
-	int rc;
-
-	if ((rc = ds_layout_name_to_path(layout, name, rel, sizeof(rel),
-	                                 err)) != DS_OK ||
-	    (rc = ds_path_join(a, sizeof(a), home, "A", err)) != DS_OK ||
-	    (rc = ds_path_join(path, sizeof(path), a, rel, err)) != DS_OK)
-		return rc;
-	return ds_file_read(path, max, buf, len, err);
-}
-
-static int
 status_read_x(const char *home, ds_layout layout, const char *name,
               uint64_t *v, ds_error *err)
 {
@@ -54,7 +39,7 @@ status_read_x(const char *home, ds_layout layout, const char *name,
 	size_t len = 0;
 	int rc;
 
-	rc = status_read_name(home, layout, name, 64, &buf, &len, err);
+	rc = replica_hook_read(home, layout, name, 64, &buf, &len, err);
 	if (rc == DS_OK)
 		rc = ds_xfile_decode(buf, len, name, v, err);
 	free(buf);
@@ -108,7 +93,7 @@ status_walk(const char *home, ds_layout layout, ds_tid since,
 		ds_error e;
 
 		ds_name_transaction(tid, name);
-		rc = status_read_name(home, layout, name, 0, &buf, &len, &e);
+		rc = replica_hook_read(home, layout, name, 0, &buf, &len, &e);
 		if (rc == DS_OK)
 			rc = ds_txnrec_decode(buf, len, name, &rec, &e);
 		if (rc == DS_OK && (rec.tid != tid || rec.prev_tid >= tid))
