@@ -615,8 +615,11 @@ backup_write(struct backup_run *r, const struct backup_entry *ref,
 	       "complete, %s", ref ? "incremental" : "full", sz);
 out:
 	if (r->a != NULL) {
-		if (rc != DS_OK)
-			archive_write_fail(r->a);
+		/* no archive_write_fail on failure: with it, libarchive's free
+		 * skips the filters' close, which is where the gzip and zstd
+		 * filters release their compressor (a leak under ASan); the
+		 * trailer the close writes goes to the temporary file, which
+		 * the caller removes, so no name ever says "finished" */
 		archive_write_free(r->a);
 		r->a = NULL;
 	}
