@@ -12,7 +12,8 @@
  * Invariants checked:
  *  - a failed pull is DS_EPROTO, DS_EREFUSED or DS_EBUSY with a message,
  *    and leaves the replica exactly as it was (every file but the lock
- *    files, which take the holder's pid), with no spool
+ *    files, which take the holder's pid, and the run record
+ *    misc/replica.state), with no spool
  *    (misc/.replica.incoming) or journal/replica.tar left behind;
  *  - a master that exits non-zero never gets its answer applied, valid or
  *    not;
@@ -45,7 +46,11 @@ static unsigned char recorded[2][16];
 static int
 pull_skip(const char *rel)
 {
-	return strcmp(rel, "misc/lock") == 0 || strcmp(rel, "misc/sublock") == 0;
+	/* misc/replica.state is the run record: every run, failed or not,
+	 * records itself there for ds status */
+	return strcmp(rel, "misc/lock") == 0 ||
+	       strcmp(rel, "misc/sublock") == 0 ||
+	       strcmp(rel, "misc/replica.state") == 0;
 }
 
 static int
