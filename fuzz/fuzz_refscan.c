@@ -12,7 +12,12 @@
  *  - the scan is deterministic: a second run gives the same status and
  *    the same references;
  *  - stopping from the callback at the first reference returns the
- *    callback's status at once.
+ *    callback's status at once;
+ *  - ds_classname_get (the other reader of a record's pickle, for pack's
+ *    [keepclass]) returns DS_OK with a NUL-terminated name that fits, or
+ *    DS_ENOTFOUND with "", deterministically; with a buffer too small
+ *    for that name, DS_ENOTFOUND and "" (never an overrun: the buffers
+ *    are exact-size heap blocks).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,34 @@ note(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 	s->len = need;
 	s->n++;
 	return 0;
+}
+
+static void
+fuzz_refscan_classname(const unsigned char *buf, size_t size)
+{
+	char *name = malloc(256), *again = malloc(256), *small;
+	size_t n;
+	int rc;
+
+	FZ_CHECK(name != NULL && again != NULL, "out of memory");
+	rc = ds_classname_get(buf, size, name, 256);
+	FZ_CHECK(rc == DS_OK || rc == DS_ENOTFOUND, "classname status %d", rc);
+	n = strnlen(name, 256);
+	FZ_CHECK(n < 256, "class name not terminated");
+	FZ_CHECK(rc == DS_OK || n == 0, "DS_ENOTFOUND with a name");
+	FZ_CHECK(ds_classname_get(buf, size, again, 256) == rc &&
+	         strcmp(name, again) == 0, "classname not deterministic");
+	if (rc == DS_OK) {
+		FZ_CHECK(n > 0, "DS_OK with an empty name");
+		small = malloc(n);      /* one byte short of the name's NUL */
+		FZ_CHECK(small != NULL, "out of memory");
+		FZ_CHECK(ds_classname_get(buf, size, small, n) == DS_ENOTFOUND &&
+		         small[0] == '\0',
+		         "a name too long for the buffer was given");
+		free(small);
+	}
+	free(name);
+	free(again);
 }
 
 int
@@ -90,6 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(rc2 == DS_EINVAL, "callback's stop gave %d", rc2);
 		free(c.refs);
 	}
+	fuzz_refscan_classname(buf, size);
 	free(a.refs);
 	free(b.refs);
 	free(buf);

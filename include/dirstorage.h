@@ -256,6 +256,15 @@ void ds_settings_free(ds_settings *s);
  * configparser. */
 const char *ds_settings_get(const ds_settings *s, const char *section,
                             const char *key);
+/* Called for each option of a section: key and raw value, owned by the
+ * settings. A non-zero return stops the walk and is returned. */
+typedef int (*ds_settings_fn)(const char *key, const char *value, void *ctx);
+/* Every option of section in configparser's options() order (the
+ * section's own in file order, then those of [DEFAULT] it does not
+ * have, with [DEFAULT]'s value). DS_OK at once when the section is
+ * absent; otherwise DS_OK or fn's first non-zero return. */
+int ds_settings_foreach(const ds_settings *s, const char *section,
+                        ds_settings_fn fn, void *ctx);
 /* Integer with default when absent. Errors: DS_ECONFIG (not an integer). */
 int ds_settings_get_int(const ds_settings *s, const char *section,
                         const char *key, long def, long *out, ds_error *err);
@@ -1149,6 +1158,17 @@ typedef int (*ds_refscan_fn)(const unsigned char *oid, size_t len,
  * reason and the byte offset), DS_ENOMEM, or fn's status. */
 int ds_refscan(const unsigned char *pickle, size_t len, ds_refscan_fn fn,
                void *ctx, ds_error *err);
+
+/* The class name of a ZODB record as the original's pack reads it to
+ * apply [keepclass] settings (DirectoryStorage.utils.
+ * class_name_from_pickle over ZODB's get_pickle_metadata; classname.c
+ * says how): "module.Class" for the records ZODB writes, "." for a record
+ * Python's unpickler refuses. Writes the NUL-terminated name (UTF-8) into
+ * out (outsz bytes). Returns DS_OK, or DS_ENOTFOUND when the original
+ * reads no name (or one this reader does not reproduce, or longer than
+ * outsz - 1): out is then "". Never fails otherwise; nothing allocated. */
+int ds_classname_get(const unsigned char *pickle, size_t len, char *out,
+                     size_t outsz);
 
 /* ------------------------------------------------------------------ */
 /* Replication slots (slot.c)                                          */

@@ -18,6 +18,11 @@
  * "<op> <path>: <strerror(errnum)>", sys_errno set. */
 int ds_error_sys(ds_error *err, int errnum, const char *op, const char *path);
 
+/* Python's int() of a settings value (surrounding whitespace, a sign,
+ * digits with single '_' between them): 0 and *out, or -1 when int()
+ * would raise (settings.c). */
+int ds_settings_python_int(const char *v, long *out);
+
 /* ---- file names in A/ (layout.c) ---- */
 
 /* What pack makes of a file it removes while [storage] delay_delete keeps

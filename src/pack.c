@@ -22,8 +22,14 @@
  * get mode 0740 and removed ones lose the owner-execute bit, as the
  * original's permission marks leave them. x.packed is written first.
  *
- * Not done: [keepclass] (classes whose history is kept longer): a storage
- * with such options is refused before anything changes.
+ * [keepclass] (config/settings): an object whose class (read from its
+ * newest revision with a non-empty pickle, as the original's
+ * class_name_from_pickle reads it: ds_classname_get) is named there with
+ * "forever" keeps every revision older than T it still has, one with
+ * "extra DAYS" those newer than T less DAYS days (each with its
+ * transaction, as above). A value the original cannot read is logged and
+ * ignored as it does; "extra" with a number int() refuses stops the pack
+ * before anything changes, where the original's open fails.
  *
  * Threshold: T is lowered to now - [storage] min_pack_time, then (when
  * min_pack_time > 0) to the last transaction: never later.
@@ -83,6 +89,16 @@ struct pack {
 	struct keyset_pairs revisions;
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
+	struct pack_keep *keep;       /* [keepclass] */
+	size_t nkeep;
+};
+
+/* One [keepclass] option: the class name, and the oldest revision its
+ * objects keep (0: forever; set once the threshold is known). */
+struct pack_keep {
+	char *cls;
+	long days;                    /* -1: forever */
+	ds_tid limit;
 };
 
 static void
@@ -269,17 +285,28 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
 
+/* The [keepclass] option for a class name, or NULL. */
+static const struct pack_keep *
+pack_keep_find(const struct pack *p, const char *cls)
+{
+	for (size_t i = 0; i < p->nkeep; i++)
+		if (strcmp(p->keep[i].cls, cls) == 0)
+			return &p->keep[i];
+	return NULL;
+}
+
 /* Mark object oid (its .c pointer, its current revision and those at or
- * after the threshold, their transactions) and queue what those
- * revisions refer to. */
+ * after the threshold, or older ones its class's [keepclass] option
+ * keeps, their transactions) and queue what those revisions refer to. */
 static int
 pack_mark_object(struct pack *p, ds_oid oid)
 {
 	char name[DS_NAME_MAX], tname[DS_NAME_MAX];
 	unsigned char *buf = NULL;
 	size_t len;
+	const struct pack_keep *keep = NULL;
 	ds_tid tid;
-	int first = 1, rc;
+	int first = 1, have_class = 0, rc;
 
 	ds_name_pointer(oid, name);
 	if (pack_is_marked(p, name))
@@ -337,6 +364,16 @@ pack_mark_object(struct pack *p, ds_oid oid)
 				             first ? "current" : "old", m);
 				goto out;
 			}
+			/* the original reads the class from the newest
+			 * revision it finds a name in */
+			if (p->nkeep > 0 && !have_class) {
+				char cls[1024];
+				if (ds_classname_get(rec.pickle, rec.pickle_len,
+				                     cls, sizeof(cls)) == DS_OK) {
+					have_class = 1;
+					keep = pack_keep_find(p, cls);
+				}
+			}
 		}
 		if ((rc = pack_mark(p, name)) != DS_OK)
 			goto out;
@@ -349,7 +386,9 @@ pack_mark_object(struct pack *p, ds_oid oid)
 		tid = rec.prev_serial;
 		free(buf);
 		buf = NULL;
-		if (tid < p->threshold)
+		/* older than the threshold: gone, unless its class keeps it
+		 * (forever, or while newer than its limit) */
+		if (tid < p->threshold && (keep == NULL || tid < keep->limit))
 			break;
 		first = 0;
 	}
@@ -918,39 +957,60 @@ pack_barrier(struct pack *p)
 	return rc;
 }
 
-/* [keepclass] options keep chosen classes' history longer (the original
- * reads the class from each record). Not done here: refuse rather than
- * remove what the original would keep. */
+/* One [keepclass] option, read as the original reads it: "forever",
+ * "extra N" (N as int() reads it, below 0 counting as 0), anything else
+ * logged and ignored. */
 static int
-pack_no_keepclass(struct pack *p, const char *path)
+pack_keep_add(const char *key, const char *value, void *ctx)
 {
-	unsigned char *buf = NULL;
-	size_t len, i = 0;
-	int in = 0, rc;
+	struct pack *p = ctx;
+	struct pack_keep *n, *k;
+	long days;
 
-	rc = ds_file_read(path, 1u << 20, &buf, &len, p->err);
-	if (rc != DS_OK)
-		return rc;
-	while (i < len) {
-		size_t e = i;
-		while (e < len && buf[e] != '\n')
-			e++;
-		if (buf[i] == '[')
-			in = e - i >= 11 && memcmp(buf + i, "[keepclass]", 11) == 0;
-		else if (in && e > i && buf[i] != '#' && buf[i] != ';' &&
-		         buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
-			rc = ds_error_set(p->err, DS_ECONFIG, "pack %s: "
-			                  "[keepclass] options are not supported "
-			                  "(the original keeps those classes' "
-			                  "history longer): %.*s", p->s->home,
-			                  (int)(e - i > 80 ? 80 : e - i),
-			                  (const char *)buf + i);
-			break;
-		}
-		i = e + 1;
+	if (strcmp(value, "forever") == 0) {
+		days = -1;
+	} else if (strncmp(value, "extra ", 6) == 0) {
+		if (ds_settings_python_int(value + 6, &days) != 0)
+			return ds_error_set(p->err, DS_ECONFIG, "pack %s: "
+			                    "config/settings: [keepclass] %s: "
+			                    "'%s' is not a number of days",
+			                    p->s->home, key, value + 6);
+		if (days < 0)
+			days = 0;
+	} else {
+		pack_log(p, DS_LOG_WARN, "config/settings: bad [keepclass] "
+		         "%s: '%s' (neither 'forever' nor 'extra DAYS'): "
+		         "ignored, as the original does", key, value);
+		return DS_OK;
 	}
-	free(buf);
-	return rc;
+	n = realloc(p->keep, (p->nkeep + 1) * sizeof(*n));
+	if (n == NULL)
+		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+	p->keep = n;
+	k = &p->keep[p->nkeep];
+	memset(k, 0, sizeof(*k));
+	if ((k->cls = strdup(key)) == NULL)
+		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+	k->days = days;
+	p->nkeep++;
+	return DS_OK;
+}
+
+/* Each [keepclass] option's limit once the threshold is known: the
+ * original's keep_extra.expired() compares with the tid of the
+ * threshold's time less DAYS days. */
+static void
+pack_keep_limits(struct pack *p)
+{
+	for (size_t i = 0; i < p->nkeep; i++) {
+		struct pack_keep *k = &p->keep[i];
+
+		k->limit = k->days < 0 ? 0 :
+		           ds_tid_from_time(ds_tid_to_time(p->threshold) -
+		                            (double)k->days * 86400.0);
+		pack_log(p, DS_LOG_VERBOSE, "[keepclass] %s: history kept %s",
+		         k->cls, k->days < 0 ? "forever" : "longer");
+	}
 }
 
 static int
@@ -965,11 +1025,14 @@ pack_keep_policy(struct pack *p)
 	rc = storage_path(p->s, path, sizeof(path), "config/settings", p->err);
 	if (rc != DS_OK)
 		return rc;
-	if ((rc = pack_no_keepclass(p, path)) != DS_OK)
-		return rc;
 	rc = ds_settings_load(path, &set, p->err);
 	if (rc != DS_OK)
 		return rc;
+	if ((rc = ds_settings_foreach(set, "keepclass", pack_keep_add, p)) !=
+	    DS_OK) {
+		ds_settings_free(set);
+		return rc;
+	}
 	v = ds_settings_get(set, "storage", "keep_policy");
 	/* the original: "undoable" drops ancient transaction files; anything
 	 * else (absent, "detailed", a typo) keeps them */
@@ -1085,6 +1148,7 @@ pack_run(struct pack *p, ds_tid before)
 	}
 	p->st->threshold = p->threshold;
 	p->st->packed = p->last_pack;
+	pack_keep_limits(p);
 
 	/* an empty storage (no root object) is not packed */
 	if ((rc = pack_path(p, "o0000000000000000.c", path, sizeof(path))) !=
@@ -1182,5 +1246,8 @@ out:
 	keyset_ids_free(&p.txns);
 	keyset_pairs_free(&p.revisions);
 	free(p.todo);
+	for (size_t i = 0; i < p.nkeep; i++)
+		free(p.keep[i].cls);
+	free(p.keep);
 	return rc;
 }

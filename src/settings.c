@@ -367,6 +367,35 @@ ds_settings_get(const ds_settings *s, const char *section, const char *key)
 	return opt ? opt->value : NULL;
 }
 
+int
+ds_settings_foreach(const ds_settings *s, const char *section,
+                    ds_settings_fn fn, void *ctx)
+{
+	const struct settings_section *sec;
+	size_t i;
+	int rc;
+
+	if (s == NULL || section == NULL ||
+	    strcmp(section, SETTINGS_DEFAULT_SECTION) == 0)
+		return DS_OK;
+	sec = settings_find_section(s, section, strlen(section));
+	if (sec == NULL)
+		return DS_OK;
+	for (i = 0; i < sec->nopts; i++)
+		if ((rc = fn(sec->opts[i].key, sec->opts[i].value, ctx)) != 0)
+			return rc;
+	/* configparser's options(): the section's, then [DEFAULT]'s */
+	for (i = 0; i < s->defaults.nopts; i++) {
+		const char *k = s->defaults.opts[i].key;
+
+		if (settings_find_opt(sec, k, strlen(k)) != NULL)
+			continue;
+		if ((rc = fn(k, s->defaults.opts[i].value, ctx)) != 0)
+			return rc;
+	}
+	return DS_OK;
+}
+
 /* Python int(): optional sign, decimal digits, single '_' between digits. */
 static int
 settings_parse_long(const char *v, long *out)
@@ -396,6 +425,24 @@ settings_parse_long(const char *v, long *out)
 	else
 		*out = (long)acc;
 	return 0;
+}
+
+int
+ds_settings_python_int(const char *v, long *out)
+{
+	char buf[64];
+	size_t a = 0, b = strlen(v);
+
+	/* int() ignores surrounding whitespace */
+	while (a < b && settings_isspace((unsigned char)v[a]))
+		a++;
+	while (b > a && settings_isspace((unsigned char)v[b - 1]))
+		b--;
+	if (b - a >= sizeof(buf))
+		return -1;
+	memcpy(buf, v + a, b - a);
+	buf[b - a] = '\0';
+	return settings_parse_long(buf, out);
 }
 
 int

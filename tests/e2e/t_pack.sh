@@ -65,15 +65,24 @@ must_fail 1 ds replica -q "$M" "$R"
 assert_contains "$LAST_STDERR" "packed since"
 must_pass ds check "$M"
 
-# [keepclass] options (the original keeps those classes longer) are not
-# done: refused before anything changes
+# [keepclass] (kept history compared with the original's in
+# t_pack_orig_replay.sh): "extra" with a number of days int() refuses
+# stops the pack before anything changes (the original fails to open);
+# a value that is neither "forever" nor "extra N" is named in a warning
+# and ignored, as the original logs and ignores it
 K=$SCRATCH/keepclass
 fixture_copy flat-master "$K"
-echo "persistent.mapping.PersistentMapping: forever" >>"$K/config/settings"
+echo "persistent.mapping.PersistentMapping: extra two" >>"$K/config/settings"
 before=$(tree_md5 "$K/A")
 must_fail 1 ds pack "$K"
-assert_contains "$LAST_STDERR" "[keepclass] options are not supported"
+assert_contains "$LAST_STDERR" "[keepclass] persistent.mapping.PersistentMapping: 'two' is not a number of days"
+assert_contains "$LAST_STDERR" "$K"
 assert_eq "$before" "$(tree_md5 "$K/A")" "A/ after a refused pack"
+sed -i 's/^persistent.mapping.PersistentMapping: extra two$/persistent.mapping.PersistentMapping: sometimes/' \
+	"$K/config/settings"
+must_pass ds pack "$K"
+assert_contains "$LAST_STDERR" "bad [keepclass] persistent.mapping.PersistentMapping: 'sometimes'"
+must_pass ds check "$K"
 
 # a symlink in A/ is a stray entry: renamed away as the original does,
 # never followed (the file it points to keeps its mode)

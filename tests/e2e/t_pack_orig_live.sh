@@ -36,7 +36,10 @@ compare() {
 		fail "$name: cannot prepare"
 	pack_prepare "$src" "$SCRATCH/$name.ds" "$delay" "$minpack" ||
 		fail "$name: cannot prepare"
-	for tid in "$@"; do
+	pack_keepclass "$SCRATCH/$name.orig" "$@" &&
+	pack_keepclass "$SCRATCH/$name.ds" "$@" ||
+		fail "$name: cannot set its [keepclass] options"
+	for tid in $(pack_tids "$@"); do
 		must_pass "$REF/bin/ref-python" "$PACK_DIR/orig_pack.py" \
 			"$SCRATCH/$name.orig" "$tid"
 		thr=$(sed -n 's/^threshold //p' "$LAST_STDOUT")

@@ -14,6 +14,9 @@ while read -r name fixture delay minpack tids; do
 	[ -f "$rec/$name.tree.gz" ] || fail "no recording $rec/$name.tree.gz"
 	pack_prepare "$DS_FIXTURE_DIR/$fixture" "$SCRATCH/$name" "$delay" \
 		"$minpack" || fail "$name: cannot prepare the copy"
+	# shellcheck disable=SC2086
+	pack_keepclass "$SCRATCH/$name" $tids ||
+		fail "$name: cannot set its [keepclass] options"
 	while read -r thr; do
 		must_pass ds pack -q --before "$thr" "$SCRATCH/$name"
 		# leftovers of two packs never share a second

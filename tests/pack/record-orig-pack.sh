@@ -33,6 +33,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/record-orig-pack.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 pack_cases | while read -r name fixture delay minpack tids; do
 	pack_prepare "$FIX/$fixture" "$work/$name" "$delay" "$minpack"
+	# shellcheck disable=SC2086
+	pack_keepclass "$work/$name" $tids
+	# shellcheck disable=SC2086
+	tids=$(pack_tids $tids)
 	: >"$work/$name.thresholds"
 	for tid in $tids; do
 		"$REF/bin/ref-python" "$here/orig_pack.py" "$work/$name" "$tid" \
