@@ -26,9 +26,10 @@
  *     the name ".".
  *
  * Step 3 is a small stack machine over the opcodes those class pickles
- * use (strings, small integers, None, booleans, tuples, the memo). A
- * record that needs more of Python's unpickler (a float, a dict, a
- * nested global, a STRING with escapes...) gives DS_ENOTFOUND here, as if
+ * use (strings of every protocol 0 to 3 form: pickletext.c decodes the
+ * protocol 0 ones as refscan.c does; small integers, None, booleans,
+ * tuples, the memo). A record that needs more of Python's unpickler (a
+ * float, a dict, a nested global...) gives DS_ENOTFOUND here, as if
  * it had no name: no ZODB writes class pickles like those, and a
  * [keepclass] key would have to spell that object's repr() to match it.
  * tests/unit/test_classname.c checks every record of
@@ -206,167 +207,6 @@ cn_line_int(const unsigned char *p, size_t avail, long long *v, size_t *used)
 }
 
 static int
-cn_hexval(unsigned char h)
-{
-	if (h >= '0' && h <= '9')
-		return h - '0';
-	if (h >= 'a' && h <= 'f')
-		return h - 'a' + 10;
-	if (h >= 'A' && h <= 'F')
-		return h - 'A' + 10;
-	return -1;
-}
-
-/* Append code point cp to the scratch text in UTF-8; -1 when full. */
-static int
-cn_text_cp(struct cn *c, unsigned long cp)
-{
-	unsigned char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	if (c->ntext + n > sizeof(c->text))
-		return -1;
-	memcpy(c->text + c->ntext, b, n);
-	c->ntext += n;
-	return 0;
-}
-
-/* STRING's argument (the line, quotes included) decoded as Python's
- * codecs.escape_decode, then as ASCII: CN_REFUSED when not quoted or not
- * ASCII, CN_UNKNOWN when the scratch space is full, else CN_FOUND with
- * the text at c->text + *off, *len bytes. */
-static enum cn_result
-cn_string(struct cn *c, const unsigned char *a, size_t n, size_t *off,
-          size_t *len)
-{
-	size_t i;
-
-	if (n < 2 || a[0] != a[n - 1] || (a[0] != '\'' && a[0] != '"'))
-		return CN_REFUSED;
-	*off = c->ntext;
-	for (i = 1; i < n - 1; i++) {
-		unsigned long v;
-		int h1, h2;
-
-		if (a[i] == '\\' && i + 1 >= n - 1)
-			return CN_REFUSED;        /* trailing backslash */
-		if (a[i] != '\\') {
-			v = a[i];
-		} else {
-			unsigned char e = a[++i];
-
-			switch (e) {
-			case '\n': continue;           /* line continuation */
-			case 'n': v = '\n'; break;
-			case 't': v = '\t'; break;
-			case 'r': v = '\r'; break;
-			case 'a': v = 7; break;
-			case 'b': v = 8; break;
-			case 'f': v = 12; break;
-			case 'v': v = 11; break;
-			case '\\': case '\'': case '"': v = e; break;
-			case 'x':
-				if (i + 2 >= n - 1 ||
-				    (h1 = cn_hexval(a[i + 1])) < 0 ||
-				    (h2 = cn_hexval(a[i + 2])) < 0)
-					return CN_REFUSED; /* invalid \x */
-				v = (unsigned long)(h1 * 16 + h2);
-				i += 2;
-				break;
-			default:
-				if (e >= '0' && e <= '7') {
-					v = e - '0';
-					for (int k = 0; k < 2 && i + 1 < n - 1 &&
-					     a[i + 1] >= '0' && a[i + 1] <= '7';
-					     k++)
-						v = v * 8 + (a[++i] - '0');
-					v &= 0xff;
-				} else {
-					/* kept as is, backslash and all */
-					if (c->ntext == sizeof(c->text))
-						return CN_UNKNOWN;
-					c->text[c->ntext++] = '\\';
-					v = e;
-				}
-			}
-		}
-		if (v > 0x7f)
-			return CN_REFUSED;        /* not ASCII */
-		if (c->ntext == sizeof(c->text))
-			return CN_UNKNOWN;
-		c->text[c->ntext++] = (unsigned char)v;
-	}
-	*len = c->ntext - *off;
-	return CN_FOUND;
-}
-
-/* UNICODE's argument decoded as raw-unicode-escape (a \uXXXX or
- * \UXXXXXXXX after an odd run of backslashes is a code point, every
- * other byte one of latin-1), into UTF-8; as cn_string. */
-static enum cn_result
-cn_unicode(struct cn *c, const unsigned char *a, size_t n, size_t *off,
-           size_t *len)
-{
-	size_t i = 0;
-
-	*off = c->ntext;
-	while (i < n) {
-		size_t run = 0, digits;
-		unsigned long cp = 0;
-
-		while (i < n && a[i] == '\\') {
-			run++;
-			i++;
-		}
-		if (run > 0) {
-			int esc = (run & 1) && i < n &&
-			          (a[i] == 'u' || a[i] == 'U');
-			for (size_t k = 0; k < run - (esc ? 1 : 0); k++)
-				if (cn_text_cp(c, '\\') < 0)
-					return CN_UNKNOWN;
-			if (!esc)
-				continue;
-			digits = a[i] == 'u' ? 4 : 8;
-			i++;
-			for (size_t k = 0; k < digits; k++, i++) {
-				int h = i < n ? cn_hexval(a[i]) : -1;
-				if (h < 0)
-					return CN_REFUSED; /* truncated */
-				cp = cp * 16 + (unsigned long)h;
-			}
-			if (cp > 0x10ffff)
-				return CN_REFUSED;
-			if (cn_text_cp(c, cp) < 0)
-				return CN_UNKNOWN;
-			continue;
-		}
-		if (cn_text_cp(c, a[i++]) < 0)
-			return CN_UNKNOWN;
-	}
-	*len = c->ntext - *off;
-	return CN_FOUND;
-}
-
-static int
 cn_memo_find(const struct cn *c, long key)
 {
 	for (int k = c->nmemo - 1; k >= 0; k--)
@@ -439,21 +279,29 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 		case 'S':                         /* STRING */
 		case 'V': {                       /* UNICODE */
 			const unsigned char *nl = memchr(p + i, '\n', len - i);
-			size_t off = 0, tl = 0;
-			enum cn_result r;
+			size_t ln, tl = 0;
 
 			if (nl == NULL)
 				return CN_REFUSED;        /* EOF in the line */
-			r = op == 'S' ? cn_string(c, p + i, (size_t)(nl - p - i),
-			                          &off, &tl) :
-			    cn_unicode(c, p + i, (size_t)(nl - p - i), &off, &tl);
-			if (r != CN_FOUND)
-				return r;
+			ln = (size_t)(nl - p) - i;
+			/* the decoded text needs ln (STRING) or 2 ln (UNICODE,
+			 * in UTF-8) bytes at most */
+			if ((op == 'S' ? ln : 2 * ln) > sizeof(c->text) - c->ntext)
+				return CN_UNKNOWN;
+			if ((op == 'S' ? ds_pickletext_string0(p + i, ln,
+			                 c->text + c->ntext, &tl) :
+			     ds_pickletext_unicode0(p + i, ln, c->text + c->ntext,
+			                            &tl)) != NULL)
+				return CN_REFUSED;
+			/* the unpickler decodes a py2 string as ASCII */
+			if (op == 'S' && !cn_is_ascii(c->text + c->ntext, tl))
+				return CN_REFUSED;
 			i = (size_t)(nl - p) + 1;
 			if ((t = cn_new(c, CN_STR)) < 0)
 				return CN_UNKNOWN;
-			c->vals[t].s = c->text + off;
+			c->vals[t].s = c->text + c->ntext;
 			c->vals[t].len = tl;
+			c->ntext += tl;
 			if (cn_push(c, t) < 0)
 				return CN_UNKNOWN;
 			break;
@@ -545,13 +393,18 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 	}
 }
 
-/* Append s to out (at *at), in UTF-8 from latin-1 when latin1. */
+/* Append s to out (at *at), in UTF-8 from latin-1 when latin1. A NUL
+ * byte fails: such a name cannot be a C string (nor a settings key, so
+ * no [keepclass] option could name it). */
 static int
 cn_put(char *out, size_t outsz, size_t *at, const unsigned char *s,
        size_t len, int latin1)
 {
 	for (size_t k = 0; k < len; k++) {
 		unsigned char b = s[k];
+
+		if (b == 0)
+			return -1;
 
 		if (latin1 && b >= 0x80) {
 			if (*at + 2 >= outsz)

@@ -18,6 +18,22 @@
  * "<op> <path>: <strerror(errnum)>", sys_errno set. */
 int ds_error_sys(ds_error *err, int errnum, const char *op, const char *path);
 
+/* ---- protocol 0 pickle text (pickletext.c) ---- */
+
+/* The value of hex digit c, or -1. */
+int ds_hex_digit(int c);
+/* Code point cp (at most 0x10FFFF) in UTF-8 into out; returns 1 to 4. */
+size_t ds_utf8_put(unsigned long cp, unsigned char out[4]);
+/* STRING's argument s[0..n) (the quotes included) as Python's
+ * codecs.escape_decode reads it, into out (room for n bytes), its length
+ * in *outlen. NULL, or why Python's unpickler refuses it. */
+const char *ds_pickletext_string0(const unsigned char *s, size_t n,
+                                  unsigned char *out, size_t *outlen);
+/* UNICODE's argument s[0..n) decoded as raw-unicode-escape, in UTF-8,
+ * into out (room for 2 * n bytes); as ds_pickletext_string0. */
+const char *ds_pickletext_unicode0(const unsigned char *s, size_t n,
+                                   unsigned char *out, size_t *outlen);
+
 /* Python's int() of a settings value (surrounding whitespace, a sign,
  * digits with single '_' between them): 0 and *out, or -1 when int()
  * would raise (settings.c). */

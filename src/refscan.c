@@ -166,12 +166,17 @@ rs_line(struct rs *r, size_t *len)
 	return DS_OK;
 }
 
+/* Room for need more bytes in the arena. */
 static int
-rs_arena_put(struct rs *r, unsigned char c)
+rs_arena_reserve(struct rs *r, size_t need)
 {
-	if (r->alen == r->acap) {
-		size_t ncap = r->acap ? r->acap * 2 : 256;
-		unsigned char *n = realloc(r->arena, ncap);
+	if (r->acap - r->alen < need) {
+		size_t ncap = r->acap ? r->acap : 256;
+		unsigned char *n;
+
+		while (ncap - r->alen < need)
+			ncap *= 2;
+		n = realloc(r->arena, ncap);
 		if (n == NULL)
 			return ds_error_set(r->err, DS_ENOMEM,
 			                    "scan pickle for references: out of "
@@ -179,7 +184,6 @@ rs_arena_put(struct rs *r, unsigned char c)
 		r->arena = n;
 		r->acap = ncap;
 	}
-	r->arena[r->alen++] = c;
 	return DS_OK;
 }
 
@@ -317,85 +321,27 @@ rs_push_span(struct rs *r, int kind, size_t n)
 	return rs_push(r, v);
 }
 
-static int
-rs_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* STRING: a quoted Python 2 repr decoded as codecs.escape_decode does. */
 static int
 rs_string0(struct rs *r)
 {
-	const unsigned char *s;
-	size_t n = 0, i, start = r->alen;
+	size_t n = 0, len = 0, start = r->alen;
+	const char *why;
 	struct rs_val v;
 	int rc;
 
-	if ((rc = rs_line(r, &n)) != DS_OK)
+	if ((rc = rs_line(r, &n)) != DS_OK ||
+	    (rc = rs_arena_reserve(r, n + 1)) != DS_OK)
 		return rc;
-	s = r->p + r->pos;
-	if (n < 2 || (s[0] != '\'' && s[0] != '"') || s[n - 1] != s[0])
-		return rs_fail(r, "insecure string pickle");
-	for (i = 1; i + 1 < n; i++) {
-		unsigned char c = s[i];
-		if (c != '\\') {
-			if ((rc = rs_arena_put(r, c)) != DS_OK)
-				return rc;
-			continue;
-		}
-		if (i + 2 >= n) /* the backslash is the last character */
-			return rs_fail(r, "trailing \\ in string");
-		c = s[++i];
-		switch (c) {
-		case '\n': continue;
-		case '\\': case '\'': case '"': break;
-		case 'b': c = '\b'; break;
-		case 'f': c = '\f'; break;
-		case 't': c = '\t'; break;
-		case 'n': c = '\n'; break;
-		case 'r': c = '\r'; break;
-		case 'v': c = '\v'; break;
-		case 'a': c = '\a'; break;
-		case '0': case '1': case '2': case '3':
-		case '4': case '5': case '6': case '7': {
-			unsigned v8 = (unsigned)(c - '0');
-			int k;
-			for (k = 0; k < 2 && i + 2 < n && s[i + 1] >= '0' &&
-			            s[i + 1] <= '7'; k++)
-				v8 = v8 * 8 + (unsigned)(s[++i] - '0');
-			c = (unsigned char)v8;
-			break;
-		}
-		case 'x': {
-			int h1, h2;
-			if (i + 3 >= n || (h1 = rs_hexval(s[i + 1])) < 0 ||
-			    (h2 = rs_hexval(s[i + 2])) < 0)
-				return rs_fail(r, "invalid \\x escape in string");
-			c = (unsigned char)(h1 * 16 + h2);
-			i += 2;
-			break;
-		}
-		default:
-			/* unknown escapes stay as they are */
-			if ((rc = rs_arena_put(r, '\\')) != DS_OK)
-				return rc;
-			break;
-		}
-		if ((rc = rs_arena_put(r, c)) != DS_OK)
-			return rc;
-	}
+	why = ds_pickletext_string0(r->p + r->pos, n, r->arena + start, &len);
+	if (why != NULL)
+		return rs_fail(r, why);
+	r->alen += len;
 	memset(&v, 0, sizeof(v));
 	v.kind = RS_BYTES;
 	v.arena = 1;
 	v.off = start;
-	v.len = r->alen - start;
+	v.len = len;
 	if (!rs_ascii(rs_bytes(r, &v), v.len))
 		return rs_fail(r, "py2 string with non-ASCII bytes "
 		                  "(referencesf decodes them as ASCII)");
@@ -408,71 +354,24 @@ rs_string0(struct rs *r)
 static int
 rs_unicode0(struct rs *r)
 {
-	const unsigned char *s;
-	size_t n = 0, i, start = r->alen;
+	size_t n = 0, len = 0, start = r->alen;
+	const char *why;
 	struct rs_val v;
-	int rc, ascii = 1;
+	int rc;
 
-	if ((rc = rs_line(r, &n)) != DS_OK)
+	if ((rc = rs_line(r, &n)) != DS_OK ||
+	    (rc = rs_arena_reserve(r, 2 * n + 1)) != DS_OK)
 		return rc;
-	s = r->p + r->pos;
-	for (i = 0; i < n; i++) {
-		unsigned long cp;
-		int digits, k;
-		unsigned char u8[4];
-		int nu8;
-
-		if (s[i] == '\\' && i + 1 < n && (s[i + 1] == 'u' ||
-		                                  s[i + 1] == 'U')) {
-			digits = s[i + 1] == 'u' ? 4 : 8;
-			if (i + 2 + (size_t)digits > n)
-				return rs_fail(r, "truncated \\u escape");
-			cp = 0;
-			for (k = 0; k < digits; k++) {
-				int h = rs_hexval(s[i + 2 + (size_t)k]);
-				if (h < 0)
-					return rs_fail(r, "bad \\u escape");
-				cp = cp * 16 + (unsigned long)h;
-			}
-			if (cp > 0x10FFFF)
-				return rs_fail(r, "\\U escape out of range");
-			i += 1 + (size_t)digits;
-		} else {
-			/* raw-unicode-escape: each other byte is the code
-			 * point of the same value (Latin-1) */
-			cp = s[i];
-		}
-		if (cp >= 0x80)
-			ascii = 0;
-		if (cp < 0x80) {
-			u8[0] = (unsigned char)cp;
-			nu8 = 1;
-		} else if (cp < 0x800) {
-			u8[0] = (unsigned char)(0xC0 | (cp >> 6));
-			u8[1] = (unsigned char)(0x80 | (cp & 0x3F));
-			nu8 = 2;
-		} else if (cp < 0x10000) {
-			u8[0] = (unsigned char)(0xE0 | (cp >> 12));
-			u8[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-			u8[2] = (unsigned char)(0x80 | (cp & 0x3F));
-			nu8 = 3;
-		} else {
-			u8[0] = (unsigned char)(0xF0 | (cp >> 18));
-			u8[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-			u8[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-			u8[3] = (unsigned char)(0x80 | (cp & 0x3F));
-			nu8 = 4;
-		}
-		for (k = 0; k < nu8; k++)
-			if ((rc = rs_arena_put(r, u8[k])) != DS_OK)
-				return rc;
-	}
+	why = ds_pickletext_unicode0(r->p + r->pos, n, r->arena + start, &len);
+	if (why != NULL)
+		return rs_fail(r, why);
+	r->alen += len;
 	memset(&v, 0, sizeof(v));
 	v.kind = RS_TEXT;
 	v.arena = 1;
-	v.ascii = (unsigned char)ascii;
+	v.ascii = (unsigned char)rs_ascii(r->arena + start, len);
 	v.off = start;
-	v.len = r->alen - start;
+	v.len = len;
 	r->pos += n + 1;
 	return rs_push(r, v);
 }

@@ -93,26 +93,14 @@ ds_hex_lower(const unsigned char *in, size_t n, char *out)
 	hex_encode(in, n, out, "0123456789abcdef");
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 ds_hex_decode(const char *hex, unsigned char *out, size_t n)
 {
 	if (hex == NULL || strlen(hex) != 2 * n)
 		return DS_EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]);
-		int lo = hexval((unsigned char)hex[2 * i + 1]);
+		int hi = ds_hex_digit((unsigned char)hex[2 * i]);
+		int lo = ds_hex_digit((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return DS_EINVAL;
 		out[i] = (unsigned char)(hi << 4 | lo);
