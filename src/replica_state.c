@@ -61,18 +61,6 @@ state_escape(const char *s, char *out, size_t outsz)
 	return 0;
 }
 
-static int
-state_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The reverse of state_escape into out (outsz bytes, cut short when
  * longer). -1 for a malformed escape. */
 static int
@@ -90,10 +78,10 @@ state_unescape(const char *s, char *out, size_t outsz)
 			} else if (*s == 'n') {
 				ch = '\n';
 				s++;
-			} else if (*s == 'x' && state_hexval(s[1]) >= 0 &&
-			           state_hexval(s[2]) >= 0) {
-				ch = (char)(state_hexval(s[1]) * 16 +
-				            state_hexval(s[2]));
+			} else if (*s == 'x' && ds_hex_digit((unsigned char)s[1]) >= 0 &&
+			           ds_hex_digit((unsigned char)s[2]) >= 0) {
+				ch = (char)(ds_hex_digit((unsigned char)s[1]) * 16 +
+				            ds_hex_digit((unsigned char)s[2]));
 				s += 3;
 			} else {
 				return -1;

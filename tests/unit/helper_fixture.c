@@ -255,6 +255,17 @@ fixture_remove_tree(const char *path)
 }
 
 void
+fixture_write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		fail_msg("cannot create %s", path);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+void
 fixture_md5_hex(const void *data, size_t len, char out[33])
 {
 	unsigned char d[16];

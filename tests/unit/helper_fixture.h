@@ -59,6 +59,9 @@ char *fixture_copy(const char *name, const char *dest_dir);
 /* Remove path and everything below it (no error if it does not exist). */
 void fixture_remove_tree(const char *path);
 
+/* Write text to path (created or truncated); fails the test on error. */
+void fixture_write_text(const char *path, const char *text);
+
 /* md5 of a buffer as 32 lowercase hex digits + NUL. */
 void fixture_md5_hex(const void *data, size_t len, char out[33]);
 

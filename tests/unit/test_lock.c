@@ -68,16 +68,6 @@ read_text(const char *path, char *buf, size_t bufsz)
 }
 
 static void
-write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void
 expect_content_pid(const char *path, pid_t pid)
 {
 	char buf[64], want[32];
@@ -156,7 +146,7 @@ test_acquire_content_and_mode(void **state)
 	struct stat st;
 
 	/* a longer old content (a previous holder) is truncated away */
-	write_text(t->path, " 123456789 and some junk\n");
+	fixture_write_text(t->path, " 123456789 and some junk\n");
 	chmod(t->path, 0644);
 	ds_error_clear(&err);
 	assert_int_equal(ds_lock_acquire(t->path, &lock, &err), DS_OK);
@@ -300,7 +290,7 @@ test_interop_flock1(void **state)
 
 	/* a shell holds the file with flock(1), as a Python holder would;
 	 * the pid in the file is what the refusal reports */
-	write_text(t->path, " 4242\n");
+	fixture_write_text(t->path, " 4242\n");
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

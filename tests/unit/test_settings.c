@@ -307,15 +307,6 @@ struct cfg_home {
 };
 
 static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void
 make_home(struct cfg_home *h, const char *settings, const char *identity)
 {
 	char path[4200];
@@ -327,11 +318,11 @@ make_home(struct cfg_home *h, const char *settings, const char *identity)
 	assert_int_equal(mkdir(path, 0755), 0);
 	if (settings != NULL) {
 		snprintf(path, sizeof(path), "%s/config/settings", h->home);
-		write_file(path, settings);
+		fixture_write_text(path, settings);
 	}
 	if (identity != NULL) {
 		snprintf(path, sizeof(path), "%s/config/identity", h->home);
-		write_file(path, identity);
+		fixture_write_text(path, identity);
 	}
 }
 
@@ -482,11 +473,69 @@ test_config_not_a_directory(void **state)
 	assert_int_equal(ds_config_load(path, &c, &err), DS_ENOTFOUND);
 	assert_non_null(strstr(err.msg, path));
 	snprintf(path, sizeof(path), "%s/file", scratch);
-	write_file(path, "x");
+	fixture_write_text(path, "x");
 	assert_int_equal(ds_config_load(path, &c, &err), DS_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "not a DirectoryStorage"));
 	fixture_remove_tree(scratch);
 	free(scratch);
+}
+
+/* ds_settings_foreach: configparser's options() order (the section's
+ * own in file order, then [DEFAULT]'s it lacks, with DEFAULT's value),
+ * nothing for an absent section or for DEFAULT itself, a non-zero return
+ * stops the walk and is returned. */
+struct walk {
+	char seen[512];
+	int stop_at, n;
+};
+
+static int
+walk_note(const char *key, const char *value, void *ctx)
+{
+	struct walk *w = ctx;
+
+	if (++w->n == w->stop_at)
+		return 42;
+	snprintf(w->seen + strlen(w->seen), sizeof(w->seen) - strlen(w->seen),
+	         "%s=%s;", key, value);
+	return 0;
+}
+
+static void
+test_foreach(void **state)
+{
+	static const char text[] =
+		"[DEFAULT]\nshared: d\nb: from-default\n"
+		"[keepclass]\nBTrees.OOBTree.OOBucket: forever\n"
+		"b: extra 3\nCase.Sensitive = x\n"
+		"[empty]\n";
+	ds_settings *s = NULL;
+	struct walk w;
+	ds_error err;
+
+	(void)state;
+	assert_int_equal(ds_settings_parse(text, strlen(text), "S", &s, &err),
+	                 DS_OK);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ds_settings_foreach(s, "keepclass", walk_note, &w),
+	                 DS_OK);
+	assert_string_equal(w.seen, "BTrees.OOBTree.OOBucket=forever;"
+	                    "b=extra 3;Case.Sensitive=x;shared=d;");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ds_settings_foreach(s, "empty", walk_note, &w), DS_OK);
+	assert_string_equal(w.seen, "shared=d;b=from-default;");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(ds_settings_foreach(s, "absent", walk_note, &w),
+	                 DS_OK);
+	assert_int_equal(ds_settings_foreach(s, "DEFAULT", walk_note, &w),
+	                 DS_OK);
+	assert_int_equal(w.n, 0);
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 2;
+	assert_int_equal(ds_settings_foreach(s, "keepclass", walk_note, &w),
+	                 42);
+	assert_string_equal(w.seen, "BTrees.OOBTree.OOBucket=forever;");
+	ds_settings_free(s);
 }
 
 int
@@ -503,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_refusals),
 		cmocka_unit_test(test_config_not_a_directory),
+		cmocka_unit_test(test_foreach),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

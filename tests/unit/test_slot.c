@@ -34,16 +34,6 @@ home_new(void)
 	return home;
 }
 
-static void
-write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* The path of name's slot file: misc/slots/<md5 of name>. */
 static void
 slot_file(const char *home, const char *name, char *out, size_t outsz)
@@ -168,7 +158,7 @@ test_replace_not_in_place(void **state)
 	/* a killed write's temporary beside it: skipped */
 	snprintf(tmp, sizeof(tmp), "%s/misc/slots/" DS_IO_TEMP_PREFIX "x",
 	         home);
-	write_text(tmp, "half a rec");
+	fixture_write_text(tmp, "half a rec");
 	assert_int_equal(ds_slot_list(home, &sl, &n, &err), DS_OK);
 	assert_int_equal(n, 1);
 	assert_true(sl[0].tid == 0x2222ull);
@@ -201,7 +191,7 @@ test_damaged(void **state)
 	assert_int_equal(ds_slot_record(home, "a", 1, 1, &err), DS_OK);
 	slot_file(home, "a", path, sizeof(path));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		write_text(path, bad[i]);
+		fixture_write_text(path, bad[i]);
 		sl = (struct ds_slot *)1;
 		if (ds_slot_list(home, &sl, &n, &err) != DS_ECORRUPT)
 			fail_msg("damaged record %zu accepted", i);
@@ -209,7 +199,7 @@ test_damaged(void **state)
 		assert_null(sl);
 		assert_int_equal(n, 0);
 	}
-	write_text(path, "ds slot 1\nname a\ntid 00000000000000AB\nseen 5\n"
+	fixture_write_text(path, "ds slot 1\nname a\ntid 00000000000000AB\nseen 5\n"
 	           "lag 3 of a later version\n");
 	assert_int_equal(ds_slot_list(home, &sl, &n, &err), DS_OK);
 	assert_int_equal(n, 1);
@@ -218,7 +208,7 @@ test_damaged(void **state)
 	assert_int_equal(sl[0].seen, 5);
 	ds_slot_list_free(sl);
 	/* forget removes even a damaged record, so that the pack goes on */
-	write_text(path, "garbage\n");
+	fixture_write_text(path, "garbage\n");
 	assert_int_equal(ds_slot_forget(home, "a", &err), DS_OK);
 	assert_int_equal(ds_slot_list(home, &sl, &n, &err), DS_OK);
 	assert_int_equal(n, 0);
