@@ -19,6 +19,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# the project's Python virtualenv: setup-deps.sh makes it there
+VENV=${DS_VENV:-$ROOT/.venv}
 BUILD=$ROOT/build
 DS=$BUILD/ds
 DEMO=
@@ -42,7 +44,7 @@ run() {
 }
 
 setup_deps() {
-	step "Dependencies (Debian packages, the Python virtualenv .venv/)"
+	step "Dependencies (Debian packages, the Python virtualenv $VENV)"
 	bash "$ROOT/scripts/setup-deps.sh"
 }
 
@@ -95,7 +97,7 @@ commit_more() {
 	run "$DS" commit -u demo -m "committed by scripts/demo.sh" \
 		"$DEMO/master" new="$DEMO/pickle"
 	step "ZODB commits to the master through the dirstorage package"
-	run "$ROOT/.venv/bin/python" "$ROOT/scripts/demo-zodb.py" "$DEMO/master"
+	run "$VENV/bin/python" "$ROOT/scripts/demo-zodb.py" "$DEMO/master"
 }
 
 replicate() {
