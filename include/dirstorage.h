@@ -112,6 +112,9 @@ void ds_hex_lower(const unsigned char *in, size_t n, char *out);
 /* Parse exactly 2n hex digits (either case) into n bytes.
  * Errors: DS_EINVAL (wrong length or non-hex digit). */
 int ds_hex_decode(const char *hex, unsigned char *out, size_t n);
+/* A byte count for people: "N bytes" below 10 KiB, then "N.N KiB", then
+ * "N.N MiB", into out[32]. */
+void ds_size_format(uint64_t n, char out[32]);
 /* "%016" PRIX64 of v into out[17]. */
 void ds_id_format(uint64_t v, char out[17]);
 /* Parse 16 hex digits (either case). Errors: DS_EINVAL. */

@@ -80,17 +80,6 @@ replica_master_line(const char *line, void *ctx)
 	            protocol_master_text(line));
 }
 
-static void
-replica_size(uint64_t n, char out[32])
-{
-	if (n < 10 * 1024)
-		snprintf(out, 32, "%llu bytes", (unsigned long long)n);
-	else if (n < 10ull * 1024 * 1024)
-		snprintf(out, 32, "%.1f KiB", n / 1024.0);
-	else
-		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
-}
-
 /* Files without an md5 (accepted only when [md5policy] write is 0): their
  * content was not checked, say how many at -v. */
 static void
@@ -437,7 +426,7 @@ replica_pull_fetch(struct replica_pull *p, ds_error *err)
 	                   p->stats, err);
 	if (rc != DS_OK)
 		return rc;
-	replica_size(p->sum.bytes, szs);
+	ds_size_format(p->sum.bytes, szs);
 	replica_log(o, DS_LOG_VERBOSE, "Increment size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; syncing....", szs,
 	            p->sum.members, p->sum.transactions, p->sum.revisions);
@@ -1046,7 +1035,7 @@ replica_init_apply(struct replica_init_run *r, ds_error *err)
 	ds_config cfg;
 	int rc;
 
-	replica_size(r->sum.bytes, szs);
+	ds_size_format(r->sum.bytes, szs);
 	replica_log(r->o, DS_LOG_VERBOSE, "Storage size %s: %lu files, %lu "
 	            "transactions, %lu object revisions; writing....", szs,
 	            r->sum.members, r->sum.transactions, r->sum.revisions);

@@ -235,3 +235,14 @@ ds_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+void
+ds_size_format(uint64_t n, char out[32])
+{
+	if (n < 10 * 1024)
+		snprintf(out, 32, "%llu bytes", (unsigned long long)n);
+	else if (n < 10ull * 1024 * 1024)
+		snprintf(out, 32, "%.1f KiB", n / 1024.0);
+	else
+		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
+}

@@ -266,6 +266,31 @@ cli_json_bytes(const char *s, size_t n)
 	return j;
 }
 
+int
+cli_master_parse(char *src, struct ds_replica_opts *o)
+{
+	char *colon = strchr(src, ':'), *at;
+
+	if (colon == NULL || memchr(src, '/', (size_t)(colon - src)) != NULL) {
+		o->master_dir = src;
+		return 0;
+	}
+	*colon = '\0';
+	o->master_dir = colon + 1;
+	at = strchr(src, '@');
+	if (at != NULL) {
+		*at = '\0';
+		o->user = src;
+		o->host = at + 1;
+	} else {
+		o->host = src;
+	}
+	if (o->host[0] == '\0' || o->master_dir[0] == '\0' ||
+	    (o->user != NULL && o->user[0] == '\0'))
+		return -1;
+	return 0;
+}
+
 void
 cli_tid_time(ds_tid tid, char out[32])
 {

@@ -79,6 +79,12 @@ void cli_print_quoted(FILE *out, const char *s, size_t n);
  * when out of memory). */
 json_t *cli_json_bytes(const char *s, size_t n);
 
+/* The master operand [[USER@]HOST:]DIR, as scp reads it (a ':' before
+ * any '/' names a host), into o->user, o->host and o->master_dir, which
+ * point into src (changed in place; the caller owns it). 0, or -1 when a
+ * part is empty. */
+int cli_master_parse(char *src, struct ds_replica_opts *o);
+
 /* "YYYY-MM-DD HH:MM:SS GMT" for a tid, or "(none)" for a zero tid. */
 void cli_tid_time(ds_tid tid, char out[32]);
 

@@ -361,17 +361,6 @@ replica_progress(uint64_t bytes, void *ctx)
 	replica_progress_line(p, now, "receiving");
 }
 
-static void
-replica_fmt_size(uint64_t n, char out[32])
-{
-	if (n < 10 * 1024)
-		snprintf(out, 32, "%llu bytes", (unsigned long long)n);
-	else if (n < 10ull * 1024 * 1024)
-		snprintf(out, 32, "%.1f KiB", n / 1024.0);
-	else
-		snprintf(out, 32, "%.1f MiB", n / (1024.0 * 1024.0));
-}
-
 /* HOSTNAME:/absolute/path of the replica (its parent's real path when
  * it does not exist yet, as with --init). 0, or -1 when it does not make
  * a valid slot name. */
@@ -670,26 +659,7 @@ replica_options(int argc, char **argv, struct replica_args *a)
 static int
 replica_master_arg(char *src, const char *arg, struct ds_replica_opts *o)
 {
-	char *colon, *at;
-
-	/* [user@]HOST:DIR as scp: a ':' before any '/' names a host */
-	colon = strchr(src, ':');
-	if (colon == NULL || memchr(src, '/', (size_t)(colon - src)) != NULL) {
-		o->master_dir = src;
-		return -1;
-	}
-	*colon = '\0';
-	o->master_dir = colon + 1;
-	at = strchr(src, '@');
-	if (at != NULL) {
-		*at = '\0';
-		o->user = src;
-		o->host = at + 1;
-	} else {
-		o->host = src;
-	}
-	if (o->host[0] == '\0' || o->master_dir[0] == '\0' ||
-	    (o->user != NULL && o->user[0] == '\0')) {
+	if (cli_master_parse(src, o) != 0) {
 		cli_errorf("replica", "bad master \"%s\": expected "
 		           "[user@]HOST:DIR", arg);
 		return DS_EXIT_USAGE;
@@ -705,7 +675,7 @@ replica_summary(const struct ds_replica_stats *st, int init)
 
 	ds_tid_format(st->old_tid, a);
 	ds_tid_format(st->new_tid, b);
-	replica_fmt_size(st->bytes, sz);
+	ds_size_format(st->bytes, sz);
 	if (st->master_held >= 0)
 		snprintf(held, sizeof(held), "%.3f s", st->master_held);
 	else

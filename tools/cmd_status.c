@@ -520,35 +520,6 @@ status_parse_thresholds(const char *s, unsigned *w, unsigned *c)
 	return 0;
 }
 
-/* [[USER@]HOST:]DIR as ds replica reads it: a ':' before any '/' names
- * a host. src is changed in place. Returns -1 when malformed. */
-static int
-status_parse_master(char *src, struct ds_replica_opts *o)
-{
-	char *colon = strchr(src, ':');
-
-	if (colon != NULL && memchr(src, '/', (size_t)(colon - src)) == NULL) {
-		char *at;
-
-		*colon = '\0';
-		o->master_dir = colon + 1;
-		at = strchr(src, '@');
-		if (at != NULL) {
-			*at = '\0';
-			o->user = src;
-			o->host = at + 1;
-		} else {
-			o->host = src;
-		}
-		if (o->host[0] == '\0' || o->master_dir[0] == '\0' ||
-		    (o->user != NULL && o->user[0] == '\0'))
-			return -1;
-	} else {
-		o->master_dir = src;
-	}
-	return 0;
-}
-
 int
 cmd_status(int argc, char **argv)
 {
@@ -671,7 +642,7 @@ cmd_status(int argc, char **argv)
 			cli_errorf("status", "out of memory");
 			return nagios ? NAGIOS_UNKNOWN : DS_EXIT_IO;
 		}
-		if (status_parse_master(src, &o) != 0) {
+		if (cli_master_parse(src, &o) != 0) {
 			cli_errorf("status", "bad master \"%s\": expected "
 			           "[USER@]HOST:DIR or DIR", argv[1]);
 			free(src);

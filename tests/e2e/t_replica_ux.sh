@@ -146,6 +146,11 @@ no_spool "$R"
 # bad values are usage errors
 must_fail 2 ds replica --timeout 0 "$M" "$R"
 must_fail 2 ds replica --timeout soon "$M" "$R"
+# a master operand with an empty part: user, host or directory
+for bad in "@dshost:$M" "dshost:" ":$M" "ds@:$M"; do
+	must_fail 2 ds replica "$bad" "$R"
+	assert_contains "$LAST_STDERR" "bad master \"$bad\": expected [user@]HOST:DIR"
+done
 # the same master, not hung: the increment arrives
 must_pass ds replica -q --timeout 30 "$M" "$R"
 same_A "$M" "$R"

@@ -73,6 +73,8 @@ must_fail 3 ds status --nagios 20,10 "$R" "$M"
 must_fail 3 ds status --nagios x "$R" "$M"
 must_fail 3 ds status --nagios 1,2 --bogus "$R" "$M"
 must_fail 2 ds status --bogus "$R" "$M"
+must_fail 2 ds status "$R" "ds@:$M"
+assert_contains "$LAST_STDERR" "[USER@]HOST:DIR or DIR"
 # no record and no master: the lag cannot be told
 must_fail 3 ds status --nagios 10,20 "$R"
 assert_contains "$LAST_STDOUT" "DS_REPLICA UNKNOWN"
