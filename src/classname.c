@@ -139,9 +139,10 @@ cn_is_ascii(const unsigned char *s, size_t len)
 	return 1;
 }
 
-/* Strict UTF-8 as Python decodes it (no surrogates, no overlongs). */
+/* UTF-8 as Python decodes it: no overlongs; surrogates only with
+ * "surrogatepass" (what the unpickler uses for BINUNICODE). */
 static int
-cn_is_utf8(const unsigned char *s, size_t len)
+cn_is_utf8(const unsigned char *s, size_t len, int surrogates)
 {
 	size_t i = 0;
 
@@ -173,7 +174,8 @@ cn_is_utf8(const unsigned char *s, size_t len)
 				return 0;
 			cp = (cp << 6) | (s[i + k] & 0x3f);
 		}
-		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		if ((n == 2 && (cp < 0x800 ||
+		                 (!surrogates && cp >= 0xd800 && cp <= 0xdfff))) ||
 		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
 			return 0;
 		i += n + 1;
@@ -265,7 +267,7 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 			i += n;
 			if ((unsigned long long)v > len - i)
 				return CN_REFUSED;
-			if (op == 'X' ? !cn_is_utf8(p + i, (size_t)v) :
+			if (op == 'X' ? !cn_is_utf8(p + i, (size_t)v, 1) :
 			    !cn_is_ascii(p + i, (size_t)v))
 				return CN_REFUSED;  /* UnicodeDecodeError */
 			if ((t = cn_new(c, CN_STR)) < 0)
@@ -522,8 +524,8 @@ ds_classname_get(const unsigned char *p, size_t len, char *out,
 		 * shorter than those is an empty name */
 		if ((size_t)(nl1 - d) < skip)
 			skip = (size_t)(nl1 - d);
-		if (!cn_is_utf8(d + skip, (size_t)(nl1 - d) - skip) ||
-		    !cn_is_utf8(nl1 + 1, (size_t)(nl2 - nl1 - 1)))
+		if (!cn_is_utf8(d + skip, (size_t)(nl1 - d) - skip, 0) ||
+		    !cn_is_utf8(nl1 + 1, (size_t)(nl2 - nl1 - 1), 0))
 			return DS_ENOTFOUND;
 		if (cn_put(out, outsz, &at, d + skip, (size_t)(nl1 - d) - skip,
 		           0) < 0 ||
