@@ -4,7 +4,8 @@
  * (keyset_pairs: 16-byte slots) in open-addressing tables kept between a
  * quarter and a half full: 16..32 bytes an oid, 32..64 a pair, however
  * long the names the ids come from. The all-zero key cannot mark an empty
- * slot and is a flag of its own.
+ * slot and is a flag of its own. keyset_map, for pack: the same table of
+ * 16-byte slots, the first word the key, the second its value.
  */
 #include <stdlib.h>
 
@@ -157,4 +158,82 @@ keyset_pairs_free(struct keyset_pairs *s)
 	s->slot = NULL;
 	s->cap = s->n = 0;
 	s->has_zero = 0;
+}
+
+/* The slot of key in m's table (its key is 0 when the key is absent). */
+static size_t
+keyset_map_slot(const uint64_t *slot, size_t cap, uint64_t key)
+{
+	size_t i = keyset_hash(key, 0) & (cap - 1);
+
+	while (slot[2 * i] != 0 && slot[2 * i] != key)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+int
+keyset_map_put(struct keyset_map *m, uint64_t key, uint64_t value,
+               ds_error *err)
+{
+	size_t i;
+
+	if (key == 0) {
+		m->has_zero = 1;
+		m->zero_value = value;
+		return DS_OK;
+	}
+	if (m->cap == 0 || (m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 64;
+		uint64_t *ns = calloc(ncap * 2, sizeof(*ns));
+
+		if (ns == NULL)
+			return ds_error_set(err, DS_ENOMEM, "out of memory");
+		for (size_t j = 0; j < m->cap; j++) {
+			if (m->slot[2 * j] == 0)
+				continue;
+			i = keyset_map_slot(ns, ncap, m->slot[2 * j]);
+			ns[2 * i] = m->slot[2 * j];
+			ns[2 * i + 1] = m->slot[2 * j + 1];
+		}
+		free(m->slot);
+		m->slot = ns;
+		m->cap = ncap;
+	}
+	i = keyset_map_slot(m->slot, m->cap, key);
+	if (m->slot[2 * i] == 0) {
+		m->slot[2 * i] = key;
+		m->n++;
+	}
+	m->slot[2 * i + 1] = value;
+	return DS_OK;
+}
+
+int
+keyset_map_get(const struct keyset_map *m, uint64_t key, uint64_t *value)
+{
+	size_t i;
+
+	if (key == 0) {
+		if (m->has_zero)
+			*value = m->zero_value;
+		return m->has_zero;
+	}
+	if (m->cap == 0)
+		return 0;
+	i = keyset_map_slot(m->slot, m->cap, key);
+	if (m->slot[2 * i] == 0)
+		return 0;
+	*value = m->slot[2 * i + 1];
+	return 1;
+}
+
+void
+keyset_map_free(struct keyset_map *m)
+{
+	if (m == NULL)
+		return;
+	free(m->slot);
+	m->slot = NULL;
+	m->cap = m->n = 0;
+	m->has_zero = 0;
 }

@@ -50,8 +50,15 @@
  * as a replica made with cp -l keeps its bytes), then the transaction
  * files nothing links to any more. A syncfs between these steps (when
  * [filesystem] sync is on) keeps their order across a power cut.
- * Marks live in memory (sets of 64-bit keys: oids, (oid, serial) pairs,
- * tids), not in file modes.
+ * Marks live in memory: a map of kept oids to the oldest serial kept
+ * for each, and a set of kept tids (64-bit keys), not in file modes. A
+ * revision is kept when its object is and its serial is at least that
+ * oldest one: the walk below keeps a run of the object's chain of
+ * previous-serial pointers from its current revision down, and in a
+ * storage `ds check` accepts every revision of an object is on that chain
+ * (one off it is a problem check reports), so the run is exactly the
+ * revisions from that serial up. 32 to 64 bytes a kept object, however
+ * many revisions it keeps.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -68,6 +75,7 @@
 #include "storage_internal.h"
 
 #define PACK_TMP "misc/pack.tmp"
+#define PACK_NO_REVISION UINT64_MAX
 
 struct pack {
 	ds_storage *s;
@@ -82,11 +90,13 @@ struct pack {
 	long min_pack_time, delay_delete;
 	long long now;                /* unixtime of the sweep */
 	/* the marks: what is kept, as 64-bit keys (a database name is
-	 * one of these plus its kind): objects by oid, revisions by (oid,
-	 * serial), transactions by tid. 8 or 16 bytes a key at a load of
-	 * at most 1/2: memory grows with what is kept, not with names */
-	struct keyset_ids objects, txns;
-	struct keyset_pairs revisions;
+	 * one of these plus its kind): objects by oid, each with the oldest
+	 * serial of its revisions kept (PACK_NO_REVISION before the first),
+	 * transactions by tid. 16 or 8 bytes a key at a load of at most
+	 * 1/2: memory grows with the objects kept, not with names nor with
+	 * revisions */
+	struct keyset_map objects;
+	struct keyset_ids txns;
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
 	struct pack_keep *keep;       /* [keepclass] */
@@ -153,15 +163,23 @@ pack_key(const char *name, uint64_t *a, uint64_t *b)
 static int
 pack_mark(struct pack *p, const char *name)
 {
-	uint64_t a = 0, b = 0;
+	uint64_t a = 0, b = 0, oldest;
 	int rc = DS_OK;
 
 	switch (pack_key(name, &a, &b)) {
 	case PACK_POINTER:
-		rc = keyset_id_add(&p->objects, a, NULL, p->err);
+		if (!keyset_map_get(&p->objects, a, &oldest))
+			rc = keyset_map_put(&p->objects, a, PACK_NO_REVISION,
+			                    p->err);
 		break;
 	case PACK_REVISION:
-		rc = keyset_pair_add(&p->revisions, a, b, NULL, p->err);
+		/* the walk marks an object's pointer, then its revisions
+		 * newest first */
+		if (!keyset_map_get(&p->objects, a, &oldest))
+			return ds_error_set(p->err, DS_ECORRUPT, "pack: %s "
+			                    "marked before its object", name);
+		if (b < oldest)
+			rc = keyset_map_put(&p->objects, a, b, p->err);
 		break;
 	case PACK_TXN:
 		rc = keyset_id_add(&p->txns, a, NULL, p->err);
@@ -178,13 +196,14 @@ pack_mark(struct pack *p, const char *name)
 static int
 pack_is_marked(struct pack *p, const char *name)
 {
-	uint64_t a = 0, b = 0;
+	uint64_t a = 0, b = 0, oldest;
 
 	switch (pack_key(name, &a, &b)) {
 	case PACK_POINTER:
-		return keyset_id_has(&p->objects, a);
+		return keyset_map_get(&p->objects, a, &oldest);
 	case PACK_REVISION:
-		return keyset_pair_has(&p->revisions, a, b);
+		return keyset_map_get(&p->objects, a, &oldest) &&
+		       oldest != PACK_NO_REVISION && b >= oldest;
 	case PACK_TXN:
 		return keyset_id_has(&p->txns, a);
 	default:
@@ -273,6 +292,7 @@ static int
 pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 {
 	struct pack_ref_ctx *c = ctx;
+	uint64_t oldest;
 
 	if (len != 8)
 		return ds_error_set(err, DS_ECORRUPT, "pack: %s refers to an "
@@ -280,7 +300,7 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 		                    len);
 	/* an object already marked is not queued again (a popular object
 	 * is referenced by many: the queue stays as small as the marks) */
-	if (keyset_id_has(&c->p->objects, ds_get_u64(oid)))
+	if (keyset_map_get(&c->p->objects, ds_get_u64(oid), &oldest))
 		return DS_OK;
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
@@ -1242,9 +1262,8 @@ out:
 		if (err != NULL)
 			*err = lerr;
 	}
-	keyset_ids_free(&p.objects);
+	keyset_map_free(&p.objects);
 	keyset_ids_free(&p.txns);
-	keyset_pairs_free(&p.revisions);
 	free(p.todo);
 	for (size_t i = 0; i < p.nkeep; i++)
 		free(p.keep[i].cls);
