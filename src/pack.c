@@ -50,15 +50,16 @@
  * as a replica made with cp -l keeps its bytes), then the transaction
  * files nothing links to any more. A syncfs between these steps (when
  * [filesystem] sync is on) keeps their order across a power cut.
- * Marks live in memory: a map of kept oids to the oldest serial kept
- * for each, and a set of kept tids (64-bit keys), not in file modes. A
+ * Marks live in memory: for each kept object the oldest serial it keeps
+ * (arrays indexed by oid up to x.oid, a map for any oid beyond), and a
+ * set of kept tids (64-bit keys), not in file modes. A
  * revision is kept when its object is and its serial is at least that
  * oldest one: the walk below keeps a run of the object's chain of
  * previous-serial pointers from its current revision down, and in a
  * storage `ds check` accepts every revision of an object is on that chain
  * (one off it is a problem check reports), so the run is exactly the
- * revisions from that serial up. 32 to 64 bytes a kept object, however
- * many revisions it keeps.
+ * revisions from that serial up. 8 bytes and a bit per oid the storage
+ * has handed out, however many revisions are kept.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -76,6 +77,9 @@
 
 #define PACK_TMP "misc/pack.tmp"
 #define PACK_NO_REVISION UINT64_MAX
+/* oids up to this use the arrays (at most 512 MiB of address space,
+ * touched as the oids are) */
+#define PACK_DENSE_MAX (1ull << 26)
 
 struct pack {
 	ds_storage *s;
@@ -96,6 +100,12 @@ struct pack {
 	 * 1/2: memory grows with the objects kept, not with names nor with
 	 * revisions */
 	struct keyset_map objects;
+	/* objects whose oid is at most x.oid (all of them, as ZODB hands
+	 * oids out in order) live in arrays indexed by oid instead: a bit
+	 * "kept" and the oldest serial, 8 bytes and a bit an oid, in pages
+	 * the kernel gives only when touched */
+	uint64_t *kept_bits, *oldest;
+	uint64_t ndense;
 	struct keyset_ids txns;
 	ds_oid *todo;                 /* objects to mark */
 	size_t ntodo, cap;
@@ -158,6 +168,60 @@ pack_key(const char *name, uint64_t *a, uint64_t *b)
 	return PACK_OTHER;
 }
 
+/* The oldest serial kept of object oid into *oldest: 1, or 0 when the
+ * object is not (yet) kept. */
+static int
+pack_obj_get(const struct pack *p, uint64_t oid, uint64_t *oldest)
+{
+	if (oid < p->ndense) {
+		if (!((p->kept_bits[oid >> 6] >> (oid & 63)) & 1))
+			return 0;
+		*oldest = p->oldest[oid];
+		return 1;
+	}
+	return keyset_map_get(&p->objects, oid, oldest);
+}
+
+static int
+pack_obj_put(struct pack *p, uint64_t oid, uint64_t oldest)
+{
+	if (oid < p->ndense) {
+		p->kept_bits[oid >> 6] |= 1ull << (oid & 63);
+		p->oldest[oid] = oldest;
+		return DS_OK;
+	}
+	return keyset_map_put(&p->objects, oid, oldest, p->err);
+}
+
+static int pack_read_x(struct pack *p, const char *name, uint64_t *v);
+
+/* The arrays for oids up to x.oid (none when x.oid is beyond
+ * PACK_DENSE_MAX or memory is short: the map holds them all then). */
+static int
+pack_obj_init(struct pack *p)
+{
+	uint64_t last;
+	int rc;
+
+	rc = pack_read_x(p, "x.oid", &last);
+	if (rc == DS_ENOTFOUND)
+		return DS_OK;          /* the map will do */
+	if (rc != DS_OK)
+		return rc;
+	if (last >= PACK_DENSE_MAX)
+		return DS_OK;
+	p->kept_bits = calloc((size_t)(last / 64 + 1), sizeof(uint64_t));
+	p->oldest = calloc((size_t)last + 1, sizeof(uint64_t));
+	if (p->kept_bits == NULL || p->oldest == NULL) {
+		free(p->kept_bits);
+		free(p->oldest);
+		p->kept_bits = p->oldest = NULL;
+		return DS_OK;
+	}
+	p->ndense = last + 1;
+	return DS_OK;
+}
+
 /* Mark database name (a .c pointer, a revision, a transaction; the x
  * files are always kept). */
 static int
@@ -168,18 +232,17 @@ pack_mark(struct pack *p, const char *name)
 
 	switch (pack_key(name, &a, &b)) {
 	case PACK_POINTER:
-		if (!keyset_map_get(&p->objects, a, &oldest))
-			rc = keyset_map_put(&p->objects, a, PACK_NO_REVISION,
-			                    p->err);
+		if (!pack_obj_get(p, a, &oldest))
+			rc = pack_obj_put(p, a, PACK_NO_REVISION);
 		break;
 	case PACK_REVISION:
 		/* the walk marks an object's pointer, then its revisions
 		 * newest first */
-		if (!keyset_map_get(&p->objects, a, &oldest))
+		if (!pack_obj_get(p, a, &oldest))
 			return ds_error_set(p->err, DS_ECORRUPT, "pack: %s "
 			                    "marked before its object", name);
 		if (b < oldest)
-			rc = keyset_map_put(&p->objects, a, b, p->err);
+			rc = pack_obj_put(p, a, b);
 		break;
 	case PACK_TXN:
 		rc = keyset_id_add(&p->txns, a, NULL, p->err);
@@ -200,9 +263,9 @@ pack_is_marked(struct pack *p, const char *name)
 
 	switch (pack_key(name, &a, &b)) {
 	case PACK_POINTER:
-		return keyset_map_get(&p->objects, a, &oldest);
+		return pack_obj_get(p, a, &oldest);
 	case PACK_REVISION:
-		return keyset_map_get(&p->objects, a, &oldest) &&
+		return pack_obj_get(p, a, &oldest) &&
 		       oldest != PACK_NO_REVISION && b >= oldest;
 	case PACK_TXN:
 		return keyset_id_has(&p->txns, a);
@@ -300,7 +363,7 @@ pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 		                    len);
 	/* an object already marked is not queued again (a popular object
 	 * is referenced by many: the queue stays as small as the marks) */
-	if (keyset_map_get(&c->p->objects, ds_get_u64(oid), &oldest))
+	if (pack_obj_get(c->p, ds_get_u64(oid), &oldest))
 		return DS_OK;
 	return pack_todo_push(c->p, ds_get_u64(oid));
 }
@@ -1179,6 +1242,8 @@ pack_run(struct pack *p, ds_tid before)
 		pack_log(p, DS_LOG_VERBOSE, "no root object: nothing to pack");
 		return DS_OK;
 	}
+	if ((rc = pack_obj_init(p)) != DS_OK)
+		return rc;
 	pack_log(p, DS_LOG_VERBOSE, "reading A/ ahead");
 	pack_prefetch(p);
 	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root");
@@ -1263,6 +1328,8 @@ out:
 			*err = lerr;
 	}
 	keyset_map_free(&p.objects);
+	free(p.kept_bits);
+	free(p.oldest);
 	keyset_ids_free(&p.txns);
 	free(p.todo);
 	for (size_t i = 0; i < p.nkeep; i++)

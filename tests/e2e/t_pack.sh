@@ -84,6 +84,27 @@ must_pass ds pack "$K"
 assert_contains "$LAST_STDERR" "bad [keepclass] persistent.mapping.PersistentMapping: 'sometimes'"
 must_pass ds check "$K"
 
+# objects with an oid beyond x.oid (none in a sound storage) are marked
+# through a map instead of the arrays indexed by oid: the same result.
+# With x.oid zeroed every object but the root takes that path.
+. "$DS_SOURCE_DIR/tests/pack/lib-pack.sh"
+for v in dense sparse; do
+	pack_prepare "$DS_FIXTURE_DIR/bushy-master" "$SCRATCH/$v" 864000000 600 ||
+		fail "cannot prepare $v"
+done
+printf '\0\0\0\0\0\0\0\0' >"$SCRATCH/sparse/A/x/oid"
+for v in dense sparse; do
+	must_pass ds pack -q --before 040D44B222699866 "$SCRATCH/$v"
+	pack_tree "$SCRATCH/$v" | grep -v ' x/oid$' >"$SCRATCH/$v.tree"
+done
+cmp -s "$SCRATCH/dense.tree" "$SCRATCH/sparse.tree" ||
+	fail "the map and the arrays kept other files: $(diff "$SCRATCH/dense.tree" "$SCRATCH/sparse.tree" | head -5)"
+zcat "$DS_SOURCE_DIR/tests/fixtures/orig-pack/bushy-R.tree.gz" |
+	grep -v ' x/oid$' | cmp -s - "$SCRATCH/dense.tree" ||
+	fail "not the original's tree for bushy-R"
+[ "$(grep -c -- '-T-deleted' "$SCRATCH/sparse.tree")" -gt 100 ] ||
+	fail "the sparse pack removed almost nothing"
+
 # a symlink in A/ is a stray entry: renamed away as the original does,
 # never followed (the file it points to keeps its mode)
 out=$SCRATCH/outside
