@@ -87,17 +87,6 @@ cn_push(struct cn *c, int v)
 	return 0;
 }
 
-/* A little-endian unsigned of n bytes at p. */
-static unsigned long long
-cn_le(const unsigned char *p, int n)
-{
-	unsigned long long v = 0;
-
-	while (n-- > 0)
-		v = (v << 8) | p[n];
-	return v;
-}
-
 /* Pop the top n values (all those above the topmost mark, and the mark,
  * when n < 0) into a new tuple. Python's unpickler keeps its marks apart
  * from the stack: a mark among the n values is its stack underflow. */
@@ -128,15 +117,6 @@ cn_tuple(struct cn *c, int n)
 		c->vals[t].item[k] = c->stack[first + k];
 	c->nstack = top;
 	return t;
-}
-
-static int
-cn_is_ascii(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] > 0x7f)
-			return 0;
-	return 1;
 }
 
 /* UTF-8 as Python decodes it: no overlongs; surrogates only with
@@ -261,14 +241,14 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 			n = op == 'U' ? 1 : 4;
 			if (len - i < n)
 				return CN_REFUSED;
-			v = (long long)cn_le(p + i, (int)n);
+			v = (long long)ds_pickle_le(p + i, (int)n);
 			if (op == 'T' && v > 0x7fffffffLL)
 				return CN_REFUSED;  /* negative length */
 			i += n;
 			if ((unsigned long long)v > len - i)
 				return CN_REFUSED;
 			if (op == 'X' ? !cn_is_utf8(p + i, (size_t)v, 1) :
-			    !cn_is_ascii(p + i, (size_t)v))
+			    !ds_pickle_ascii(p + i, (size_t)v))
 				return CN_REFUSED;  /* UnicodeDecodeError */
 			if ((t = cn_new(c, CN_STR)) < 0)
 				return CN_UNKNOWN;
@@ -296,7 +276,7 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 			                            &tl)) != NULL)
 				return CN_REFUSED;
 			/* the unpickler decodes a py2 string as ASCII */
-			if (op == 'S' && !cn_is_ascii(c->text + c->ntext, tl))
+			if (op == 'S' && !ds_pickle_ascii(c->text + c->ntext, tl))
 				return CN_REFUSED;
 			i = (size_t)(nl - p) + 1;
 			if ((t = cn_new(c, CN_STR)) < 0)
@@ -323,7 +303,7 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 			n = op == 'K' ? 1 : op == 'M' ? 2 : 4;
 			if (len - i < n)
 				return CN_REFUSED;
-			v = (long long)cn_le(p + i, (int)n);
+			v = (long long)ds_pickle_le(p + i, (int)n);
 			if (op == 'J')
 				v = (long long)(int32_t)(uint32_t)v;
 			i += n;
@@ -352,7 +332,7 @@ cn_load(struct cn *c, const unsigned char *p, size_t len, int *out)
 			n = (op == 'q' || op == 'h') ? 1 : 4;
 			if (len - i < n)
 				return CN_REFUSED;
-			v = (long long)cn_le(p + i, (int)n);
+			v = (long long)ds_pickle_le(p + i, (int)n);
 			i += n;
 			goto memo;
 		case 'p':                         /* PUT */

@@ -20,6 +20,11 @@ int ds_error_sys(ds_error *err, int errnum, const char *op, const char *path);
 
 /* ---- protocol 0 pickle text (pickletext.c) ---- */
 
+/* The little-endian unsigned of n (at most 8) bytes at p: the binary
+ * arguments of pickle opcodes. */
+uint64_t ds_pickle_le(const unsigned char *p, int n);
+/* 1 when no byte of p[0..n) is above 0x7F. */
+int ds_pickle_ascii(const unsigned char *p, size_t n);
 /* The value of hex digit c, or -1. */
 int ds_hex_digit(int c);
 /* Code point cp (at most 0x10FFFF) in UTF-8 into out; returns 1 to 4. */

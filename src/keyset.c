@@ -8,6 +8,7 @@
  * 16-byte slots, the first word the key, the second its value.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "keyset.h"
 
@@ -25,15 +26,72 @@ keyset_hash(uint64_t a, uint64_t b)
 	return (size_t)v;
 }
 
-/* Add (a, b) to a table of width ids per key (1: keyset_ids, 2: keyset_pairs;
- * b is 0 for width 1). *added (may be NULL) says whether it was new.
- * Errors: DS_ENOMEM. */
+/* Is the slot at s (its first nkey words the key) empty? */
+static int
+keyset_empty(const uint64_t *s, int nkey)
+{
+	return s[0] == 0 && (nkey == 1 || s[1] == 0);
+}
+
+/* In a table of width words a slot whose first nkey words are the key
+ * (ids: 1, 1; pairs: 2, 2; map: 2, 1, the value second): the slot of key
+ * (a, b), or the empty one where it goes. */
+static size_t
+keyset_slot(const uint64_t *slot, size_t cap, int width, int nkey,
+            uint64_t a, uint64_t b)
+{
+	size_t i = keyset_hash(a, b) & (cap - 1);
+
+	for (;;) {
+		const uint64_t *s = slot + i * (size_t)width;
+
+		if (keyset_empty(s, nkey) ||
+		    (s[0] == a && (nkey == 1 || s[1] == b)))
+			return i;
+		i = (i + 1) & (cap - 1);
+	}
+}
+
+/* Room for one more key, the table kept at most half full.
+ * Errors: DS_ENOMEM ("<what>: out of memory"). */
+static int
+keyset_grow(uint64_t **slotp, size_t *capp, size_t n, int width, int nkey,
+            const char *what, ds_error *err)
+{
+	uint64_t *slot = *slotp, *ns;
+	size_t cap = *capp, ncap;
+
+	if (cap != 0 && (n + 1) * 2 <= cap)
+		return DS_OK;
+	ncap = cap ? cap * 2 : 64;
+	ns = calloc(ncap * (size_t)width, sizeof(*ns));
+	if (ns == NULL)
+		return ds_error_set(err, DS_ENOMEM, "%s: out of memory", what);
+	for (size_t j = 0; j < cap; j++) {
+		const uint64_t *s = slot + j * (size_t)width;
+		size_t i;
+
+		if (keyset_empty(s, nkey))
+			continue;
+		i = keyset_slot(ns, ncap, width, nkey, s[0],
+		                nkey == 2 ? s[1] : 0);
+		memcpy(ns + i * (size_t)width, s, (size_t)width * sizeof(*s));
+	}
+	free(slot);
+	*slotp = ns;
+	*capp = ncap;
+	return DS_OK;
+}
+
+/* Add (a, b) to a set of width ids per key (1: keyset_ids, 2:
+ * keyset_pairs; b is 0 for width 1). *added (may be NULL) says whether
+ * it was new. Errors: DS_ENOMEM. */
 static int
 keyset_put(uint64_t **slotp, size_t *capp, size_t *np, int *has_zero,
            int width, uint64_t a, uint64_t b, int *added, ds_error *err)
 {
-	uint64_t *slot = *slotp;
-	size_t cap = *capp, i;
+	uint64_t *s;
+	int rc;
 
 	if (added)
 		*added = 0;
@@ -43,45 +101,16 @@ keyset_put(uint64_t **slotp, size_t *capp, size_t *np, int *has_zero,
 		*has_zero = 1;
 		return DS_OK;
 	}
-	if (cap == 0 || (*np + 1) * 2 > cap) {
-		size_t ncap = cap ? cap * 2 : 64;
-		uint64_t *ns = calloc(ncap * (size_t)width, sizeof(*ns));
-
-		if (ns == NULL)
-			return ds_error_set(err, DS_ENOMEM,
-			                    "increment: out of memory");
-		for (size_t j = 0; j < cap; j++) {
-			uint64_t ka = slot[j * width];
-			uint64_t kb = width == 2 ? slot[j * width + 1] : 0;
-
-			if (ka == 0 && kb == 0)
-				continue;
-			i = keyset_hash(ka, kb) & (ncap - 1);
-			while (ns[i * width] != 0 ||
-			       (width == 2 && ns[i * width + 1] != 0))
-				i = (i + 1) & (ncap - 1);
-			ns[i * width] = ka;
-			if (width == 2)
-				ns[i * width + 1] = kb;
-		}
-		free(slot);
-		*slotp = slot = ns;
-		*capp = cap = ncap;
-	}
-	i = keyset_hash(a, b) & (cap - 1);
-	for (;;) {
-		uint64_t ka = slot[i * width];
-		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
-
-		if (ka == 0 && kb == 0)
-			break;
-		if (ka == a && kb == b)
-			return DS_OK;
-		i = (i + 1) & (cap - 1);
-	}
-	slot[i * width] = a;
+	rc = keyset_grow(slotp, capp, *np, width, width, "increment", err);
+	if (rc != DS_OK)
+		return rc;
+	s = *slotp + keyset_slot(*slotp, *capp, width, width, a, b) *
+	             (size_t)width;
+	if (!keyset_empty(s, width))
+		return DS_OK;
+	s[0] = a;
 	if (width == 2)
-		slot[i * width + 1] = b;
+		s[1] = b;
 	(*np)++;
 	if (added)
 		*added = 1;
@@ -92,23 +121,12 @@ static int
 keyset_find(const uint64_t *slot, size_t cap, int has_zero, int width,
            uint64_t a, uint64_t b)
 {
-	size_t i;
-
 	if (a == 0 && b == 0)
 		return has_zero;
 	if (cap == 0)
 		return 0;
-	i = keyset_hash(a, b) & (cap - 1);
-	for (;;) {
-		uint64_t ka = slot[i * width];
-		uint64_t kb = width == 2 ? slot[i * width + 1] : 0;
-
-		if (ka == 0 && kb == 0)
-			return 0;
-		if (ka == a && kb == b)
-			return 1;
-		i = (i + 1) & (cap - 1);
-	}
+	return !keyset_empty(slot + keyset_slot(slot, cap, width, width, a, b) *
+	                     (size_t)width, width);
 }
 
 int
@@ -160,58 +178,34 @@ keyset_pairs_free(struct keyset_pairs *s)
 	s->has_zero = 0;
 }
 
-/* The slot of key in m's table (its key is 0 when the key is absent). */
-static size_t
-keyset_map_slot(const uint64_t *slot, size_t cap, uint64_t key)
-{
-	size_t i = keyset_hash(key, 0) & (cap - 1);
-
-	while (slot[2 * i] != 0 && slot[2 * i] != key)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
 int
 keyset_map_put(struct keyset_map *m, uint64_t key, uint64_t value,
                ds_error *err)
 {
-	size_t i;
+	uint64_t *s;
+	int rc;
 
 	if (key == 0) {
 		m->has_zero = 1;
 		m->zero_value = value;
 		return DS_OK;
 	}
-	if (m->cap == 0 || (m->n + 1) * 2 > m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 64;
-		uint64_t *ns = calloc(ncap * 2, sizeof(*ns));
-
-		if (ns == NULL)
-			return ds_error_set(err, DS_ENOMEM, "out of memory");
-		for (size_t j = 0; j < m->cap; j++) {
-			if (m->slot[2 * j] == 0)
-				continue;
-			i = keyset_map_slot(ns, ncap, m->slot[2 * j]);
-			ns[2 * i] = m->slot[2 * j];
-			ns[2 * i + 1] = m->slot[2 * j + 1];
-		}
-		free(m->slot);
-		m->slot = ns;
-		m->cap = ncap;
-	}
-	i = keyset_map_slot(m->slot, m->cap, key);
-	if (m->slot[2 * i] == 0) {
-		m->slot[2 * i] = key;
+	rc = keyset_grow(&m->slot, &m->cap, m->n, 2, 1, "pack", err);
+	if (rc != DS_OK)
+		return rc;
+	s = m->slot + 2 * keyset_slot(m->slot, m->cap, 2, 1, key, 0);
+	if (s[0] == 0) {
+		s[0] = key;
 		m->n++;
 	}
-	m->slot[2 * i + 1] = value;
+	s[1] = value;
 	return DS_OK;
 }
 
 int
 keyset_map_get(const struct keyset_map *m, uint64_t key, uint64_t *value)
 {
-	size_t i;
+	const uint64_t *s;
 
 	if (key == 0) {
 		if (m->has_zero)
@@ -220,10 +214,10 @@ keyset_map_get(const struct keyset_map *m, uint64_t key, uint64_t *value)
 	}
 	if (m->cap == 0)
 		return 0;
-	i = keyset_map_slot(m->slot, m->cap, key);
-	if (m->slot[2 * i] == 0)
+	s = m->slot + 2 * keyset_slot(m->slot, m->cap, 2, 1, key, 0);
+	if (s[0] == 0)
 		return 0;
-	*value = m->slot[2 * i + 1];
+	*value = s[1];
 	return 1;
 }
 

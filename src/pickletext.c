@@ -8,8 +8,29 @@
  *  - UNICODE 'V': raw-unicode-escape: a \uXXXX or \UXXXXXXXX after an
  *    odd run of backslashes is a code point, every other byte the code
  *    point of its value (Latin-1); given here in UTF-8.
+ * And the small pieces both need: little-endian arguments, ASCII checks,
+ * hex digits, UTF-8.
  */
 #include "internal.h"
+
+uint64_t
+ds_pickle_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = (v << 8) | p[n];
+	return v;
+}
+
+int
+ds_pickle_ascii(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] >= 0x80)
+			return 0;
+	return 1;
+}
 
 int
 ds_hex_digit(int c)

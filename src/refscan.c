@@ -187,17 +187,6 @@ rs_arena_reserve(struct rs *r, size_t need)
 	return DS_OK;
 }
 
-static int
-rs_ascii(const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] >= 0x80)
-			return 0;
-	return 1;
-}
-
 static const unsigned char *
 rs_bytes(const struct rs *r, const struct rs_val *v)
 {
@@ -342,7 +331,7 @@ rs_string0(struct rs *r)
 	v.arena = 1;
 	v.off = start;
 	v.len = len;
-	if (!rs_ascii(rs_bytes(r, &v), v.len))
+	if (!ds_pickle_ascii(rs_bytes(r, &v), v.len))
 		return rs_fail(r, "py2 string with non-ASCII bytes "
 		                  "(referencesf decodes them as ASCII)");
 	r->pos += n + 1;
@@ -369,7 +358,7 @@ rs_unicode0(struct rs *r)
 	memset(&v, 0, sizeof(v));
 	v.kind = RS_TEXT;
 	v.arena = 1;
-	v.ascii = (unsigned char)rs_ascii(r->arena + start, len);
+	v.ascii = (unsigned char)ds_pickle_ascii(r->arena + start, len);
 	v.off = start;
 	v.len = len;
 	r->pos += n + 1;
@@ -422,17 +411,6 @@ rs_tuple(struct rs *r, size_t from)
 	}
 	r->sp = from;
 	return rs_push(r, t);
-}
-
-static uint64_t
-rs_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
 }
 
 /* Run the machine from r->pos to the next STOP. */
@@ -509,7 +487,7 @@ rs_noload(struct rs *r)
 			n = op == 0x8a ? 1 : 4;
 			if ((rc = rs_need(r, n)) != DS_OK)
 				return rc;
-			k = rs_le(r->p + r->pos, (int)n);
+			k = ds_pickle_le(r->p + r->pos, (int)n);
 			if (op == 0x8b && (k & 0x80000000u))
 				return rs_fail(r, "LONG pickle has negative byte "
 				                  "count");
@@ -548,7 +526,7 @@ rs_noload(struct rs *r)
 			           RS_TEXT : op == 0x96 ? RS_OTHER : RS_BYTES;
 			if ((rc = rs_need(r, (size_t)w)) != DS_OK)
 				return rc;
-			k = rs_le(r->p + r->pos, w);
+			k = ds_pickle_le(r->p + r->pos, w);
 			if (op == 'T' && (k & 0x80000000u))
 				return rs_fail(r, "BINSTRING pickle has negative "
 				                  "byte count");
@@ -556,7 +534,7 @@ rs_noload(struct rs *r)
 			if (k > r->len - r->pos)
 				return rs_fail(r, "pickle truncated");
 			if ((op == 'T' || op == 'U') &&
-			    !rs_ascii(r->p + r->pos, (size_t)k))
+			    !ds_pickle_ascii(r->p + r->pos, (size_t)k))
 				return rs_fail(r, "py2 string with non-ASCII "
 				                  "bytes (referencesf decodes "
 				                  "them as ASCII)");
@@ -733,7 +711,7 @@ rs_noload(struct rs *r)
 			n = (op == 'q' || op == 'h') ? 1 : 4;
 			if ((rc = rs_need(r, n)) != DS_OK)
 				return rc;
-			k = rs_le(r->p + r->pos, (int)n);
+			k = ds_pickle_le(r->p + r->pos, (int)n);
 			r->pos += n;
 			rc = (op == 'q' || op == 'r') ? rs_memo_top(r, k) :
 			                                rs_memo_get(r, k);
