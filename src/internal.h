@@ -100,6 +100,25 @@ int ds_io_flock(int fd, int operation, const char *path, ds_error *err);
 int ds_io_ftruncate(int fd, off_t len, const char *path, ds_error *err);
 /* chmod (a pack's marks: owner-execute on the files it keeps). */
 int ds_io_chmod(const char *path, mode_t mode, ds_error *err);
+/* The same calls on an entry of a directory the caller holds open (dfd,
+ * whose path is dir, for messages and the trace): name is one component,
+ * never followed if a symlink (fchmodat: the caller has seen a regular
+ * file there). For a sweep of many files, which opens each directory once
+ * with ds_io_opendir_beneath instead of resolving every path again.
+ * unlinkat's flags: 0 or AT_REMOVEDIR. Errors as the calls above. */
+int ds_io_renameat(int dfd, const char *dir, const char *from,
+                   const char *to, ds_error *err);
+int ds_io_unlinkat(int dfd, const char *dir, const char *name, int flags,
+                   ds_error *err);
+int ds_io_fchmodat(int dfd, const char *dir, const char *name, mode_t mode,
+                   ds_error *err);
+/* Open directory rel (relative, not empty) beneath the directory base
+ * for reading, following no symlink on the way nor at the end; path is
+ * its path (ending with rel), for messages. Not a durable call: not
+ * counted by the fault hooks. Errors: DS_ECORRUPT (a symlink on the way,
+ * named), DS_EINVAL ("..", outside base), DS_ENOTFOUND, DS_EIO. */
+int ds_io_opendir_beneath(int base, const char *rel, const char *path,
+                          int *fd, ds_error *err);
 /* Create path with O_CREAT|O_EXCL (or O_TRUNC when !excl), write buf, and
  * fsync when do_sync; mode as given (umask applies). */
 int ds_io_write_file(const char *path, const void *buf, size_t len,

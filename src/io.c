@@ -605,13 +605,14 @@ ds_io_use_openat2(int use)
 }
 
 /* Open directory rel (relative, not empty) beneath dirfd base without
- * following any symlink: a descriptor usable by the *at() calls, or -1
- * with errno (ELOOP or ENOTDIR for a symlink, EXDEV for "..", ...). */
+ * following any symlink: a descriptor usable by the *at() calls (O_PATH)
+ * or, with flags O_RDONLY, also for reading the directory; -1 with errno
+ * (ELOOP or ENOTDIR for a symlink, EXDEV for "..", ...). */
 static int
-io_open_beneath(int base, const char *rel)
+io_open_beneath(int base, const char *rel, int flags)
 {
 	char comp[NAME_MAX + 1];
-	const char *p, *q;
+	const char *p, *q, *r;
 	int fd, nfd;
 
 #ifdef SYS_openat2
@@ -620,7 +621,7 @@ io_open_beneath(int base, const char *rel)
 		int tries = 0;
 
 		memset(&how, 0, sizeof(how));
-		how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+		how.flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC);
 		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 		              RESOLVE_NO_MAGICLINKS;
 		do
@@ -656,8 +657,11 @@ io_open_beneath(int base, const char *rel)
 			errno = EXDEV;
 			return -1;
 		}
-		nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-		             O_CLOEXEC);
+		for (r = q; *r == '/'; r++)
+			;
+		/* the last component opened as asked, the others O_PATH */
+		nfd = openat(fd, comp, (*r == '\0' ? flags : O_PATH) |
+		             O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (nfd < 0) {
 			int e = errno;
 			close(fd);
@@ -705,7 +709,7 @@ io_at_open(const char *path, const char *op, struct io_at *at, ds_error *err)
 		                    path);
 	memcpy(dir, path + at->rel, (size_t)(slash - (path + at->rel)));
 	dir[slash - (path + at->rel)] = '\0';
-	at->dfd = io_open_beneath(home, dir);
+	at->dfd = io_open_beneath(home, dir, O_PATH);
 	if (at->dfd < 0)
 		return io_beneath_error(err, errno, op, path, at->rel);
 	at->owned = 1;
@@ -1118,7 +1122,7 @@ io_dir_exists(const char *path, int *exists, ds_error *err)
 		*exists = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 		return DS_OK;
 	}
-	fd = io_open_beneath(home, path + rel);
+	fd = io_open_beneath(home, path + rel, O_PATH);
 	if (fd >= 0) {
 		close(fd);
 		*exists = 1;
@@ -1238,6 +1242,87 @@ ds_io_chmod(const char *path, mode_t mode, ds_error *err)
 	IO_FAULT("chmod", path);
 	if (chmod(path, mode) != 0)
 		return ds_error_sys(err, errno, "chmod", path);
+	return DS_OK;
+}
+
+/* ---- calls relative to a directory the caller holds ----
+ * A pack sweeps hundreds of thousands of files: resolving each one's
+ * directory again from the home (an openat2 per call, above) would cost
+ * more than the call itself. The sweep opens each directory once, beneath
+ * A without following any symlink (ds_io_opendir_beneath), and acts on
+ * its entries with the *at() calls below, which take one component and
+ * do not follow it either. dir is the directory's path, for messages and
+ * the trace. */
+
+/* dir/name into buf (a path for messages and the trace). */
+static const char *
+io_join(const char *dir, const char *name, char *buf, size_t bufsz)
+{
+	if ((size_t)snprintf(buf, bufsz, "%s/%s", dir, name) >= bufsz)
+		return name;
+	return buf;
+}
+
+int
+ds_io_opendir_beneath(int base, const char *rel, const char *path, int *fd,
+                      ds_error *err)
+{
+	size_t plen = strlen(path), rlen = strlen(rel);
+
+	*fd = io_open_beneath(base, rel, O_RDONLY);
+	if (*fd >= 0)
+		return DS_OK;
+	if (plen >= rlen && strcmp(path + plen - rlen, rel) == 0 &&
+	    (errno == ELOOP || errno == ENOTDIR))
+		return io_beneath_error(err, errno, "open directory", path,
+		                        plen - rlen);
+	return ds_error_sys(err, errno, "open directory", path);
+}
+
+int
+ds_io_renameat(int dfd, const char *dir, const char *from, const char *to,
+               ds_error *err)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *pa = io_join(dir, from, a, sizeof(a));
+
+	IO_FAULT("rename", pa);
+	if (renameat(dfd, from, dfd, to) != 0) {
+		int e = errno;
+		char what[64 + 2 * PATH_MAX];
+		snprintf(what, sizeof(what), "%s to %s", pa,
+		         io_join(dir, to, b, sizeof(b)));
+		return ds_error_sys(err, e, "rename", what);
+	}
+	TRACE(trace_rename(io_n_, pa, io_join(dir, to, b, sizeof(b))));
+	return DS_OK;
+}
+
+int
+ds_io_unlinkat(int dfd, const char *dir, const char *name, int flags,
+               ds_error *err)
+{
+	char a[PATH_MAX];
+	const char *pa = io_join(dir, name, a, sizeof(a));
+	const char *op = (flags & AT_REMOVEDIR) ? "rmdir" : "unlink";
+
+	IO_FAULT(op, pa);
+	if (unlinkat(dfd, name, flags) != 0)
+		return ds_error_sys(err, errno, op, pa);
+	TRACE(trace_path_op(io_n_, op, pa));
+	return DS_OK;
+}
+
+int
+ds_io_fchmodat(int dfd, const char *dir, const char *name, mode_t mode,
+               ds_error *err)
+{
+	char a[PATH_MAX];
+	const char *pa = io_join(dir, name, a, sizeof(a));
+
+	IO_FAULT("chmod", pa);
+	if (fchmodat(dfd, name, mode, 0) != 0)
+		return ds_error_sys(err, errno, "chmod", pa);
 	return DS_OK;
 }
 

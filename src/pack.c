@@ -64,6 +64,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +113,23 @@ struct pack {
 	size_t ntodo, cap;
 	struct pack_keep *keep;       /* [keepclass] */
 	size_t nkeep;
+	int afd;                      /* A, open while the pack runs */
+	/* the threads (below): p->mu guards the marks and the queues while
+	 * they run; the sweeps only read the marks */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy;                     /* threads working on an item */
+	int failed, rc;               /* the first failure */
+	int pass;                     /* the sweep running */
+	struct pack_dir *dirs;        /* directories to sweep */
+	size_t ndirs, dircap;
+	/* objects (by oid, up to x.oid) whose directory has a revision
+	 * that goes: the second sweep visits those alone (redo_all: it
+	 * walks everything) */
+	uint64_t *redo_bits;
+	int redo_all;
+	int by_oid;                   /* the second sweep follows redo_bits */
+	uint64_t cursor;              /* its next oid */
 };
 
 /* One [keepclass] option: the class name, and the oldest revision its
@@ -169,7 +188,8 @@ pack_key(const char *name, uint64_t *a, uint64_t *b)
 }
 
 /* The oldest serial kept of object oid into *oldest: 1, or 0 when the
- * object is not (yet) kept. */
+ * object is not (yet) kept. While the mark's threads run, with p->mu
+ * held; the sweeps only read. */
 static int
 pack_obj_get(const struct pack *p, uint64_t oid, uint64_t *oldest)
 {
@@ -183,20 +203,24 @@ pack_obj_get(const struct pack *p, uint64_t oid, uint64_t *oldest)
 }
 
 static int
-pack_obj_put(struct pack *p, uint64_t oid, uint64_t oldest)
+pack_obj_put(struct pack *p, uint64_t oid, uint64_t oldest, ds_error *err)
 {
 	if (oid < p->ndense) {
 		p->kept_bits[oid >> 6] |= 1ull << (oid & 63);
 		p->oldest[oid] = oldest;
 		return DS_OK;
 	}
-	return keyset_map_put(&p->objects, oid, oldest, p->err);
+	if (keyset_map_put(&p->objects, oid, oldest, err) != DS_OK)
+		return ds_error_set(err, DS_ENOMEM, "pack: out of memory for "
+		                    "the marks");
+	return DS_OK;
 }
 
 static int pack_read_x(struct pack *p, const char *name, uint64_t *v);
 
 /* The arrays for oids up to x.oid (none when x.oid is beyond
- * PACK_DENSE_MAX or memory is short: the map holds them all then). */
+ * PACK_DENSE_MAX or memory is short: the map holds them all then), and
+ * the bitmap of objects whose directory the second sweep visits. */
 static int
 pack_obj_init(struct pack *p)
 {
@@ -211,11 +235,13 @@ pack_obj_init(struct pack *p)
 	if (last >= PACK_DENSE_MAX)
 		return DS_OK;
 	p->kept_bits = calloc((size_t)(last / 64 + 1), sizeof(uint64_t));
+	p->redo_bits = calloc((size_t)(last / 64 + 1), sizeof(uint64_t));
 	p->oldest = calloc((size_t)last + 1, sizeof(uint64_t));
-	if (p->kept_bits == NULL || p->oldest == NULL) {
+	if (p->kept_bits == NULL || p->redo_bits == NULL || p->oldest == NULL) {
 		free(p->kept_bits);
+		free(p->redo_bits);
 		free(p->oldest);
-		p->kept_bits = p->oldest = NULL;
+		p->kept_bits = p->redo_bits = p->oldest = NULL;
 		return DS_OK;
 	}
 	p->ndense = last + 1;
@@ -223,7 +249,7 @@ pack_obj_init(struct pack *p)
 }
 
 /* Mark database name (a .c pointer, a revision, a transaction; the x
- * files are always kept). */
+ * files are always kept). Before or after the mark's threads run. */
 static int
 pack_mark(struct pack *p, const char *name)
 {
@@ -233,26 +259,23 @@ pack_mark(struct pack *p, const char *name)
 	switch (pack_key(name, &a, &b)) {
 	case PACK_POINTER:
 		if (!pack_obj_get(p, a, &oldest))
-			rc = pack_obj_put(p, a, PACK_NO_REVISION);
+			rc = pack_obj_put(p, a, PACK_NO_REVISION, p->err);
 		break;
 	case PACK_REVISION:
-		/* the walk marks an object's pointer, then its revisions
-		 * newest first */
 		if (!pack_obj_get(p, a, &oldest))
 			return ds_error_set(p->err, DS_ECORRUPT, "pack: %s "
 			                    "marked before its object", name);
 		if (b < oldest)
-			rc = pack_obj_put(p, a, b);
+			rc = pack_obj_put(p, a, b, p->err);
 		break;
 	case PACK_TXN:
-		rc = keyset_id_add(&p->txns, a, NULL, p->err);
+		if (keyset_id_add(&p->txns, a, NULL, p->err) != DS_OK)
+			rc = ds_error_set(p->err, DS_ENOMEM, "pack: out of "
+			                  "memory for the marks");
 		break;
 	default:
 		break;
 	}
-	if (rc == DS_ENOMEM)
-		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory "
-		                    "for the marks");
 	return rc;
 }
 
@@ -277,31 +300,33 @@ pack_is_marked(struct pack *p, const char *name)
 
 /* Absolute path of database name in A. */
 static int
-pack_path(struct pack *p, const char *name, char *out, size_t outsz)
+pack_path(struct pack *p, const char *name, char *out, size_t outsz,
+          ds_error *err)
 {
 	char rel[DS_RELPATH_MAX];
 	int rc;
 
-	rc = ds_layout_name_to_path(p->layout, name, rel, sizeof(rel), p->err);
+	rc = ds_layout_name_to_path(p->layout, name, rel, sizeof(rel), err);
 	if (rc != DS_OK)
 		return rc;
 	if ((size_t)snprintf(out, outsz, "%s/%s", p->a, rel) >= outsz)
-		return ds_error_set(p->err, DS_EINVAL, "pack: path too long: "
+		return ds_error_set(err, DS_EINVAL, "pack: path too long: "
 		                    "%s/%s", p->a, rel);
 	return DS_OK;
 }
 
 static int
-pack_read(struct pack *p, const char *name, unsigned char **buf, size_t *len)
+pack_read(struct pack *p, const char *name, unsigned char **buf, size_t *len,
+          ds_error *err)
 {
 	char path[DS_PATH_MAX];
 	int rc;
 
 	*buf = NULL;
-	rc = pack_path(p, name, path, sizeof(path));
+	rc = pack_path(p, name, path, sizeof(path), err);
 	if (rc != DS_OK)
 		return rc;
-	return ds_file_read(path, 0, buf, len, p->err);
+	return ds_file_read(path, 0, buf, len, err);
 }
 
 /* Replace database file `name` in A by buf: written and fsynced as
@@ -315,7 +340,7 @@ pack_replace(struct pack *p, const char *name, const void *buf, size_t len)
 
 	if ((rc = storage_path(p->s, tmp, sizeof(tmp), PACK_TMP, p->err)) !=
 	    DS_OK ||
-	    (rc = pack_path(p, name, path, sizeof(path))) != DS_OK)
+	    (rc = pack_path(p, name, path, sizeof(path), p->err)) != DS_OK)
 		return rc;
 	rc = ds_io_write_file(tmp, buf, len, 0640, 0, p->s->use_sync, p->err);
 	if (rc != DS_OK)
@@ -330,14 +355,81 @@ pack_replace(struct pack *p, const char *name, const void *buf, size_t len)
 	return ds_io_fsync_dir(path, p->err);
 }
 
+/* ---- threads ----
+ * The mark and the sweeps each run PACK_THREADS threads over a shared
+ * queue (objects to mark, directories to sweep). On a cold cache every
+ * directory, inode and record is a disk read, and one thread would wait
+ * for them one at a time: many threads give the disk many requests at
+ * once. Warm, the work is system calls, which two cores share. The
+ * result does not depend on the order: an object's marks are the same
+ * whoever marks it, a directory's sweep touches only its own entries.
+ * Each thread has its own error; the first failure stops the others
+ * (they finish the object or directory in hand) and is the pack's. */
+#define PACK_THREADS 16
+
+struct pack_worker {
+	struct pack *p;
+	ds_error err;
+	const char *name;        /* the revision being scanned (messages) */
+	ds_oid *refs;            /* the oids it refers to */
+	size_t nrefs, refcap;
+};
+
+/* Record a thread's failure (p->mu held): the first one wins. */
+static void
+pack_fail_locked(struct pack *p, int rc, const ds_error *err)
+{
+	if (p->failed)
+		return;
+	p->failed = 1;
+	p->rc = rc;
+	if (p->err != NULL)
+		*p->err = *err;
+	pthread_cond_broadcast(&p->cv);
+}
+
+/* Run fn on PACK_THREADS threads (on this one alone when none can be
+ * started) and wait for them all; p->rc afterwards. */
 static int
-pack_todo_push(struct pack *p, ds_oid oid)
+pack_threads_run(struct pack *p, void *(*fn)(void *))
+{
+	struct pack_worker *w;
+	pthread_t t[PACK_THREADS];
+	int i, started = 0;
+
+	w = calloc(PACK_THREADS, sizeof(*w));
+	if (w == NULL)
+		return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+	p->busy = 0;
+	p->failed = 0;
+	p->rc = DS_OK;
+	for (i = 0; i < PACK_THREADS; i++) {
+		w[i].p = p;
+		if (pthread_create(&t[i], NULL, fn, &w[i]) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		fn(&w[0]);
+	for (i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < PACK_THREADS; i++)
+		free(w[i].refs);
+	free(w);
+	return p->rc;
+}
+
+/* ---- the mark ---- */
+
+/* Queue oid (p->mu held, or no thread running). */
+static int
+pack_todo_push(struct pack *p, ds_oid oid, ds_error *err)
 {
 	if (p->ntodo == p->cap) {
 		size_t ncap = p->cap ? p->cap * 2 : 256;
 		ds_oid *n = realloc(p->todo, ncap * sizeof(*n));
 		if (n == NULL)
-			return ds_error_set(p->err, DS_ENOMEM,
+			return ds_error_set(err, DS_ENOMEM,
 			                    "pack: out of memory");
 		p->todo = n;
 		p->cap = ncap;
@@ -346,26 +438,27 @@ pack_todo_push(struct pack *p, ds_oid oid)
 	return DS_OK;
 }
 
-struct pack_ref_ctx {
-	struct pack *p;
-	const char *name;
-};
-
+/* ds_refscan's callback: collect the references of one revision. */
 static int
 pack_ref(const unsigned char *oid, size_t len, void *ctx, ds_error *err)
 {
-	struct pack_ref_ctx *c = ctx;
-	uint64_t oldest;
+	struct pack_worker *w = ctx;
 
 	if (len != 8)
 		return ds_error_set(err, DS_ECORRUPT, "pack: %s refers to an "
-		                    "oid of %zu bytes (8 expected)", c->name,
+		                    "oid of %zu bytes (8 expected)", w->name,
 		                    len);
-	/* an object already marked is not queued again (a popular object
-	 * is referenced by many: the queue stays as small as the marks) */
-	if (pack_obj_get(c->p, ds_get_u64(oid), &oldest))
-		return DS_OK;
-	return pack_todo_push(c->p, ds_get_u64(oid));
+	if (w->nrefs == w->refcap) {
+		size_t ncap = w->refcap ? w->refcap * 2 : 64;
+		ds_oid *n = realloc(w->refs, ncap * sizeof(*n));
+		if (n == NULL)
+			return ds_error_set(err, DS_ENOMEM,
+			                    "pack: out of memory");
+		w->refs = n;
+		w->refcap = ncap;
+	}
+	w->refs[w->nrefs++] = ds_get_u64(oid);
+	return DS_OK;
 }
 
 /* The [keepclass] option for a class name, or NULL. */
@@ -378,73 +471,122 @@ pack_keep_find(const struct pack *p, const char *cls)
 	return NULL;
 }
 
+/* Take object oid: *mine is 1 when no thread had (it is kept from now
+ * on, its revisions are this thread's to mark), 0 when it was kept. */
+static int
+pack_obj_claim(struct pack_worker *w, ds_oid oid, int *mine)
+{
+	struct pack *p = w->p;
+	uint64_t oldest;
+	int rc = DS_OK;
+
+	pthread_mutex_lock(&p->mu);
+	*mine = !pack_obj_get(p, oid, &oldest);
+	if (*mine) {
+		rc = pack_obj_put(p, oid, PACK_NO_REVISION, &w->err);
+		p->st->objects_kept++;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/* Keep revision (oid, serial), with its transaction when txn, and queue
+ * the objects it refers to (w->refs) that nobody has marked yet. */
+static int
+pack_keep_revision(struct pack_worker *w, ds_oid oid, ds_tid serial, int txn)
+{
+	struct pack *p = w->p;
+	uint64_t oldest;
+	size_t i, queued = 0;
+	int rc = DS_OK;
+
+	pthread_mutex_lock(&p->mu);
+	if (pack_obj_get(p, oid, &oldest) && serial < oldest)
+		rc = pack_obj_put(p, oid, serial, &w->err);
+	p->st->revisions_kept++;
+	if (rc == DS_OK && txn &&
+	    keyset_id_add(&p->txns, serial, NULL, &w->err) != DS_OK)
+		rc = ds_error_set(&w->err, DS_ENOMEM, "pack: out of memory "
+		                  "for the marks");
+	/* an object already marked is not queued again (a popular object
+	 * is referenced by many: the queue stays as small as the marks) */
+	for (i = 0; rc == DS_OK && i < w->nrefs; i++) {
+		if (pack_obj_get(p, w->refs[i], &oldest))
+			continue;
+		rc = pack_todo_push(p, w->refs[i], &w->err);
+		queued++;
+	}
+	if (queued > 0)
+		pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
 /* Mark object oid (its .c pointer, its current revision and those at or
  * after the threshold, or older ones its class's [keepclass] option
  * keeps, their transactions) and queue what those revisions refer to. */
 static int
-pack_mark_object(struct pack *p, ds_oid oid)
+pack_mark_object(struct pack_worker *w, ds_oid oid)
 {
-	char name[DS_NAME_MAX], tname[DS_NAME_MAX];
+	struct pack *p = w->p;
+	ds_error *err = &w->err;
+	char name[DS_NAME_MAX];
 	unsigned char *buf = NULL;
 	size_t len;
 	const struct pack_keep *keep = NULL;
 	ds_tid tid;
-	int first = 1, have_class = 0, rc;
+	int first = 1, have_class = 0, mine, rc;
 
+	if ((rc = pack_obj_claim(w, oid, &mine)) != DS_OK || !mine)
+		return rc;
 	ds_name_pointer(oid, name);
-	if (pack_is_marked(p, name))
-		return DS_OK;
-	rc = pack_read(p, name, &buf, &len);
+	rc = pack_read(p, name, &buf, &len, err);
 	if (rc == DS_ENOTFOUND) {
 		/* a reference to an object that is not there: continuing
 		 * could remove what only that object would keep */
 		char o[17], m[DS_ERROR_MSG_MAX];
 		ds_id_format(oid, o);
-		snprintf(m, sizeof(m), "%s", p->err->msg);
-		return ds_error_set(p->err, DS_ECORRUPT, "pack: object %s is "
+		snprintf(m, sizeof(m), "%s", err->msg);
+		return ds_error_set(err, DS_ECORRUPT, "pack: object %s is "
 		                    "referenced but has no .c pointer (%s)", o,
 		                    m);
 	}
 	if (rc != DS_OK)
 		return rc;
-	rc = ds_pointer_decode(buf, len, name, &tid, p->err);
+	rc = ds_pointer_decode(buf, len, name, &tid, err);
 	free(buf);
 	buf = NULL;
 	if (rc != DS_OK)
 		return rc;
-	if ((rc = pack_mark(p, name)) != DS_OK)
-		return rc;
-	p->st->objects_kept++;
 	for (;;) {
 		ds_objrec rec;
-		struct pack_ref_ctx rctx;
 
 		ds_name_revision(oid, tid, name);
-		rc = pack_read(p, name, &buf, &len);
+		rc = pack_read(p, name, &buf, &len, err);
 		if (rc == DS_ENOTFOUND && !first && tid < p->last_pack)
 			break; /* removed by an earlier pack */
 		if (rc != DS_OK)
 			goto out; /* missing recent revision: corruption, stop
 			           * before anything is removed */
-		rc = ds_objrec_decode(buf, len, name, &rec, p->err);
+		rc = ds_objrec_decode(buf, len, name, &rec, err);
 		if (rc != DS_OK)
 			goto out;
 		if (rec.oid != oid || rec.serial != tid) {
-			rc = ds_error_set(p->err, DS_ECORRUPT, "pack: %s holds "
+			rc = ds_error_set(err, DS_ECORRUPT, "pack: %s holds "
 			                  "another oid or serial", name);
 			goto out;
 		}
+		w->nrefs = 0;
 		if (rec.pickle_len > 0) {
-			rctx.p = p;
-			rctx.name = name;
-			rc = ds_refscan(rec.pickle, rec.pickle_len, pack_ref,
-			                &rctx, p->err);
+			w->name = name;
+			rc = ds_refscan(rec.pickle, rec.pickle_len, pack_ref, w,
+			                err);
 			if (rc != DS_OK) {
 				char m[DS_ERROR_MSG_MAX];
-				snprintf(m, sizeof(m), "%s", p->err->msg);
-				ds_error_set(p->err, rc, "pack: %s (%s "
-				             "revision): %s", name,
-				             first ? "current" : "old", m);
+				snprintf(m, sizeof(m), "%s", err->msg);
+				ds_error_set(err, rc, "pack: %s (%s revision): "
+				             "%s", name, first ? "current" :
+				             "old", m);
 				goto out;
 			}
 			/* the original reads the class from the newest
@@ -458,14 +600,10 @@ pack_mark_object(struct pack *p, ds_oid oid)
 				}
 			}
 		}
-		if ((rc = pack_mark(p, name)) != DS_OK)
+		rc = pack_keep_revision(w, oid, tid, tid >= p->threshold ||
+		                        p->keep_ancient);
+		if (rc != DS_OK)
 			goto out;
-		p->st->revisions_kept++;
-		if (tid >= p->threshold || p->keep_ancient) {
-			ds_name_transaction(tid, tname);
-			if ((rc = pack_mark(p, tname)) != DS_OK)
-				goto out;
-		}
 		tid = rec.prev_serial;
 		free(buf);
 		buf = NULL;
@@ -481,19 +619,40 @@ out:
 	return rc;
 }
 
-static int
-pack_mark_reachable(struct pack *p, ds_oid oid)
+static void *
+pack_mark_thread(void *arg)
 {
+	struct pack_worker *w = arg;
+	struct pack *p = w->p;
+	ds_oid oid;
 	int rc;
 
-	if ((rc = pack_todo_push(p, oid)) != DS_OK)
-		return rc;
-	while (p->ntodo > 0) {
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->ntodo == 0 && p->busy > 0 && !p->failed)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->ntodo == 0 || p->failed)
+			break;
 		oid = p->todo[--p->ntodo];
-		if ((rc = pack_mark_object(p, oid)) != DS_OK)
-			return rc;
+		p->busy++;
+		pthread_mutex_unlock(&p->mu);
+		rc = pack_mark_object(w, oid);
+		pthread_mutex_lock(&p->mu);
+		p->busy--;
+		if (rc != DS_OK)
+			pack_fail_locked(p, rc, &w->err);
+		if (p->busy == 0 && p->ntodo == 0)
+			pthread_cond_broadcast(&p->cv);
 	}
-	return DS_OK;
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Mark every queued object and what it reaches. */
+static int
+pack_mark_queued(struct pack *p)
+{
+	return pack_threads_run(p, pack_mark_thread);
 }
 
 static int
@@ -503,7 +662,7 @@ pack_read_x(struct pack *p, const char *name, uint64_t *v)
 	size_t len;
 	int rc;
 
-	rc = pack_read(p, name, &buf, &len);
+	rc = pack_read(p, name, &buf, &len, p->err);
 	if (rc != DS_OK)
 		return rc;
 	rc = ds_xfile_decode(buf, len, name, v, p->err);
@@ -512,8 +671,8 @@ pack_read_x(struct pack *p, const char *name, uint64_t *v)
 }
 
 /* Every transaction at or after the threshold, and the two newest, with
- * the objects they wrote (kept even when unreachable, as the original
- * does for replication and backup). */
+ * the objects they wrote (queued: kept even when unreachable, as the
+ * original does for replication and backup). */
 static int
 pack_mark_recent(struct pack *p)
 {
@@ -533,7 +692,7 @@ pack_mark_recent(struct pack *p)
 		ds_name_transaction(tid, name);
 		if ((rc = pack_mark(p, name)) != DS_OK)
 			return rc;
-		rc = pack_read(p, name, &buf, &len);
+		rc = pack_read(p, name, &buf, &len, p->err);
 		if (rc == DS_ENOTFOUND && tid < p->last_pack)
 			return DS_OK;
 		if (rc != DS_OK)
@@ -552,12 +711,12 @@ pack_mark_recent(struct pack *p)
 			struct stat sb;
 
 			ds_name_pointer(oid, cname);
-			if ((rc = pack_path(p, cname, path, sizeof(path))) !=
-			    DS_OK)
+			if ((rc = pack_path(p, cname, path, sizeof(path),
+			                    p->err)) != DS_OK)
 				goto out;
 			if (lstat(path, &sb) != 0)
 				continue; /* no such object any more: fine */
-			if ((rc = pack_mark_reachable(p, oid)) != DS_OK)
+			if ((rc = pack_todo_push(p, oid, p->err)) != DS_OK)
 				goto out;
 		}
 		tid = rec.prev_tid;
@@ -588,7 +747,7 @@ pack_relink(struct pack *p)
 		return rc;
 	for (;;) {
 		ds_name_transaction(tid, name);
-		rc = pack_read(p, name, &buf, &len);
+		rc = pack_read(p, name, &buf, &len, p->err);
 		if (rc == DS_ENOTFOUND && tid < p->last_pack)
 			break;
 		if (rc != DS_OK)
@@ -626,57 +785,99 @@ out:
 	return rc;
 }
 
-/* ---- the sweep ---- */
-
+/* ---- the sweeps ----
+ * Three, in this order, with a barrier after each (crash safety, at the
+ * top of this file):
+ *  PASS_OBJECTS       every directory but the transactions' subtrees:
+ *                     the .c pointers of unreachable objects go; every
+ *                     kept file gets its mark (mode 0740), every
+ *                     revision that goes loses it now (the original
+ *                     clears every mark first) and its object is noted
+ *                     in redo_bits; stray files, old leftovers and empty
+ *                     directories go (the housekeeping).
+ *  PASS_REVISIONS     the revisions that go: in the layouts with a
+ *                     directory per object (bushy, lawn) only the
+ *                     directories of the objects noted, found from
+ *                     their oid; otherwise (chunky, flat, or a revision
+ *                     of an oid beyond x.oid) every directory again. A
+ *                     listing and a rename per file removed: the modes
+ *                     were read and cleared by the first sweep.
+ *  PASS_TRANSACTIONS  the transactions' subtrees (top-level "t..."):
+ *                     marks, removals and their housekeeping. */
 enum pack_pass {
-	PASS_POINTERS = 1, /* .c pointers, stray files, old leftovers, dirs */
-	PASS_REVISIONS,    /* revisions and x.* files */
-	PASS_TRANSACTIONS, /* transaction files */
+	PASS_OBJECTS = 1,
+	PASS_REVISIONS,
+	PASS_TRANSACTIONS,
 };
 
-/* Which pass handles the file at relpath (relative to A). */
+/* Which kind of file the file at relpath (relative to A) is, for the
+ * sweeps: PASS_OBJECTS for .c pointers, PASS_REVISIONS for revisions and
+ * x files, PASS_TRANSACTIONS for transactions; 0 with name "" for what
+ * is not a database file. */
 static int
-pack_pass_of(struct pack *p, const char *rel, char *name, size_t namesz)
+pack_kind_of(struct pack *p, const char *rel, char *name, size_t namesz)
 {
 	ds_error e;
 
 	if (ds_layout_path_to_name(p->layout, rel, name, namesz, &e) != DS_OK) {
 		name[0] = '\0';
-		return PASS_POINTERS; /* not a database file */
+		return 0;
 	}
 	if (name[0] == 't')
 		return PASS_TRANSACTIONS;
 	if (name[0] == 'o' && strcmp(strchr(name, '.'), ".c") == 0)
-		return PASS_POINTERS;
+		return PASS_OBJECTS;
 	return PASS_REVISIONS;
 }
 
-static int
-pack_chmod(struct pack *p, const char *path, mode_t mode)
+static void
+pack_count(unsigned long *counter)
 {
-	return ds_io_chmod(path, mode, p->err);
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
 
+/* Remove entry base of directory dfd (path dir): renamed to
+ * "<base>-<now>-deleted", or unlinked when delay_delete is 0. mode: the
+ * file's mode when known (its mark is cleared first, as the original
+ * does), else 0. */
 static int
-pack_remove(struct pack *p, const char *path, mode_t mode)
+pack_remove(struct pack_worker *w, int dfd, const char *dir,
+            const char *base, mode_t mode)
 {
-	char to[DS_PATH_MAX];
+	struct pack *p = w->p;
+	char to[NAME_MAX + 1];
 	int rc;
 
-	/* the original first clears every mark (owner-execute) bit */
 	if (mode & S_IXUSR) {
-		rc = pack_chmod(p, path, 0640);
+		rc = ds_io_fchmodat(dfd, dir, base, 0640, &w->err);
 		if (rc != DS_OK)
 			return rc;
 	}
-	p->st->files_removed++;
+	pack_count(&p->st->files_removed);
 	if (p->delay_delete <= 0)
-		return ds_io_unlink(path, p->err);
-	if ((size_t)snprintf(to, sizeof(to), "%s-%lld-deleted", path,
+		return ds_io_unlinkat(dfd, dir, base, 0, &w->err);
+	if ((size_t)snprintf(to, sizeof(to), "%s-%lld-deleted", base,
 	                     p->now) >= sizeof(to))
-		return ds_error_set(p->err, DS_EINVAL, "pack: path too long: "
-		                    "%s", path);
-	return ds_io_rename(path, to, p->err);
+		return ds_error_set(&w->err, DS_EINVAL, "pack: name too long: "
+		                    "%s/%s", dir, base);
+	return ds_io_renameat(dfd, dir, base, to, &w->err);
+}
+
+/* Note that object oid's directory has a revision to remove (a bit for
+ * an oid up to x.oid in a layout with a directory per object; otherwise
+ * the second sweep walks everything). */
+static void
+pack_redo(struct pack *p, const char *name)
+{
+	uint64_t oid = 0, serial;
+
+	if (pack_key(name, &oid, &serial) == PACK_REVISION &&
+	    oid < p->ndense &&
+	    (p->layout == DS_LAYOUT_BUSHY || p->layout == DS_LAYOUT_LAWN))
+		__atomic_fetch_or(&p->redo_bits[oid >> 6], 1ull << (oid & 63),
+		                  __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&p->redo_all, 1, __ATOMIC_RELAXED);
 }
 
 struct pack_ent {
@@ -691,43 +892,52 @@ pack_ent_cmp(const void *a, const void *b)
 	              ((const struct pack_ent *)b)->name);
 }
 
-/* The entries of directory fd (consumed), sorted by name. */
+/* The entries of directory fd (path abs), sorted by name. getdents64
+ * itself rather than readdir: fdopendir costs a dup, a stat and an fcntl
+ * per directory, and a pack lists hundreds of thousands. */
 static int
-pack_list_dir(struct pack *p, int fd, const char *abs, struct pack_ent **out,
-              size_t *count)
+pack_list_dir(struct pack_worker *w, int fd, const char *abs,
+              struct pack_ent **out, size_t *count)
 {
 	struct pack_ent *v = NULL;
 	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = DS_OK;
+	char buf[32768];
+	ssize_t got;
 
 	*out = NULL;
 	*count = 0;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		rc = ds_error_sys(p->err, errno, "pack: open directory", abs);
-		close(fd);
-		return rc;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct pack_ent *nv = realloc(v, ncap * sizeof(*nv));
-			if (nv == NULL)
-				goto nomem;
-			v = nv;
-			cap = ncap;
+	while ((got = getdents64(fd, buf, sizeof(buf))) != 0) {
+		ssize_t off;
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			ds_error_sys(&w->err, errno, "pack: read directory",
+			             abs);
+			goto fail;
 		}
-		if ((v[n].name = strdup(de->d_name)) == NULL)
-			goto nomem;
-		v[n].type = de->d_type;
-		n++;
+		for (off = 0; off < got;) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+
+			off += de->d_reclen;
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct pack_ent *nv = realloc(v, ncap *
+				                              sizeof(*nv));
+				if (nv == NULL)
+					goto nomem;
+				v = nv;
+				cap = ncap;
+			}
+			if ((v[n].name = strdup(de->d_name)) == NULL)
+				goto nomem;
+			v[n].type = de->d_type;
+			n++;
+		}
 	}
-	closedir(d);
 	/* name order: an object's revisions oldest first */
 	if (n > 1)
 		qsort(v, n, sizeof(*v), pack_ent_cmp);
@@ -735,59 +945,152 @@ pack_list_dir(struct pack *p, int fd, const char *abs, struct pack_ent **out,
 	*count = n;
 	return DS_OK;
 nomem:
-	closedir(d);
+	ds_error_set(&w->err, DS_ENOMEM, "pack: out of memory");
+fail:
 	while (n > 0)
 		free(v[--n].name);
 	free(v);
-	return ds_error_set(p->err, DS_ENOMEM, "pack: out of memory");
+	return w->err.status;
 }
 
-/* Sweep directory abs (rel: relative to A, "" for A itself; fd: open on
- * it, consumed) for one pass. Only the files of this pass are looked at
- * (a stat relative to the directory), so each pass costs a directory
- * read per directory and a stat per file of its own kind. The
- * transactions' subtrees (top-level directories "t...") are walked by
- * the transaction pass alone, the others by the first two passes alone;
- * `house` says this walk also does the housekeeping (leftovers, stray
- * files, empty directories): the pointer pass, and the transaction pass
- * in the transactions' subtrees. */
-static int
-pack_sweep_dir(struct pack *p, int fd, const char *abs, const char *rel,
-               int pass, int house)
-{
-	struct pack_ent *ents = NULL;
-	size_t n = 0, i;
-	int rc, dfd;
+/* A directory to sweep: its path relative to A ("" for A), and whether
+ * this sweep does its housekeeping there. */
+struct pack_dir {
+	char *rel;
+	int house;
+};
 
-	/* the listing consumes fd; a duplicate for the *at() calls */
-	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (dfd < 0) {
-		rc = ds_error_sys(p->err, errno, "pack: dup", abs);
-		close(fd);
-		return rc;
+/* Queue a directory (p->mu held). */
+static int
+pack_dir_push(struct pack *p, const char *rel, int house, ds_error *err)
+{
+	if (p->ndirs == p->dircap) {
+		size_t ncap = p->dircap ? p->dircap * 2 : 256;
+		struct pack_dir *n = realloc(p->dirs, ncap * sizeof(*n));
+		if (n == NULL)
+			return ds_error_set(err, DS_ENOMEM,
+			                    "pack: out of memory");
+		p->dirs = n;
+		p->dircap = ncap;
 	}
-	rc = pack_list_dir(p, fd, abs, &ents, &n);
-	fd = dfd;
+	if ((p->dirs[p->ndirs].rel = strdup(rel)) == NULL)
+		return ds_error_set(err, DS_ENOMEM, "pack: out of memory");
+	p->dirs[p->ndirs++].house = house;
+	pthread_cond_signal(&p->cv);
+	return DS_OK;
+}
+
+/* One file of a sweep (name: its database name, "" for what is not
+ * one; kind: pack_kind_of's). */
+static int
+pack_sweep_file(struct pack_worker *w, int fd, const char *abs,
+                const char *base, const char *name, int kind, int house)
+{
+	struct pack *p = w->p;
+	int pass = p->pass, marked;
+	struct stat sb;
+
+	if (name[0] == '\0') {
+		/* a stray file: the housekeeping's */
+		if (!house)
+			return DS_OK;
+	} else if (pass == PASS_OBJECTS) {
+		if (kind != PASS_OBJECTS && kind != PASS_REVISIONS)
+			return DS_OK;
+	} else if (kind != pass) {
+		return DS_OK;
+	}
+	marked = name[0] != '\0' && pack_is_marked(p, name);
+	if (pass == PASS_REVISIONS) {
+		/* the first sweep read the modes and cleared the marks of
+		 * what goes: a rename each, whatever the file is */
+		return marked ? DS_OK : pack_remove(w, fd, abs, base, 0);
+	}
+	if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		char path[DS_PATH_MAX + NAME_MAX + 2];
+		snprintf(path, sizeof(path), "%s/%s", abs, base);
+		return ds_error_sys(&w->err, errno, "pack: stat", path);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		/* a symlink (or stranger) where a database file belongs:
+		 * chmod would follow it out of the storage */
+		if (marked)
+			return ds_error_set(&w->err, DS_ECORRUPT, "pack: %s/%s "
+			                    "is not a regular file", abs, base);
+		if (pass == PASS_OBJECTS && kind == PASS_REVISIONS) {
+			pack_redo(p, name);
+			return DS_OK;
+		}
+		return pack_remove(w, fd, abs, base, 0);
+	}
+	if (marked) {
+		pack_count(&p->st->files_kept);
+		if ((sb.st_mode & 07777) != 0740)
+			return ds_io_fchmodat(fd, abs, base, 0740, &w->err);
+		return DS_OK;
+	}
+	if (pass == PASS_OBJECTS && kind == PASS_REVISIONS) {
+		/* goes in the second sweep, after its pointer */
+		pack_redo(p, name);
+		if (sb.st_mode & S_IXUSR)
+			return ds_io_fchmodat(fd, abs, base, 0640, &w->err);
+		return DS_OK;
+	}
+	return pack_remove(w, fd, abs, base, sb.st_mode);
+}
+
+/* Sweep directory rel (relative to A, "" for A itself) for the current
+ * pass: a listing, and a stat per file of the pass's kinds (none in
+ * the second sweep). Subdirectories are queued for any thread; the
+ * transactions' subtrees (top-level directories "t...") belong to the
+ * transaction sweep alone, the others to the first two. `house`: this
+ * walk also does the housekeeping (leftovers, stray files, empty
+ * directories): the first sweep, and the transaction sweep in the
+ * transactions' subtrees. */
+static int
+pack_sweep_dir(struct pack_worker *w, const char *rel, int house)
+{
+	struct pack *p = w->p;
+	struct pack_ent *ents = NULL;
+	char abs[DS_PATH_MAX];
+	size_t n = 0, i;
+	int rc, fd = -1;
+
+	if ((size_t)snprintf(abs, sizeof(abs), "%s%s%s", p->a,
+	                     rel[0] ? "/" : "", rel) >= sizeof(abs))
+		return ds_error_set(&w->err, DS_EINVAL, "pack: path too long: "
+		                    "%s/%s", p->a, rel);
+	if (rel[0] == '\0')
+		fd = openat(p->afd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rel[0] == '\0' && fd < 0)
+		return ds_error_sys(&w->err, errno, "pack: open directory",
+		                    abs);
+	if (rel[0] != '\0') {
+		rc = ds_io_opendir_beneath(p->afd, rel, abs, &fd, &w->err);
+		if (rc == DS_ENOTFOUND && p->pass == PASS_REVISIONS)
+			return DS_OK;  /* an object's directory, gone */
+		if (rc != DS_OK)
+			return rc;
+	}
+	rc = pack_list_dir(w, fd, abs, &ents, &n);
 	if (rc != DS_OK)
 		goto out;
 	if (n == 0 && house && rel[0] != '\0') {
-		rc = ds_io_rmdir(abs, p->err);
+		rc = ds_io_rmdir(abs, &w->err);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		char cabs[DS_PATH_MAX], crel[DS_PATH_MAX];
-		char name[DS_NAME_MAX];
+	for (i = 0; i < n && !__atomic_load_n(&p->failed, __ATOMIC_RELAXED);
+	     i++) {
+		char crel[DS_PATH_MAX], name[DS_NAME_MAX];
 		const char *base = ents[i].name;
 		struct stat sb;
 		long long when;
-		int fpass, cfd;
+		int kind;
 
-		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs, base) >=
-		    sizeof(cabs) ||
-		    (size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel,
+		if ((size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel,
 		                     rel[0] ? "/" : "", base) >=
 		    sizeof(crel)) {
-			rc = ds_error_set(p->err, DS_EINVAL, "pack: path too "
+			rc = ds_error_set(&w->err, DS_EINVAL, "pack: path too "
 			                  "long: %s/%s", abs, base);
 			goto out;
 		}
@@ -795,15 +1098,16 @@ pack_sweep_dir(struct pack *p, int fd, const char *abs, const char *rel,
 			if (!house)
 				continue;
 			if (when + p->delay_delete < p->now) {
-				rc = ds_io_unlink(cabs, p->err);
-				p->st->leftovers_purged++;
+				rc = ds_io_unlinkat(fd, abs, base, 0, &w->err);
+				pack_count(&p->st->leftovers_purged);
 			} else if (fstatat(fd, base, &sb,
 			                   AT_SYMLINK_NOFOLLOW) != 0) {
-				rc = ds_error_sys(p->err, errno, "pack: stat",
-				                  cabs);
+				rc = ds_error_sys(&w->err, errno, "pack: stat",
+				                  crel);
 			} else if (S_ISREG(sb.st_mode) &&
 			           (sb.st_mode & S_IXUSR)) {
-				rc = pack_chmod(p, cabs, 0640);
+				rc = ds_io_fchmodat(fd, abs, base, 0640,
+				                    &w->err);
 			}
 			if (rc != DS_OK)
 				goto out;
@@ -815,48 +1119,24 @@ pack_sweep_dir(struct pack *p, int fd, const char *abs, const char *rel,
 		     S_ISDIR(sb.st_mode))) {
 			int chouse = house;
 
+			if (p->by_oid)
+				continue;   /* an object's directory has none */
 			if (rel[0] == '\0') {
 				/* a top-level subtree: transactions or not */
 				int tt = base[0] == 't';
-				if (tt != (pass == PASS_TRANSACTIONS))
+				if (tt != (p->pass == PASS_TRANSACTIONS))
 					continue;
 				chouse = house || tt;
 			}
-			cfd = openat(fd, base, O_RDONLY | O_DIRECTORY |
-			             O_NOFOLLOW | O_CLOEXEC);
-			if (cfd < 0) {
-				rc = ds_error_sys(p->err, errno, "pack: open "
-				                  "directory", cabs);
-				goto out;
-			}
-			rc = pack_sweep_dir(p, cfd, cabs, crel, pass, chouse);
+			pthread_mutex_lock(&p->mu);
+			rc = pack_dir_push(p, crel, chouse, &w->err);
+			pthread_mutex_unlock(&p->mu);
 			if (rc != DS_OK)
 				goto out;
 			continue;
 		}
-		fpass = pack_pass_of(p, crel, name, sizeof(name));
-		if (fpass != pass && !(house && name[0] == '\0'))
-			continue;
-		if (fstatat(fd, base, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-			rc = ds_error_sys(p->err, errno, "pack: stat", cabs);
-			goto out;
-		}
-		if (!S_ISREG(sb.st_mode)) {
-			/* a symlink (or stranger) where a database file
-			 * belongs: chmod would follow it out of the storage */
-			if (name[0] != '\0' && pack_is_marked(p, name)) {
-				rc = ds_error_set(p->err, DS_ECORRUPT, "pack: "
-				                  "%s is not a regular file", cabs);
-				goto out;
-			}
-			rc = pack_remove(p, cabs, 0);
-		} else if (name[0] != '\0' && pack_is_marked(p, name)) {
-			p->st->files_kept++;
-			if ((sb.st_mode & 07777) != 0740)
-				rc = pack_chmod(p, cabs, 0740);
-		} else {
-			rc = pack_remove(p, cabs, sb.st_mode);
-		}
+		kind = pack_kind_of(p, crel, name, sizeof(name));
+		rc = pack_sweep_file(w, fd, abs, base, name, kind, house);
 		if (rc != DS_OK)
 			goto out;
 	}
@@ -869,38 +1149,114 @@ out:
 	return rc;
 }
 
-/* Sweep A for one pass. */
+/* The next object noted in redo_bits, from p->cursor on (p->mu held):
+ * 1 and its directory (relative to A) in rel, or 0 when none is left. */
+static int
+pack_redo_next(struct pack *p, char *rel, size_t relsz)
+{
+	char name[DS_NAME_MAX];
+	ds_error e;
+
+	while (p->cursor < p->ndense) {
+		uint64_t oid = p->cursor++;
+		char *slash;
+
+		if (!((p->redo_bits[oid >> 6] >> (oid & 63)) & 1)) {
+			if ((oid & 63) == 0 && p->redo_bits[oid >> 6] == 0)
+				p->cursor = oid + 64;
+			continue;
+		}
+		ds_name_pointer(oid, name);
+		if (ds_layout_name_to_path(p->layout, name, rel, relsz, &e) !=
+		    DS_OK || (slash = strrchr(rel, '/')) == NULL)
+			continue;   /* not in this layout: redo_all is set */
+		*slash = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+static void *
+pack_sweep_thread(void *arg)
+{
+	struct pack_worker *w = arg;
+	struct pack *p = w->p;
+	char rel[DS_PATH_MAX];
+	int house, rc;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->ndirs == 0 && !(p->by_oid && p->cursor < p->ndense) &&
+		       p->busy > 0 && !p->failed)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->failed)
+			break;
+		if (p->ndirs > 0) {
+			struct pack_dir *d = &p->dirs[--p->ndirs];
+			snprintf(rel, sizeof(rel), "%s", d->rel);
+			house = d->house;
+			free(d->rel);
+		} else if (p->by_oid && pack_redo_next(p, rel, sizeof(rel))) {
+			house = 0;
+		} else {
+			break;
+		}
+		p->busy++;
+		pthread_mutex_unlock(&p->mu);
+		rc = pack_sweep_dir(w, rel, house);
+		pthread_mutex_lock(&p->mu);
+		p->busy--;
+		if (rc != DS_OK)
+			pack_fail_locked(p, rc, &w->err);
+		if (p->busy == 0 && p->ndirs == 0)
+			pthread_cond_broadcast(&p->cv);
+	}
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* One sweep of A. */
 static int
 pack_sweep(struct pack *p, int pass)
 {
-	int fd = open(p->a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
 
-	if (fd < 0)
-		return ds_error_sys(p->err, errno, "pack: open directory",
-		                    p->a);
-	return pack_sweep_dir(p, fd, p->a, "", pass, pass == PASS_POINTERS);
+	p->pass = pass;
+	p->by_oid = pass == PASS_REVISIONS && !p->redo_all;
+	p->cursor = 0;
+	if (!p->by_oid &&
+	    (rc = pack_dir_push(p, "", pass == PASS_OBJECTS, p->err)) !=
+	    DS_OK)
+		return rc;
+	rc = pack_threads_run(p, pack_sweep_thread);
+	while (p->ndirs > 0)
+		free(p->dirs[--p->ndirs].rel);
+	return rc;
 }
 
 /* ---- prefetch ---- */
 
-/* A pack reads every directory of A, the inode of every file, and the
- * content of the pointers, revisions and transactions it follows; on a
- * cold cache each of those is a disk read, and the walk below would wait
- * for them one at a time. Before marking, PACK_PREFETCH_THREADS threads
- * walk A together, opening each file (which reads its inode) and asking
- * the kernel to read its content ahead (POSIX_FADV_WILLNEED): the disk
- * gets many requests at once, and the mark and the sweeps then find
- * their data in the page cache. Read-only, and only a hint: a failure
- * here is ignored (the real walk reports what matters). */
-#define PACK_PREFETCH_THREADS 16
+/* Relinking reads the kept transactions one after the other, from the
+ * newest back: on a cold cache, a disk read each, in turn. While the
+ * mark runs, PACK_PREFETCH_THREADS threads walk the transactions'
+ * subtrees (the top-level entries "t..." of A), opening each file (which
+ * reads its inode) and asking the kernel to read its content ahead
+ * (POSIX_FADV_WILLNEED), so that the relink and the transaction sweep
+ * find them cached. Read-only, and only a hint: a failure here is
+ * ignored (the real walk reports what matters). */
+#define PACK_PREFETCH_THREADS 4
 
 struct pack_prefetch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	const char *root;        /* A: only its "t..." entries are walked */
 	char **stack;            /* directories still to walk */
 	size_t n, cap;
 	int busy;                /* threads walking a directory */
 	int failed;              /* out of memory: give up (a hint only) */
+	pthread_t t[PACK_PREFETCH_THREADS];
+	int started;
 };
 
 static void
@@ -937,7 +1293,7 @@ pack_prefetch_dir(struct pack_prefetch *q, const char *dir)
 {
 	struct dirent *de;
 	DIR *d;
-	int dfd;
+	int dfd, top = strcmp(dir, q->root) == 0;
 
 	d = opendir(dir);
 	if (d == NULL)
@@ -947,7 +1303,7 @@ pack_prefetch_dir(struct pack_prefetch *q, const char *dir)
 		long long when;
 		int fd;
 
-		if (de->d_name[0] == '.' ||
+		if (de->d_name[0] == '.' || (top && de->d_name[0] != 't') ||
 		    ds_layout_leftover(de->d_name, &when) != DS_LEFTOVER_NONE)
 			continue;
 		if (de->d_type == DT_DIR) {
@@ -993,35 +1349,44 @@ pack_prefetch_thread(void *arg)
 	return NULL;
 }
 
+/* Start the transactions' read-ahead (q: zeroed by the caller). */
 static void
-pack_prefetch(struct pack *p)
+pack_prefetch_start(struct pack *p, struct pack_prefetch *q)
 {
-	struct pack_prefetch q;
-	pthread_t t[PACK_PREFETCH_THREADS];
-	int i, started = 0;
-
-	memset(&q, 0, sizeof(q));
-	pthread_mutex_init(&q.mu, NULL);
-	pthread_cond_init(&q.cv, NULL);
-	q.stack = malloc(sizeof(*q.stack));
-	if (q.stack == NULL || (q.stack[0] = strdup(p->a)) == NULL)
-		goto out;
-	q.n = q.cap = 1;
-	for (i = 0; i < PACK_PREFETCH_THREADS; i++) {
-		if (pthread_create(&t[i], NULL, pack_prefetch_thread, &q) != 0)
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->root = p->a;
+	q->stack = malloc(sizeof(*q->stack));
+	if (q->stack == NULL || (q->stack[0] = strdup(p->a)) == NULL)
+		return;
+	q->n = q->cap = 1;
+	for (int i = 0; i < PACK_PREFETCH_THREADS; i++) {
+		if (pthread_create(&q->t[i], NULL, pack_prefetch_thread, q) !=
+		    0)
 			break;
-		started++;
+		q->started++;
 	}
-	if (started == 0)
-		pack_prefetch_thread(&q);
-	for (i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
-out:
-	while (q.n > 0)
-		free(q.stack[--q.n]);
-	free(q.stack);
-	pthread_cond_destroy(&q.cv);
-	pthread_mutex_destroy(&q.mu);
+}
+
+/* Wait for it (or stop it: stop) and free it. */
+static void
+pack_prefetch_join(struct pack_prefetch *q, int stop)
+{
+	if (stop) {
+		pthread_mutex_lock(&q->mu);
+		q->failed = 1;
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+	}
+	for (int i = 0; i < q->started; i++)
+		pthread_join(q->t[i], NULL);
+	q->started = 0;
+	while (q->n > 0)
+		free(q->stack[--q->n]);
+	free(q->stack);
+	q->stack = NULL;
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
 }
 
 /* Make the steps so far durable before the next one starts. */
@@ -1198,8 +1563,10 @@ pack_run(struct pack *p, ds_tid before)
 	double now;
 	ds_tid upper, last;
 	struct stat sb;
+	struct pack_prefetch pf;
 	int rc;
 
+	memset(&pf, 0, sizeof(pf));
 	/* the clock to the nanosecond, as the original's time.time(): whole
 	 * seconds would move a pack time taken from a transaction of this
 	 * very second back to the start of the second */
@@ -1234,8 +1601,8 @@ pack_run(struct pack *p, ds_tid before)
 	pack_keep_limits(p);
 
 	/* an empty storage (no root object) is not packed */
-	if ((rc = pack_path(p, "o0000000000000000.c", path, sizeof(path))) !=
-	    DS_OK)
+	if ((rc = pack_path(p, "o0000000000000000.c", path, sizeof(path),
+	                    p->err)) != DS_OK)
 		return rc;
 	if (lstat(path, &sb) != 0) {
 		p->st->empty = 1;
@@ -1244,29 +1611,34 @@ pack_run(struct pack *p, ds_tid before)
 	}
 	if ((rc = pack_obj_init(p)) != DS_OK)
 		return rc;
-	pack_log(p, DS_LOG_VERBOSE, "reading A/ ahead");
-	pack_prefetch(p);
-	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root");
-	if ((rc = pack_mark_reachable(p, 0)) != DS_OK)
-		return rc;
-	pack_log(p, DS_LOG_VERBOSE, "marking recent transactions");
-	if ((rc = pack_mark_recent(p)) != DS_OK)
-		return rc;
-	if ((rc = pack_mark(p, "x.serial")) != DS_OK ||
+	pack_prefetch_start(p, &pf);
+	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root "
+	         "and recent transactions");
+	if ((rc = pack_todo_push(p, 0, p->err)) != DS_OK ||
+	    (rc = pack_mark_recent(p)) != DS_OK ||
+	    (rc = pack_mark_queued(p)) != DS_OK ||
+	    (rc = pack_mark(p, "x.serial")) != DS_OK ||
 	    (rc = pack_mark(p, "x.oid")) != DS_OK ||
-	    (rc = pack_mark(p, "x.packed")) != DS_OK)
+	    (rc = pack_mark(p, "x.packed")) != DS_OK) {
+		pack_prefetch_join(&pf, 1);
 		return rc;
+	}
 
 	p->now = (long long)time(NULL);
 	pack_log(p, DS_LOG_VERBOSE, "removing unreachable objects");
 	if ((rc = pack_barrier(p)) != DS_OK ||
-	    (rc = pack_sweep(p, PASS_POINTERS)) != DS_OK ||
-	    (rc = pack_barrier(p)) != DS_OK)
+	    (rc = pack_sweep(p, PASS_OBJECTS)) != DS_OK ||
+	    (rc = pack_barrier(p)) != DS_OK) {
+		pack_prefetch_join(&pf, 1);
 		return rc;
+	}
 	pack_log(p, DS_LOG_VERBOSE, "removing old revisions");
 	if ((rc = pack_sweep(p, PASS_REVISIONS)) != DS_OK ||
-	    (rc = pack_barrier(p)) != DS_OK)
+	    (rc = pack_barrier(p)) != DS_OK) {
+		pack_prefetch_join(&pf, 1);
 		return rc;
+	}
+	pack_prefetch_join(&pf, 0);
 	pack_log(p, DS_LOG_VERBOSE, "relinking kept transactions");
 	if ((rc = pack_relink(p)) != DS_OK ||
 	    (rc = pack_barrier(p)) != DS_OK)
@@ -1298,6 +1670,7 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	p.layout = s->cfg.layout;
 	p.min_pack_time = s->cfg.min_pack_time;
 	p.delay_delete = s->cfg.delay_delete;
+	p.afd = -1;
 	if (s->readonly)
 		return ds_error_set(err, DS_ESTATE, "pack %s: storage opened "
 		                    "read-only", s->home);
@@ -1318,8 +1691,19 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 		rc = ds_error_sys(err, errno, "pack: unlink", tmp);
 		goto out;
 	}
+	p.afd = open(p.a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p.afd < 0) {
+		rc = ds_error_sys(err, errno, "pack: open directory", p.a);
+		goto out;
+	}
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
 	rc = pack_run(&p, before);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
 out:
+	if (p.afd >= 0)
+		close(p.afd);
 	ds_error_clear(&lerr);
 	rc2 = ds_storage_snapshot_leave(s, "packing", &lerr);
 	if (rc == DS_OK && rc2 != DS_OK) {
@@ -1329,7 +1713,9 @@ out:
 	}
 	keyset_map_free(&p.objects);
 	free(p.kept_bits);
+	free(p.redo_bits);
 	free(p.oldest);
+	free(p.dirs);
 	keyset_ids_free(&p.txns);
 	free(p.todo);
 	for (size_t i = 0; i < p.nkeep; i++)
