@@ -1237,6 +1237,10 @@ struct ds_pack_stats {
 	unsigned long files_removed;    /* renamed *-deleted (or unlinked) */
 	unsigned long leftovers_purged; /* *-deleted older than delay_delete */
 	unsigned long relinked;         /* back pointers rewritten */
+	/* directories the second sweep (old revisions) listed: in a layout
+	 * with a directory per object (bushy, lawn) only those of objects
+	 * with a revision to remove, else every one */
+	unsigned long dirs_revisited;
 	/* the replication slot that held the pack time back (held_by[0]
 	 * is NUL when none did) and the pack time asked for */
 	char held_by[DS_SLOT_NAME_MAX + 1];

@@ -47,7 +47,8 @@ cmd_pack_usage(FILE *out)
 	        "  --slot-max-age DAYS\n"
 	        "                 slots not seen for more than DAYS days "
 	        "hold nothing back\n"
-	        "  -v, --verbose  say what each step does\n"
+	        "  -v, --verbose  say what each step does (-vv: and how long "
+	        "it took)\n"
 	        "  -q, --quiet    print nothing unless it fails\n"
 	        "  -h, --help     show this help\n");
 }

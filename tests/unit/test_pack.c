@@ -182,6 +182,81 @@ test_online(void **state)
 	free(scratch);
 }
 
+/* Directories under dir (not its transactions' subtrees, top-level
+ * "t...") holding a revision a pack removed: a bushy revision's name is
+ * 16 hex digits, and the pack renamed it "<name>-<time>-deleted". */
+static size_t
+count_revision_dirs(const char *dir, int top)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	int here = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char p[8192];
+		struct stat sb;
+
+		if (de->d_name[0] == '.' || (top && de->d_name[0] == 't'))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		assert_int_equal(lstat(p, &sb), 0);
+		if (S_ISDIR(sb.st_mode))
+			n += count_revision_dirs(p, 0);
+		else if (strlen(de->d_name) > 17 && de->d_name[16] == '-' &&
+		         strspn(de->d_name, "0123456789ABCDEF") == 16 &&
+		         strstr(de->d_name, "-deleted") != NULL)
+			here = 1;
+	}
+	closedir(d);
+	return n + (size_t)here;
+}
+
+/* The second sweep lists only the directories of the objects that have
+ * a revision to remove in a layout with a directory per object (bushy),
+ * and every directory in one without (flat: A itself). */
+static void
+test_revisit(void **state)
+{
+	char *scratch = fixture_scratch_dir();
+	char *home = fixture_copy("bushy-master", scratch), a[4096];
+	char *flat = fixture_copy("flat-master", scratch);
+	struct ds_pack_stats st;
+	ds_storage *s;
+	ds_error err;
+	size_t dirs;
+
+	(void)state;
+	assert_int_equal(ds_storage_open(home, 0, &s, &err), DS_OK);
+	assert_int_equal(ds_storage_pack(s, R_THRESHOLD, NULL, &st, &err),
+	                 DS_OK);
+	assert_int_equal(ds_storage_close(s, 0, &err), DS_OK);
+	snprintf(a, sizeof(a), "%s/A", home);
+	dirs = count_revision_dirs(a, 1);
+	assert_true(dirs > 0);
+	assert_int_equal(st.dirs_revisited, dirs);
+	/* nothing left to remove: nothing listed a second time */
+	assert_int_equal(ds_storage_open(home, 0, &s, &err), DS_OK);
+	assert_int_equal(ds_storage_pack(s, R_THRESHOLD, NULL, &st, &err),
+	                 DS_OK);
+	assert_int_equal(ds_storage_close(s, 0, &err), DS_OK);
+	assert_int_equal(st.files_removed, 0);
+	assert_int_equal(st.dirs_revisited, 0);
+
+	/* flat-master's R (tests/pack/cases.txt, flat-R) */
+	assert_int_equal(ds_storage_open(flat, 0, &s, &err), DS_OK);
+	assert_int_equal(ds_storage_pack(s, 0x040D44B2399029CCull, NULL, &st,
+	                                 &err), DS_OK);
+	assert_int_equal(ds_storage_close(s, 0, &err), DS_OK);
+	assert_true(st.files_removed > 0);
+	assert_int_equal(st.dirs_revisited, 1);
+	fixture_remove_tree(scratch);
+	free(home);
+	free(flat);
+	free(scratch);
+}
+
 static void
 test_empty_and_readonly(void **state)
 {
@@ -306,6 +381,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_online),
+		cmocka_unit_test(test_revisit),
 		cmocka_unit_test(test_empty_and_readonly),
 		cmocka_unit_test(test_dangling),
 		cmocka_unit_test(test_now),
