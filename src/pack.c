@@ -746,6 +746,110 @@ out:
 	return rc;
 }
 
+/* The rewritten transactions of the relink: each new content is written
+ * as misc/pack.tmp.<i> first (not synced one by one), and once all are
+ * written one barrier makes them durable together and each is renamed
+ * over its transaction file. An fsync of each file and of its directory
+ * (what ds_io_replace_file does for one file) would cost two journal
+ * commits per transaction: thousands on a large storage. Staged outside
+ * A, so that a pack killed meanwhile leaves nothing `ds check` would
+ * report; the next pack removes them before it starts. */
+struct pack_staged {
+	char (*names)[DS_NAME_MAX];   /* the transactions rewritten */
+	size_t n, cap;
+};
+
+static int
+pack_stage_path(struct pack *p, size_t i, char *out, size_t outsz)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "%s.%zu", PACK_TMP, i);
+	return storage_path(p->s, out, outsz, rel, p->err);
+}
+
+static int
+pack_stage(struct pack *p, struct pack_staged *sg, const char *name,
+           const void *buf, size_t len)
+{
+	char tmp[DS_PATH_MAX];
+	int rc;
+
+	if (sg->n == sg->cap) {
+		size_t ncap = sg->cap ? sg->cap * 2 : 64;
+		char (*nn)[DS_NAME_MAX] = realloc(sg->names,
+		                                  ncap * sizeof(*nn));
+		if (nn == NULL)
+			return ds_error_set(p->err, DS_ENOMEM,
+			                    "pack: out of memory");
+		sg->names = nn;
+		sg->cap = ncap;
+	}
+	if ((rc = pack_stage_path(p, sg->n, tmp, sizeof(tmp))) != DS_OK)
+		return rc;
+	/* O_TRUNC: one a killed pack left is overwritten */
+	rc = ds_io_write_file(tmp, buf, len, 0640, 0, 0, p->err);
+	if (rc != DS_OK)
+		return rc;
+	snprintf(sg->names[sg->n++], DS_NAME_MAX, "%s", name);
+	return DS_OK;
+}
+
+static int pack_barrier(struct pack *p);
+
+/* Make the staged files durable (one barrier), then rename each over
+ * its transaction file; the barrier after the relink makes the renames
+ * durable before the transaction sweep. */
+static int
+pack_stage_commit(struct pack *p, struct pack_staged *sg)
+{
+	char tmp[DS_PATH_MAX], path[DS_PATH_MAX];
+	int rc;
+
+	if (sg->n == 0)
+		return DS_OK;
+	if ((rc = pack_barrier(p)) != DS_OK)
+		return rc;
+	for (size_t i = 0; i < sg->n; i++) {
+		if ((rc = pack_stage_path(p, i, tmp, sizeof(tmp))) != DS_OK ||
+		    (rc = pack_path(p, sg->names[i], path, sizeof(path),
+		                    p->err)) != DS_OK ||
+		    (rc = ds_io_rename(tmp, path, p->err)) != DS_OK)
+			return rc;
+		p->st->relinked++;
+	}
+	return DS_OK;
+}
+
+/* Remove misc/pack.tmp and misc/pack.tmp.<i>, which a killed pack
+ * may have left. */
+static int
+pack_stage_clean(ds_storage *s, ds_error *err)
+{
+	char misc[DS_PATH_MAX], path[DS_PATH_MAX];
+	const char *base = strrchr(PACK_TMP, '/') + 1;
+	size_t blen = strlen(base);
+	struct dirent *de;
+	DIR *d;
+	int rc = DS_OK;
+
+	if ((rc = storage_path(s, misc, sizeof(misc), "misc", err)) != DS_OK)
+		return rc;
+	d = opendir(misc);
+	if (d == NULL)
+		return ds_error_sys(err, errno, "pack: open directory", misc);
+	while (rc == DS_OK && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base, blen) != 0 ||
+		    (de->d_name[blen] != '\0' && de->d_name[blen] != '.'))
+			continue;
+		if ((rc = ds_path_join(path, sizeof(path), misc, de->d_name,
+		                       err)) == DS_OK)
+			rc = ds_io_unlink(path, err);
+	}
+	closedir(d);
+	return rc;
+}
+
 /* Back pointers: each kept transaction points to the previous kept one.
  * Walks the chain from x.serial as the original does. */
 static int
@@ -756,6 +860,7 @@ pack_relink(struct pack *p)
 	size_t len, plen = 0;
 	ds_tid tid, prev_ptr = 0;
 	ds_txnrec rec;
+	struct pack_staged sg = {NULL, 0, 0};
 	int rc;
 
 	if ((rc = pack_read_x(p, "x.serial", &tid)) != DS_OK)
@@ -775,10 +880,9 @@ pack_relink(struct pack *p)
 				/* the kept transaction after this one skips
 				 * removed ones: point it here */
 				ds_put_u64(pbuf + 24, tid);
-				rc = pack_replace(p, prev_name, pbuf, plen);
+				rc = pack_stage(p, &sg, prev_name, pbuf, plen);
 				if (rc != DS_OK)
 					goto out;
-				p->st->relinked++;
 			}
 			free(pbuf);
 			pbuf = buf;
@@ -793,10 +897,11 @@ pack_relink(struct pack *p)
 		if (tid == 0)
 			break;
 	}
-	rc = DS_OK;
+	rc = pack_stage_commit(p, &sg);
 out:
 	free(buf);
 	free(pbuf);
+	free(sg.names);
 	return rc;
 }
 
@@ -1754,7 +1859,6 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 {
 	struct ds_pack_stats dummy;
 	struct pack p;
-	char tmp[DS_PATH_MAX];
 	ds_error lerr;
 	int rc, rc2;
 
@@ -1776,8 +1880,7 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	if (strcmp(s->cfg.classname, "Full") != 0)
 		return ds_error_set(err, DS_ECONFIG, "pack %s: not a Full "
 		                    "storage", s->home);
-	if ((rc = storage_path(s, p.a, sizeof(p.a), "A", err)) != DS_OK ||
-	    (rc = storage_path(s, tmp, sizeof(tmp), PACK_TMP, err)) != DS_OK)
+	if ((rc = storage_path(s, p.a, sizeof(p.a), "A", err)) != DS_OK)
 		return rc;
 	if ((rc = pack_keep_policy(&p)) != DS_OK)
 		return rc;
@@ -1785,11 +1888,9 @@ ds_storage_pack(ds_storage *s, ds_tid before, const struct ds_pack_opts *opts,
 	rc = ds_storage_snapshot_enter(s, "packing", err);
 	if (rc != DS_OK)
 		return rc;
-	/* a temporary file a killed pack left */
-	if (unlink(tmp) != 0 && errno != ENOENT) {
-		rc = ds_error_sys(err, errno, "pack: unlink", tmp);
+	/* the temporary files a killed pack left */
+	if ((rc = pack_stage_clean(s, err)) != DS_OK)
 		goto out;
-	}
 	p.afd = open(p.a, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (p.afd < 0) {
 		rc = ds_error_sys(err, errno, "pack: open directory", p.a);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # ds pack killed, or failing with ENOSPC/EIO, at each of its durable I/O
 # calls (x.packed, the chmod marks, the renames to *-deleted, the
-# rewritten transaction files, the syncfs barriers, and the open/close of
+# rewritten transaction files staged in misc/ and renamed into A, the
+# syncfs barriers, and the open/close of
 # the storage around them), on a copy of the original's bushy-master
 # packed at R (372 files go, 5 back pointers are rewritten). Afterwards:
 #  - `ds check` accepts the storage as it is (what the killed pack had not
@@ -68,6 +69,9 @@ crash_rerun() {
 	local s=$1/s
 	must_pass ds pack -q --before "$THR" "$s"
 	must_pass ds check -q "$s"
+	# the killed pack's staged transactions (misc/pack.tmp.N) are gone
+	[ -z "$(find "$s/misc" -name 'pack.tmp*' -print -quit)" ] ||
+		fail "the pack run again left $(find "$s/misc" -name 'pack.tmp*')"
 	pack_tree "$s" >"$SCRATCH/tree.rerun"
 	if ! cmp -s "$SCRATCH/tree.rerun" "$SCRATCH/tree.new"; then
 		diff "$SCRATCH/tree.new" "$SCRATCH/tree.rerun" | head -20 >&2

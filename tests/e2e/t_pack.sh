@@ -46,8 +46,18 @@ assert_eq "$rtid" "$(od -An -tx1 "$M/A/x/packed" | tr -d ' \n' | tr a-f A-F)" \
 must_pass ds replica -q "$M" "$R"
 must_pass ds check --compare "$M" "$R"
 
-# a second pack at the same time removes nothing more
+# a second pack at the same time removes nothing more; it first removes
+# the staged transaction files (misc/pack.tmp.N) a killed pack would
+# have left, and nothing else in misc/
+echo junk >"$M/misc/pack.tmp"
+echo junk >"$M/misc/pack.tmp.0"
+echo junk >"$M/misc/pack.tmp.17"
+echo keep >"$M/misc/pack.tmpfile"
 must_pass ds pack --before "$rtid" "$M"
+[ -z "$(find "$M/misc" -name 'pack.tmp' -o -name 'pack.tmp.*')" ] ||
+	fail "left: $(find "$M/misc" -name 'pack.tmp*')"
+[ -e "$M/misc/pack.tmpfile" ] || fail "misc/pack.tmpfile was removed"
+rm "$M/misc/pack.tmpfile"
 assert_contains "$LAST_STDOUT" "removed 0,"
 assert_eq "$removed" "$(find "$M/A" -name '*-deleted' | wc -l)" "leftovers"
 
