@@ -113,7 +113,8 @@ int ds_io_unlinkat(int dfd, const char *dir, const char *name, int flags,
 int ds_io_fchmodat(int dfd, const char *dir, const char *name, mode_t mode,
                    ds_error *err);
 /* Open directory rel (relative, not empty) beneath the directory base
- * for reading, following no symlink on the way nor at the end; path is
+ * for reading (O_NOATIME where the kernel allows it: listing it leaves
+ * its inode clean), following no symlink on the way nor at the end; path is
  * its path (ending with rel), for messages. Not a durable call: not
  * counted by the fault hooks. Errors: DS_ECORRUPT (a symlink on the way,
  * named), DS_EINVAL ("..", outside base), DS_ENOTFOUND, DS_EIO. */
@@ -175,6 +176,12 @@ int ds_io_is_temp(const char *name);
 
 /* Number of hooked calls made so far (for tests and fault enumeration). */
 unsigned long ds_io_calls(void);
+
+/* ds_file_read with more open(2) flags: O_NOATIME (dropped where the
+ * kernel refuses it, EPERM: not the file's owner) for a reader of many
+ * files that must not dirty their inodes. */
+int ds_file_read_flags(const char *path, size_t max_len, int flags,
+                       unsigned char **out, size_t *outlen, ds_error *err);
 
 /* Seconds on the monotonic clock (for timeouts and durations). */
 double ds_now(void);

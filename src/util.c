@@ -138,6 +138,13 @@ int
 ds_file_read(const char *path, size_t max_len, unsigned char **out,
              size_t *outlen, ds_error *err)
 {
+	return ds_file_read_flags(path, max_len, 0, out, outlen, err);
+}
+
+int
+ds_file_read_flags(const char *path, size_t max_len, int flags,
+                   unsigned char **out, size_t *outlen, ds_error *err)
+{
 	int fd = -1, rc = DS_OK;
 	struct stat st;
 	unsigned char *buf = NULL;
@@ -145,7 +152,10 @@ ds_file_read(const char *path, size_t max_len, unsigned char **out,
 
 	*out = NULL;
 	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		/* O_NOATIME is for the file's owner (or CAP_FOWNER) only */
+		fd = open(path, O_RDONLY | O_CLOEXEC | (flags & ~O_NOATIME));
 	if (fd < 0)
 		return ds_error_sys(err, errno, "open", path);
 	if (fstat(fd, &st) != 0) {
