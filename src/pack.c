@@ -1165,12 +1165,14 @@ pack_sweep_file(struct pack_worker *w, int fd, const char *abs,
 /* The read-ahead before the mark. On a cold cache each record the mark
  * reads is a disk read or three (directory, inode, content), and the
  * mark learns which record it needs next only from the one before. This
- * walk (on the sweeps' threads, over the objects' directories) opens the
+ * walk (on the sweeps' threads, over all of A) opens the
  * files the mark will most likely read, each object's .c pointer, its
- * newest revision and those at or after the threshold, and asks the
- * kernel to read their content ahead (POSIX_FADV_WILLNEED, which does
- * not wait), so that the disk gets many requests at once. A hint: what
- * fails here is ignored (the mark reports what matters). */
+ * newest revision and those at or after the threshold, and the
+ * transactions (which the relink then reads one after the other, from
+ * the newest back), and asks the kernel to read their content ahead
+ * (POSIX_FADV_WILLNEED, which does not wait), so that the disk gets many
+ * requests at once. A hint: what fails here is ignored (the mark
+ * reports what matters). */
 struct pack_pend {
 	char base[NAME_MAX + 1];  /* a revision, not fetched yet */
 	uint64_t oid;
@@ -1204,7 +1206,7 @@ pack_readahead(struct pack *p, int fd, const char *base, const char *name,
 		pack_fetch(fd, pend->base);
 		pend->have = 0;
 	}
-	if (k == PACK_POINTER) {
+	if (k == PACK_POINTER || k == PACK_TXN) {
 		pack_fetch(fd, base);
 	} else if (k == PACK_REVISION) {
 		if (serial >= p->threshold) {
@@ -1303,7 +1305,7 @@ pack_sweep_dir(struct pack_worker *w, const char *rel, int house)
 
 			if (p->by_oid)
 				continue;   /* an object's directory has none */
-			if (rel[0] == '\0') {
+			if (rel[0] == '\0' && p->pass != PASS_READAHEAD) {
 				/* a top-level subtree: transactions or not */
 				int tt = base[0] == 't';
 				if (tt != (p->pass == PASS_TRANSACTIONS))
@@ -1429,160 +1431,6 @@ pack_sweep(struct pack *p, int pass)
 		rc = DS_OK;
 	}
 	return rc;
-}
-
-/* ---- prefetch ---- */
-
-/* Relinking reads the kept transactions one after the other, from the
- * newest back: on a cold cache, a disk read each, in turn. While the
- * mark runs, PACK_PREFETCH_THREADS threads walk the transactions'
- * subtrees (the top-level entries "t..." of A), opening each file (which
- * reads its inode) and asking the kernel to read its content ahead
- * (POSIX_FADV_WILLNEED), so that the relink and the transaction sweep
- * find them cached. Read-only, and only a hint: a failure here is
- * ignored (the real walk reports what matters). */
-#define PACK_PREFETCH_THREADS 4
-
-struct pack_prefetch {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	const char *root;        /* A: only its "t..." entries are walked */
-	char **stack;            /* directories still to walk */
-	size_t n, cap;
-	int busy;                /* threads walking a directory */
-	int failed;              /* out of memory: give up (a hint only) */
-	pthread_t t[PACK_PREFETCH_THREADS];
-	int started;
-};
-
-static void
-pack_prefetch_push(struct pack_prefetch *q, const char *dir, const char *name)
-{
-	size_t len = strlen(dir) + strlen(name) + 2;
-	char *path = malloc(len);
-
-	if (path == NULL) {
-		q->failed = 1;
-		return;
-	}
-	snprintf(path, len, "%s/%s", dir, name);
-	pthread_mutex_lock(&q->mu);
-	if (q->n == q->cap) {
-		size_t ncap = q->cap ? 2 * q->cap : 256;
-		char **ns = realloc(q->stack, ncap * sizeof(*ns));
-		if (ns == NULL) {
-			q->failed = 1;
-			pthread_mutex_unlock(&q->mu);
-			free(path);
-			return;
-		}
-		q->stack = ns;
-		q->cap = ncap;
-	}
-	q->stack[q->n++] = path;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-}
-
-static void
-pack_prefetch_dir(struct pack_prefetch *q, const char *dir)
-{
-	struct dirent *de;
-	DIR *d;
-	int dfd, top = strcmp(dir, q->root) == 0;
-
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d)) != NULL && !q->failed) {
-		long long when;
-		int fd;
-
-		if (de->d_name[0] == '.' || (top && de->d_name[0] != 't') ||
-		    ds_layout_leftover(de->d_name, &when) != DS_LEFTOVER_NONE)
-			continue;
-		if (de->d_type == DT_DIR) {
-			pack_prefetch_push(q, dir, de->d_name);
-			continue;
-		}
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW |
-		            O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0)
-			continue;
-		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-		close(fd);
-	}
-	closedir(d);
-}
-
-static void *
-pack_prefetch_thread(void *arg)
-{
-	struct pack_prefetch *q = arg;
-	char *dir;
-
-	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		while (q->n == 0 && q->busy > 0 && !q->failed)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->n == 0 || q->failed)
-			break;
-		dir = q->stack[--q->n];
-		q->busy++;
-		pthread_mutex_unlock(&q->mu);
-		pack_prefetch_dir(q, dir);
-		free(dir);
-		pthread_mutex_lock(&q->mu);
-		q->busy--;
-		if (q->busy == 0 && q->n == 0)
-			pthread_cond_broadcast(&q->cv);
-	}
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	return NULL;
-}
-
-/* Start the transactions' read-ahead (q: zeroed by the caller). */
-static void
-pack_prefetch_start(struct pack *p, struct pack_prefetch *q)
-{
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
-	q->root = p->a;
-	q->stack = malloc(sizeof(*q->stack));
-	if (q->stack == NULL || (q->stack[0] = strdup(p->a)) == NULL)
-		return;
-	q->n = q->cap = 1;
-	for (int i = 0; i < PACK_PREFETCH_THREADS; i++) {
-		if (pthread_create(&q->t[i], NULL, pack_prefetch_thread, q) !=
-		    0)
-			break;
-		q->started++;
-	}
-}
-
-/* Wait for it (or stop it: stop) and free it. */
-static void
-pack_prefetch_join(struct pack_prefetch *q, int stop)
-{
-	if (stop) {
-		pthread_mutex_lock(&q->mu);
-		q->failed = 1;
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-	}
-	for (int i = 0; i < q->started; i++)
-		pthread_join(q->t[i], NULL);
-	q->started = 0;
-	while (q->n > 0)
-		free(q->stack[--q->n]);
-	free(q->stack);
-	q->stack = NULL;
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
 }
 
 /* Make the steps so far durable before the next one starts. */
@@ -1761,11 +1609,9 @@ pack_run(struct pack *p, ds_tid before)
 	double now;
 	ds_tid upper, last;
 	struct stat sb;
-	struct pack_prefetch pf;
 	double t0;
 	int rc;
 
-	memset(&pf, 0, sizeof(pf));
 	/* the clock to the nanosecond, as the original's time.time(): whole
 	 * seconds would move a pack time taken from a transaction of this
 	 * very second back to the start of the second */
@@ -1810,7 +1656,6 @@ pack_run(struct pack *p, ds_tid before)
 	}
 	if ((rc = pack_obj_init(p)) != DS_OK)
 		return rc;
-	pack_prefetch_start(p, &pf);
 	pack_log(p, DS_LOG_VERBOSE, "reading ahead");
 	(void)pack_sweep(p, PASS_READAHEAD);
 	pack_log(p, DS_LOG_VERBOSE, "marking objects reachable from the root "
@@ -1820,26 +1665,19 @@ pack_run(struct pack *p, ds_tid before)
 	    (rc = pack_mark_queued(p)) != DS_OK ||
 	    (rc = pack_mark(p, "x.serial")) != DS_OK ||
 	    (rc = pack_mark(p, "x.oid")) != DS_OK ||
-	    (rc = pack_mark(p, "x.packed")) != DS_OK) {
-		pack_prefetch_join(&pf, 1);
+	    (rc = pack_mark(p, "x.packed")) != DS_OK)
 		return rc;
-	}
 
 	p->now = (long long)time(NULL);
 	pack_log(p, DS_LOG_VERBOSE, "removing unreachable objects");
 	if ((rc = pack_barrier(p)) != DS_OK ||
 	    (rc = pack_sweep(p, PASS_OBJECTS)) != DS_OK ||
-	    (rc = pack_barrier(p)) != DS_OK) {
-		pack_prefetch_join(&pf, 1);
+	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
-	}
 	pack_log(p, DS_LOG_VERBOSE, "removing old revisions");
 	if ((rc = pack_sweep(p, PASS_REVISIONS)) != DS_OK ||
-	    (rc = pack_barrier(p)) != DS_OK) {
-		pack_prefetch_join(&pf, 1);
+	    (rc = pack_barrier(p)) != DS_OK)
 		return rc;
-	}
-	pack_prefetch_join(&pf, 0);
 	pack_log(p, DS_LOG_VERBOSE, "(old revisions: %lu directories listed)",
 	         p->st->dirs_revisited);
 	pack_log(p, DS_LOG_VERBOSE, "relinking kept transactions");
